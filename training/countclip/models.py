@@ -13,6 +13,7 @@ Everything above this module (losses, trainer, evaluation, export) talks to a
 
 `load_model(spec)` resolves a spec by its *form*, never by substrings of a model name:
   - "open_clip:ARCH/PRETRAINED" or "hf-hub:ORG/REPO"  -> open_clip (when installed)
+  - "random:ARCH" (ARCH in ARCHITECTURES)              -> a randomly initialised transformers CLIP
   - an existing local directory or a Hugging Face hub id -> transformers CLIPModel
 """
 
@@ -248,6 +249,8 @@ def load_model(spec: str) -> ClipAdapter:
         from countclip.open_clip_adapter import load_open_clip
 
         return load_open_clip(spec)
+    if spec.startswith("random:"):
+        return create_model(spec.removeprefix("random:"))
     return load_hf_clip(spec)
 
 
