@@ -1,0 +1,97 @@
+"""Captions for synthetic scenes, from web-caption-like to plain.
+
+Two streams, as in the paper's data:
+  * general captions describe the scene the way web alt-text does and mostly omit
+    the count ("Cute cartoon cats, vector illustration");
+  * counting captions always state it as a number word two..ten directly before
+    the noun ("Set of three cats, vector illustration"), so the count core's
+    `find_count` recovers it and `count_variants` can rewrite it.
+Nothing else in a caption is a number, so a caption never holds two counts.
+"""
+
+from __future__ import annotations
+
+import random
+
+from countclip.synth.scenes import Scene
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+# {n}: number word, {things}: plural noun, {thing}: singular noun, {bg}: background phrase.
+COUNTING_TEMPLATES = (
+    "{n} {things}",
+    "{n} {things} on {bg}",
+    "Set of {n} {things}, vector illustration",
+    "A picture of {n} {things}",
+    "There are {n} {things} in this image",
+    "Illustration of {n} {things} on {bg}",
+    "{n} cartoon {things}",
+    "{n} {things} emoji clip art",
+    "A group of {n} {things}",
+    "Photo of {n} {things} on {bg}",
+    "{n} cute {things}, flat design",
+    "{n} {things} isolated on {bg}",
+)
+
+GENERAL_TEMPLATES_MANY = (
+    "{things} on {bg}",
+    "Cute cartoon {things}, vector illustration",
+    "Set of {thing} icons",
+    "{things} emoji clip art",
+    "A group of {things}",
+    "Pattern with {things} on {bg}",
+    "Flat design {thing} illustration",
+    "Stock image of {things}",
+    "Some {things} scattered on {bg}",
+    "{things}",
+)
+GENERAL_TEMPLATES_ONE = (
+    "{a_thing} on {bg}",
+    "Cute cartoon {thing}, vector illustration",
+    "{thing} icon",
+    "{thing} emoji clip art",
+    "A single {thing} on {bg}",
+    "Flat design {thing} illustration",
+    "Stock image of {a_thing}",
+    "{thing}",
+)
+DISTRACTOR_SUFFIXES = (" and {other}", " with {other}", ", {other} nearby")
+
+
+def number_word(count: int) -> str:
+    if not 0 <= count < len(NUMBER_WORDS):
+        raise ValueError(f"no number word for {count}")
+    return NUMBER_WORDS[count]
+
+
+def with_article(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _finish(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def counting_caption(scene: Scene, rng: random.Random) -> str:
+    """A caption that states the scene's count (2..10) as a number word before the noun."""
+    if not 2 <= scene.count <= 10:
+        raise ValueError(f"counting captions need a count in 2..10, got {scene.count}")
+    template = rng.choice(COUNTING_TEMPLATES)
+    text = template.format(n=number_word(scene.count), things=scene.kind.plural, thing=scene.kind.name,
+                           bg=scene.background.describe())
+    return _finish(text)
+
+
+def general_caption(scene: Scene, rng: random.Random, count_prob: float = 0.1) -> str:
+    """A web-like caption; it states the count only with probability `count_prob`."""
+    if scene.count >= 2 and rng.random() < count_prob:
+        return counting_caption(scene, rng)
+    templates = GENERAL_TEMPLATES_ONE if scene.count == 1 else GENERAL_TEMPLATES_MANY
+    text = rng.choice(templates).format(things=scene.kind.plural, thing=scene.kind.name,
+                                        a_thing=with_article(scene.kind.name), bg=scene.background.describe())
+    if scene.distractor is not None and rng.random() < 0.5:
+        # Distractors are named without a number: a second count would make the caption ambiguous.
+        other = (with_article(scene.distractor.name) if scene.distractor_count == 1
+                 else f"some {scene.distractor.plural}")
+        text += rng.choice(DISTRACTOR_SUFFIXES).format(other=other)
+    return _finish(text)
