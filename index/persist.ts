@@ -1,0 +1,173 @@
+/**
+ * Crash-safe persistence of a VectorIndex under `<dataDir>/index/`:
+ *
+ *   CURRENT                  {"generation": 7}      (atomically replaced, the commit point)
+ *   gen-00000007/graph.hnsw  hnswlib graph
+ *   gen-00000007/meta.json   ids, labels, model id, sha256 of graph.hnsw
+ *
+ * A save writes a complete generation directory under a temp name, fsyncs it, renames it into
+ * place and only then flips CURRENT. A kill at any instant therefore leaves CURRENT naming a
+ * complete, checksummed generation; temp directories left behind are removed on the next open.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { fsyncDir, fsyncFile, sha256File, tempSibling, writeFileAtomic } from "./fsutil.ts";
+import { type IndexParams, type ItemMeta, VectorIndex } from "./vector-index.ts";
+
+export const META_FORMAT = "countclip-index";
+export const META_VERSION = 1;
+
+/** Who built an index: the service reloads it only for the same model. */
+export interface IndexOrigin {
+  /** Fingerprint of the bundle whose vision encoder produced the vectors. */
+  modelId: string;
+  /** Bundle directory the vectors came from. */
+  modelDir: string;
+  /** Model dir configured when the index was built; a restart with another one rebuilds. */
+  startModelDir: string;
+  /** Counts full (re)builds; every response names the build it came from. */
+  build: number;
+}
+
+export interface IndexMeta extends IndexOrigin {
+  format: typeof META_FORMAT;
+  formatVersion: number;
+  generation: number;
+  createdAt: string;
+  dim: number;
+  params: IndexParams;
+  graphSha256: string;
+  nextLabel: number;
+  items: Array<{ label: number; meta: ItemMeta }>;
+}
+
+export interface LoadedIndex {
+  index: VectorIndex;
+  meta: IndexMeta;
+}
+
+const GRAPH = "graph.hnsw";
+const META = "meta.json";
+const CURRENT = "CURRENT";
+/** Generations kept besides the current one, for forensics after a bad save. */
+const KEEP_PREVIOUS = 1;
+
+function genName(generation: number): string {
+  return `gen-${String(generation).padStart(8, "0")}`;
+}
+
+function parseGen(name: string): number | undefined {
+  const m = /^gen-(\d{8})$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+export class IndexStore {
+  readonly root: string;
+  private lastGeneration = 0;
+
+  constructor(dataDir: string) {
+    this.root = path.join(dataDir, "index");
+  }
+
+  /** Create the directory, drop temp leftovers of interrupted saves, learn the last generation. */
+  async open(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true });
+    for (const name of await fs.readdir(this.root)) {
+      if (name.endsWith(".tmp")) await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+      const gen = parseGen(name);
+      if (gen !== undefined) this.lastGeneration = Math.max(this.lastGeneration, gen);
+    }
+  }
+
+  /** Persist `index` as a new generation and make it current. Returns the generation number. */
+  async save(index: VectorIndex, origin: IndexOrigin): Promise<number> {
+    const generation = ++this.lastGeneration;
+    const finalDir = path.join(this.root, genName(generation));
+    const tmpDir = tempSibling(finalDir);
+    await fs.mkdir(tmpDir);
+    try {
+      const graph = path.join(tmpDir, GRAPH);
+      await index.writeGraph(graph);
+      await fsyncFile(graph);
+      const snapshot = index.snapshot();
+      const meta: IndexMeta = {
+        format: META_FORMAT,
+        formatVersion: META_VERSION,
+        generation,
+        createdAt: new Date().toISOString(),
+        ...origin,
+        dim: index.dim,
+        params: index.params,
+        graphSha256: await sha256File(graph),
+        ...snapshot,
+      };
+      await writeFileAtomic(path.join(tmpDir, META), JSON.stringify(meta));
+      await fsyncDir(tmpDir);
+      await fs.rename(tmpDir, finalDir);
+      await fsyncDir(this.root);
+    } catch (err) {
+      await fs.rm(tmpDir, { recursive: true, force: true });
+      throw err;
+    }
+    await writeFileAtomic(path.join(this.root, CURRENT), JSON.stringify({ generation }));
+    await this.prune(generation);
+    return generation;
+  }
+
+  /**
+   * Load the current generation. If CURRENT is missing or names a generation that fails its
+   * checks (which a correct save never produces, but disks do), fall back to the newest
+   * generation that loads. Returns undefined when nothing loads.
+   */
+  async load(): Promise<LoadedIndex | undefined> {
+    const candidates = await this.candidates();
+    for (const generation of candidates) {
+      try {
+        return await this.loadGeneration(generation);
+      } catch (err) {
+        console.warn(`index: generation ${generation} unusable: ${(err as Error).message}`);
+      }
+    }
+    return undefined;
+  }
+
+  async loadGeneration(generation: number): Promise<LoadedIndex> {
+    const dir = path.join(this.root, genName(generation));
+    const meta = JSON.parse(await fs.readFile(path.join(dir, META), "utf8")) as IndexMeta;
+    if (meta.format !== META_FORMAT || meta.formatVersion !== META_VERSION) throw new Error("unknown index format");
+    if (meta.generation !== generation) throw new Error(`meta names generation ${meta.generation}`);
+    const graph = path.join(dir, GRAPH);
+    const digest = await sha256File(graph);
+    if (digest !== meta.graphSha256) throw new Error("graph checksum mismatch");
+    const index = await VectorIndex.fromFiles(graph, meta.dim, meta.params, meta);
+    return { index, meta };
+  }
+
+  /** Generations to try, CURRENT first, then the rest newest first. */
+  private async candidates(): Promise<number[]> {
+    const gens = (await fs.readdir(this.root))
+      .map(parseGen)
+      .filter((g): g is number => g !== undefined)
+      .sort((a, b) => b - a);
+    const current = await this.readCurrent();
+    return current !== undefined && gens.includes(current) ? [current, ...gens.filter((g) => g !== current)] : gens;
+  }
+
+  private async readCurrent(): Promise<number | undefined> {
+    try {
+      const parsed = JSON.parse(await fs.readFile(path.join(this.root, CURRENT), "utf8")) as { generation?: unknown };
+      return typeof parsed.generation === "number" ? parsed.generation : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async prune(current: number): Promise<void> {
+    const old = (await fs.readdir(this.root))
+      .map(parseGen)
+      .filter((g): g is number => g !== undefined && g < current)
+      .sort((a, b) => b - a)
+      .slice(KEEP_PREVIOUS);
+    for (const gen of old) await fs.rm(path.join(this.root, genName(gen)), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * An HNSW cosine index (hnswlib-node) keyed by string ids, with the per-item metadata the
+ * service needs. hnswlib stores integer labels; this class owns the id <-> label mapping,
+ * growth of the preallocated capacity, and deletion (hnswlib marks deleted points, and the
+ * label is never reused, so a stale label can never alias a newer item).
+ */
+import hnswlib from "hnswlib-node";
+
+const { HierarchicalNSW } = hnswlib;
+type Hnsw = InstanceType<typeof HierarchicalNSW>;
+
+export interface ItemMeta {
+  /** Client-visible id. */
+  id: string;
+  /** Where the image came from: "upload", "gallery:<file>" or an absolute server-local path. */
+  source: string;
+  /** SHA-256 of the image bytes; the blob store key, used to re-embed on rebuild. */
+  sha256: string;
+  /** ISO-8601 time the item was added. */
+  addedAt: string;
+}
+
+export interface IndexParams {
+  /** Graph degree; 16 is hnswlib's recommended default for 512-d embeddings. */
+  m: number;
+  /** Construction beam width; higher = better recall, slower inserts. */
+  efConstruction: number;
+  /** Minimum search beam width; the effective ef is max(efSearch, k). */
+  efSearch: number;
+}
+
+export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 200, efSearch: 128 };
+
+export interface Neighbor {
+  meta: ItemMeta;
+  /** Cosine similarity in [-1, 1]. */
+  similarity: number;
+}
+
+interface Entry {
+  label: number;
+  meta: ItemMeta;
+}
+
+const INITIAL_CAPACITY = 1024;
+
+export class VectorIndex {
+  readonly dim: number;
+  readonly params: IndexParams;
+  private hnsw: Hnsw;
+  private byId = new Map<string, Entry>();
+  private idByLabel = new Map<number, string>();
+  private nextLabel = 0;
+
+  constructor(dim: number, params: IndexParams = DEFAULT_INDEX_PARAMS, capacity = INITIAL_CAPACITY) {
+    if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`invalid dimension ${dim}`);
+    this.dim = dim;
+    this.params = params;
+    this.hnsw = new HierarchicalNSW("cosine", dim);
+    this.hnsw.initIndex({ maxElements: Math.max(capacity, 16), m: params.m, efConstruction: params.efConstruction, randomSeed: 100 });
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: string): ItemMeta | undefined {
+    return this.byId.get(id)?.meta;
+  }
+
+  /** Metadata of every live item, in insertion order. */
+  items(): ItemMeta[] {
+    return [...this.byId.values()].map((e) => e.meta);
+  }
+
+  /** Add an item; throws if the id exists (callers decide between conflict and replace). */
+  add(meta: ItemMeta, vector: Float32Array | number[]): void {
+    if (this.byId.has(meta.id)) throw new Error(`duplicate id ${meta.id}`);
+    this.checkVector(vector);
+    this.ensureCapacity(this.nextLabel + 1);
+    const label = this.nextLabel++;
+    this.hnsw.addPoint(Array.from(vector), label);
+    this.byId.set(meta.id, { label, meta });
+    this.idByLabel.set(label, meta.id);
+  }
+
+  remove(id: string): boolean {
+    const entry = this.byId.get(id);
+    if (!entry) return false;
+    this.hnsw.markDelete(entry.label);
+    this.byId.delete(id);
+    this.idByLabel.delete(entry.label);
+    return true;
+  }
+
+  /** The stored (unit-normalised) vector of an item. */
+  vector(id: string): Float32Array | undefined {
+    const entry = this.byId.get(id);
+    return entry ? Float32Array.from(this.hnsw.getPoint(entry.label)) : undefined;
+  }
+
+  /** Approximate k nearest neighbours by cosine similarity, best first. */
+  search(query: Float32Array | number[], k: number, ef = this.params.efSearch): Neighbor[] {
+    this.checkVector(query);
+    const n = Math.min(k, this.byId.size);
+    if (n <= 0) return [];
+    this.hnsw.setEf(Math.max(ef, n));
+    const { neighbors, distances } = this.hnsw.searchKnn(Array.from(query), n);
+    const hits: Neighbor[] = [];
+    neighbors.forEach((label, i) => {
+      const id = this.idByLabel.get(label);
+      const entry = id === undefined ? undefined : this.byId.get(id);
+      // hnswlib's cosine distance is 1 - cos.
+      if (entry) hits.push({ meta: entry.meta, similarity: 1 - (distances[i] ?? 1) });
+    });
+    return hits;
+  }
+
+  /** Exact k nearest neighbours (brute force over live items); the recall reference. */
+  exactSearch(query: Float32Array, k: number): Neighbor[] {
+    const q = normalize(query);
+    const scored: Neighbor[] = [];
+    for (const { label, meta } of this.byId.values()) {
+      const v = this.hnsw.getPoint(label);
+      let dot = 0;
+      for (let i = 0; i < this.dim; i++) dot += q[i]! * v[i]!;
+      scored.push({ meta, similarity: dot });
+    }
+    return scored.sort((a, b) => b.similarity - a.similarity).slice(0, k);
+  }
+
+  /** Write the graph to `file` (not atomic on its own; see persist.ts). */
+  async writeGraph(file: string): Promise<void> {
+    await this.hnsw.writeIndex(file);
+  }
+
+  /** Serialisable mapping state that, with the graph file, reconstructs this index. */
+  snapshot(): { nextLabel: number; items: Array<{ label: number; meta: ItemMeta }> } {
+    return { nextLabel: this.nextLabel, items: [...this.byId.values()].map((e) => ({ label: e.label, meta: e.meta })) };
+  }
+
+  /** Rebuild an index object from a graph file and its snapshot. */
+  static async fromFiles(
+    file: string,
+    dim: number,
+    params: IndexParams,
+    snapshot: { nextLabel: number; items: Array<{ label: number; meta: ItemMeta }> },
+  ): Promise<VectorIndex> {
+    const index = new VectorIndex(dim, params, 16);
+    await index.hnsw.readIndex(file);
+    if (index.hnsw.getNumDimensions() !== dim) throw new Error(`graph has dimension ${index.hnsw.getNumDimensions()}, expected ${dim}`);
+    // Labels are never reused, so the graph holds exactly nextLabel points (deleted ones are
+    // kept with a persisted tombstone); any other count means graph and metadata disagree.
+    if (index.hnsw.getCurrentCount() !== snapshot.nextLabel) {
+      throw new Error(`graph holds ${index.hnsw.getCurrentCount()} points, metadata expects ${snapshot.nextLabel}`);
+    }
+    for (const { label, meta } of snapshot.items) {
+      if (label < 0 || label >= snapshot.nextLabel) throw new Error(`label ${label} of ${meta.id} out of range`);
+      index.byId.set(meta.id, { label, meta });
+      index.idByLabel.set(label, meta.id);
+    }
+    index.nextLabel = snapshot.nextLabel;
+    return index;
+  }
+
+  private ensureCapacity(needed: number): void {
+    const capacity = this.hnsw.getMaxElements();
+    if (needed <= capacity) return;
+    this.hnsw.resizeIndex(Math.max(needed, capacity * 2));
+  }
+
+  private checkVector(v: Float32Array | number[]): void {
+    if (v.length !== this.dim) throw new RangeError(`vector has dimension ${v.length}, index expects ${this.dim}`);
+  }
+}
+
+export function normalize(v: Float32Array): Float32Array {
+  let norm = 0;
+  for (const x of v) norm += x * x;
+  norm = Math.sqrt(norm) || 1;
+  return v.map((x) => x / norm);
+}

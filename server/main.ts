@@ -1,0 +1,34 @@
+/**
+ * Entry point (`npm start`, `make start`): configuration from the environment, the model and
+ * index loaded (or built from the default gallery), then HTTP. SIGTERM/SIGINT drain and exit.
+ */
+import type { Server } from "node:http";
+import { createApp } from "./app.ts";
+import { loadConfig } from "./config.ts";
+import { loadEmbedder } from "./model/runtime.ts";
+import { IndexService } from "./service.ts";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const service = new IndexService(config, loadEmbedder);
+  const app = createApp({ config, service });
+  // Listen first so /healthz answers (and /readyz says 503) while the index loads.
+  const server: Server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => server.once("listening", resolve).once("error", reject));
+  console.log(`countclip listening on http://${config.host}:${config.port} (data ${config.dataDir})`);
+  const shutdown = (signal: string) => {
+    console.log(`${signal}: shutting down`);
+    server.close();
+    void service.close().finally(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  await service.start();
+  const status = service.acquireUnleased();
+  console.log(`ready: model ${status.modelId}, ${status.index.size} images, build ${status.build}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`countclip failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+/**
+ * Confinement of client-named server-local paths to configured roots. The check runs on
+ * realpaths, so neither `..` segments nor symlinks (anywhere along the path) can escape a root.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { forbidden, notFound } from "./problem.ts";
+
+/** True when `child` is `parent` or lies below it (both already resolved). */
+export function isWithin(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === "" || (!rel.startsWith(`..${path.sep}`) && rel !== ".." && !path.isAbsolute(rel));
+}
+
+/**
+ * Resolve `requested` (absolute, or relative to the first root) to a real path inside one of
+ * `roots`. Throws 403 when it escapes them and 404 when it does not exist.
+ */
+export async function confine(requested: string, roots: string[], what = "path"): Promise<string> {
+  if (roots.length === 0) throw forbidden(`server-local ${what}s are disabled (no roots configured)`);
+  if (requested.includes("\0")) throw forbidden(`${what} contains a NUL byte`);
+  const candidate = path.resolve(roots[0]!, requested);
+  let real: string;
+  try {
+    real = await fs.realpath(candidate);
+  } catch {
+    // Report a missing path as 404 only when its lexical form is inside a root; otherwise the
+    // answer would reveal which paths exist outside the roots.
+    const lexicallyInside = roots.some((r) => isWithin(path.resolve(r), candidate));
+    throw lexicallyInside ? notFound(`${what} ${requested} does not exist`) : forbidden(`${what} ${requested} is outside the configured roots`);
+  }
+  for (const root of roots) {
+    const realRoot = await fs.realpath(root).catch(() => undefined);
+    if (realRoot && isWithin(realRoot, real)) return real;
+  }
+  throw forbidden(`${what} ${requested} is outside the configured roots`);
+}
+
+/** Read a regular file inside the roots, refusing anything larger than `maxBytes`. */
+export async function readConfinedFile(requested: string, roots: string[], maxBytes: number): Promise<{ real: string; bytes: Buffer }> {
+  const real = await confine(requested, roots);
+  const info = await fs.stat(real);
+  if (!info.isFile()) throw forbidden(`path ${requested} is not a regular file`);
+  if (info.size > maxBytes) throw forbidden(`file ${requested} has ${info.size} bytes, more than the limit of ${maxBytes}`);
+  return { real, bytes: await fs.readFile(real) };
+}

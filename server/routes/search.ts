@@ -1,0 +1,52 @@
+/** POST /v1/search, /v1/rerank, /v1/count. */
+import { Router } from "express";
+import type { components } from "../api/types.gen.ts";
+import { decodeBase64Image, embedNamedImages } from "../images.ts";
+import { badRequest } from "../problem.ts";
+import { countDistribution, rerank, search } from "../search.ts";
+import { methodNotAllowed, type RouteContext } from "./context.ts";
+
+type Schemas = components["schemas"];
+
+export function searchRoutes(ctx: RouteContext): Router {
+  const { api, config, service, json } = ctx;
+  const router = Router();
+
+  router.route("/v1/search").post(json, api.body("search"), async (req, res) => {
+    const body = req.body as Schemas["SearchRequest"];
+    const k = body.k ?? 10;
+    if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
+    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }));
+    api.send(res, "search", 200, result);
+  }).all(methodNotAllowed(["POST"]));
+
+  router.route("/v1/rerank").post(json, api.body("rerank"), async (req, res) => {
+    const body = req.body as Schemas["RerankRequest"];
+    if (body.images.length > config.maxRerankImages) {
+      throw badRequest(`${body.images.length} images exceed this server's maximum of ${config.maxRerankImages}`, [
+        { path: "/images", message: `must have at most ${config.maxRerankImages} items` },
+      ]);
+    }
+    const ids = new Set(body.images.map((i) => i.id));
+    if (ids.size !== body.images.length) throw badRequest("image ids must be unique", [{ path: "/images", message: "duplicate id" }]);
+    const decoded = body.images.map((i) => ({ id: i.id, bytes: decodeBase64Image(i.data, config.maxImageBytes, `image ${i.id}`) }));
+    const result = await service.with(async (serving) => {
+      const vectors = await embedNamedImages(serving.embedder, decoded);
+      const ranked = await rerank(serving, body.prompt, decoded.map((d, i) => ({ id: d.id, vector: vectors[i]! })), body.countWeight ?? 1);
+      return { modelId: serving.modelId, ...ranked };
+    });
+    api.send(res, "rerank", 200, result);
+  }).all(methodNotAllowed(["POST"]));
+
+  router.route("/v1/count").post(json, api.body("count"), async (req, res) => {
+    const body = req.body as Schemas["CountRequest"];
+    const bytes = decodeBase64Image(body.image, config.maxImageBytes);
+    const result = await service.with(async (serving) => {
+      const [vector] = await embedNamedImages(serving.embedder, [{ id: "image", bytes }]);
+      return countDistribution(serving, vector!, body.noun);
+    });
+    api.send(res, "count", 200, result);
+  }).all(methodNotAllowed(["POST"]));
+
+  return router;
+}

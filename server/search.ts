@@ -1,0 +1,127 @@
+/**
+ * Search, rerank and count over one Serving (see openapi.yaml for the scoring). Pure of HTTP:
+ * routes validate and translate; these functions compute.
+ */
+import type { components } from "./api/types.gen.ts";
+import { FALLBACK_NOUN, formsOfBareNoun, type NounForms, nounForms } from "./count-prompts.ts";
+import { parseQuery } from "./counts/counts.ts";
+import { clampProbability, countAwareScore, type CountPosterior, countPosterior, dot, MAX_COUNT } from "./scoring.ts";
+import type { Serving } from "./serving.ts";
+
+type Schemas = components["schemas"];
+export type SearchRequest = Schemas["SearchRequest"];
+export type SearchResponse = Schemas["SearchResponse"];
+export type RankedImage = Schemas["RankedImage"];
+export type CountResponse = Schemas["CountResponse"];
+
+export interface ParsedCount {
+  /** Count as stated (may exceed 10: then it is reported but cannot be scored). */
+  count: number | null;
+  noun: string | null;
+  forms: NounForms;
+  /** The count when it is scoreable (1..10), else null. */
+  scoreable: number | null;
+}
+
+export function parseCount(text: string): ParsedCount {
+  const parsed = parseQuery(text);
+  const count = parsed.count ?? null;
+  const noun = parsed.noun ?? null;
+  const forms = noun ? nounForms(noun, parsed.singular, count) : FALLBACK_NOUN;
+  const scoreable = count !== null && count >= 1 && count <= MAX_COUNT ? count : null;
+  return { count, noun, forms, scoreable };
+}
+
+export interface SearchLimits {
+  maxCandidates: number;
+}
+
+/** Candidates reranked by count-aware search: max(k, requested or max(5k, 50)), capped. */
+export function candidateCount(k: number, requested: number | undefined, cap: number): number {
+  return Math.max(k, Math.min(requested ?? Math.max(5 * k, 50), cap));
+}
+
+export async function search(serving: Serving, req: SearchRequest, limits: SearchLimits): Promise<SearchResponse> {
+  const k = req.k ?? 10;
+  const weight = req.countWeight ?? 1;
+  const parsed = parseCount(req.query);
+  const aware = (req.countAware ?? true) && parsed.scoreable !== null;
+  const [query] = (await serving.embedder.embedTexts([req.query])) as [Float32Array];
+  const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k);
+  const prompts = parsed.count !== null ? await serving.countPrompts.get(parsed.forms) : undefined;
+  const scale = serving.embedder.logitScale;
+  const hits = neighbours.map(({ meta, similarity }) => {
+    const hit: Schemas["SearchHit"] = { id: meta.id, score: similarity, similarity, source: meta.source };
+    if (!prompts) return hit;
+    const posterior = countPosterior(serving.index.vector(meta.id)!, prompts, scale);
+    Object.assign(hit, countFields(posterior, parsed.scoreable));
+    if (aware) hit.score = countAwareScore(similarity, posterior, parsed.scoreable, scale, weight);
+    return hit;
+  });
+  if (aware) hits.sort((a, b) => b.score - a.score);
+  return {
+    modelId: serving.modelId,
+    indexBuild: serving.build,
+    query: { count: parsed.count, noun: parsed.noun },
+    countAware: aware,
+    hits: hits.slice(0, k),
+  };
+}
+
+function countFields(posterior: CountPosterior, count: number | null) {
+  const fields: { estimatedCount: number; probability: number; queryCountProbability?: number } = {
+    estimatedCount: posterior.estimatedCount,
+    probability: clampProbability(posterior.probability),
+  };
+  if (count !== null) fields.queryCountProbability = clampProbability(posterior.probabilities[count - 1]!);
+  return fields;
+}
+
+/** Rank embedded images against a prompt, best first. */
+export async function rerank(
+  serving: Serving,
+  prompt: string,
+  images: Array<{ id: string; vector: Float32Array }>,
+  weight: number,
+): Promise<{ prompt: Schemas["ParsedQuery"]; results: RankedImage[] }> {
+  const parsed = parseCount(prompt);
+  const [text] = (await serving.embedder.embedTexts([prompt])) as [Float32Array];
+  const prompts = await serving.countPrompts.get(parsed.forms);
+  const scale = serving.embedder.logitScale;
+  const results = images.map(({ id, vector }): RankedImage => {
+    const similarity = dot(text, vector);
+    const posterior = countPosterior(vector, prompts, scale);
+    const ranked: RankedImage = {
+      id,
+      score: countAwareScore(similarity, posterior, parsed.scoreable, scale, weight),
+      similarity,
+      expectedCount: parsed.count,
+      estimatedCount: posterior.estimatedCount,
+      probability: clampProbability(posterior.probability),
+      meanCount: meanInRange(posterior.meanCount),
+    };
+    if (parsed.scoreable !== null) ranked.expectedCountProbability = clampProbability(posterior.probabilities[parsed.scoreable - 1]!);
+    return ranked;
+  });
+  results.sort((a, b) => b.score - a.score);
+  return { prompt: { count: parsed.count, noun: parsed.noun }, results };
+}
+
+/** The count posterior of one embedded image for a client-supplied noun. */
+export async function countDistribution(serving: Serving, vector: Float32Array, noun: string): Promise<CountResponse> {
+  const prompts = await serving.countPrompts.get(formsOfBareNoun(noun));
+  const posterior = countPosterior(vector, prompts, serving.embedder.logitScale);
+  return {
+    modelId: serving.modelId,
+    noun: noun.trim(),
+    distribution: posterior.probabilities.map((p, i) => ({ count: i + 1, probability: clampProbability(p) })),
+    estimatedCount: posterior.estimatedCount,
+    probability: clampProbability(posterior.probability),
+    meanCount: meanInRange(posterior.meanCount),
+  };
+}
+
+/** E[n] lies in [1, 10] mathematically; clamp float rounding so the schema holds. */
+function meanInRange(mean: number): number {
+  return Math.min(MAX_COUNT, Math.max(1, mean));
+}

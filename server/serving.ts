@@ -1,0 +1,59 @@
+/**
+ * One immutable pairing of a model and the index its vectors came from. Requests lease the
+ * current Serving for their whole lifetime, so a response is computed wholly by one model and
+ * one index build even if a rebuild swaps in a new Serving meanwhile; a retired Serving closes
+ * its model once its last lease ends.
+ */
+import type { VectorIndex } from "../index/vector-index.ts";
+import { CountPromptCache } from "./count-prompts.ts";
+import type { Embedder } from "./model/embedder.ts";
+
+export class Serving {
+  readonly countPrompts: CountPromptCache;
+  private leases = 0;
+  private retired = false;
+
+  constructor(
+    readonly embedder: Embedder,
+    readonly index: VectorIndex,
+    /** Full (re)builds so far; named in every response. */
+    readonly build: number,
+    /** Model dir configured at start when this index was built (restart decides by it). */
+    readonly startModelDir: string,
+    countCacheSize: number,
+  ) {
+    this.countPrompts = new CountPromptCache(embedder, countCacheSize);
+  }
+
+  get modelId(): string {
+    return this.embedder.modelId;
+  }
+
+  get modelDir(): string {
+    return this.embedder.bundleDir;
+  }
+
+  /** Use this Serving until `release` is called. */
+  lease(): () => void {
+    this.leases++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.leases--;
+      this.closeIfIdle();
+    };
+  }
+
+  /** Called when a newer Serving replaces this one. */
+  retire(): void {
+    this.retired = true;
+    this.closeIfIdle();
+  }
+
+  private closeIfIdle(): void {
+    if (this.retired && this.leases === 0) {
+      this.embedder.close().catch((err: unknown) => console.warn(`closing retired model failed: ${String(err)}`));
+    }
+  }
+}
