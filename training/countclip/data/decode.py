@@ -1,0 +1,127 @@
+"""Raw bytes -> (uint8 image crop, caption, metadata), or the reason the sample is skipped.
+
+Decoding stops at the uint8 crop on purpose: the float normalisation happens on the training
+device (`normalize_pixels`), so workers ship 4x fewer bytes and the GPU does the arithmetic.
+`resize_and_crop` + `normalize_pixels` reproduce `countclip.models.preprocess_image` exactly
+(a test holds them together).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from countclip.data.sources import RawSample
+from countclip.models import PreprocessConfig, to_rgb
+
+SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8", "bad_metadata")
+
+
+@dataclass
+class Decoded:
+    key: str
+    pixels: np.ndarray  # uint8 [H, W, 3]
+    caption: str
+    meta: dict[str, Any]
+    position: dict[str, int] | None
+
+
+@dataclass
+class Skipped:
+    key: str
+    reason: str
+    detail: str
+    position: dict[str, int] | None
+
+
+def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+    """Shortest edge to `size` (bicubic), centre crop `crop_size`: the integer half of preprocessing."""
+    image = to_rgb(image, config.background)
+    width, height = image.size
+    scale = config.size / min(width, height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    left = (new_w - config.crop_size) // 2
+    top = (new_h - config.crop_size) // 2
+    image = image.crop((left, top, left + config.crop_size, top + config.crop_size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalize_pixels(pixels: torch.Tensor, config: PreprocessConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> normalised [B, 3, H, W] on the tensor's device."""
+    mean = torch.tensor(config.mean, dtype=torch.float32, device=pixels.device)
+    std = torch.tensor(config.std, dtype=torch.float32, device=pixels.device)
+    values = (pixels.to(torch.float32) / 255.0 - mean) / std
+    return values.permute(0, 3, 1, 2).contiguous().to(dtype)
+
+
+def decode(raw: RawSample, config: PreprocessConfig) -> Decoded | Skipped:
+    """Never raises on bad data: every failure becomes a `Skipped` with a reason from SKIP_REASONS."""
+    def skip(reason: str, detail: str = "") -> Skipped:
+        return Skipped(raw.key, reason, detail, raw.position)
+
+    if raw.text is None:
+        return skip("missing_caption")
+    try:
+        caption = raw.text.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        return skip("bad_utf8", str(error))
+    if not caption:
+        return skip("empty_caption")
+    meta: dict[str, Any] = {}
+    if raw.meta:
+        try:
+            loaded = json.loads(raw.meta.decode("utf-8"))
+            meta = loaded if isinstance(loaded, dict) else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            meta = {"_bad_metadata": True}  # the pair is still usable; the counter notes it
+    if not raw.image:
+        return skip("missing_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw.image)) as image:
+                image.load()  # forces a full decode: truncated files fail here, not later
+                pixels = resize_and_crop(image, config)
+    except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError, bombs ...)
+        return skip("corrupt_image", f"{type(error).__name__}: {error}")
+    return Decoded(raw.key, pixels, caption, meta, raw.position)
+
+
+def decode_chunk(chunk: list[RawSample], config: PreprocessConfig) -> list[Decoded | Skipped]:
+    """Worker entry point (top-level so process pools can pickle it)."""
+    return [decode(raw, config) for raw in chunk]
+
+
+class SkipStats:
+    """Counts of skipped samples by reason, with a few example keys for the report."""
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        self.counts: Counter[str] = Counter(counts or {})
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, reason: str, key: str) -> None:
+        self.counts[reason] += 1
+        bucket = self.examples.setdefault(reason, [])
+        if len(bucket) < 5:
+            bucket.append(key)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def describe(self) -> str:
+        if not self.counts:
+            return "no samples skipped"
+        parts = [f"{reason}={count}" for reason, count in sorted(self.counts.items())]
+        return f"skipped {self.total()} samples: " + ", ".join(parts)

@@ -1,0 +1,1 @@
+"""The trainer behind `countclip train` (see `countclip.train.main` for usage)."""
