@@ -50,3 +50,5 @@ export interface EmbedderOptions {
  * creates the two ONNX sessions. Rejects with BundleError / TokenizerError on a bad bundle.
  */
 export type LoadEmbedder = (bundleDir: string, options?: EmbedderOptions) => Promise<Embedder>;
+
+export { loadEmbedder } from "./runtime.ts";

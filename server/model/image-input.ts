@@ -1,0 +1,166 @@
+/**
+ * Safe decoding of untrusted image bytes.
+ *
+ * Everything is checked from the header (sharp.metadata(), which parses no pixel data) before a
+ * single pixel is decoded: format allow-list, dimensions, a pixel budget against decompression
+ * bombs, and single-frame only. Decoding itself runs with libvips' `failOn: "error"` and
+ * `limitInputPixels` as a second guard, so truncated or corrupt data fails instead of being
+ * silently padded with grey. Every rejection is an `ImageInputError` carrying the HTTP status a
+ * client error deserves; nothing here should ever surface as a 5xx.
+ *
+ * The decoded pixels keep the source's layout (grey / grey16 / RGB / CMYK, alpha or not, 8 or 16
+ * bit) so that preprocess.ts can convert colour exactly the way Python's PIL path does.
+ */
+import sharp, { type ColourspaceEnum, type Metadata } from "sharp";
+
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+export const DEFAULT_MAX_INPUT_BYTES = 25 * 1024 * 1024;
+
+/** Raster formats we decode. SVG/PDF (renderers, external references) and exotic loaders are refused. */
+const ALLOWED_FORMATS = new Set(["jpeg", "png", "webp", "gif", "tiff", "heif"]);
+
+export type ImageInputErrorCode =
+  | "empty"
+  | "too_large"
+  | "not_an_image"
+  | "unsupported_format"
+  | "too_many_pixels"
+  | "animated"
+  | "truncated"
+  | "corrupt";
+
+const STATUS: Record<ImageInputErrorCode, number> = {
+  empty: 400,
+  too_large: 413,
+  not_an_image: 415,
+  unsupported_format: 415,
+  too_many_pixels: 413,
+  animated: 422,
+  truncated: 422,
+  corrupt: 422,
+};
+
+/** A client-side problem with an image. `status` is the 4xx the HTTP layer should answer. */
+export class ImageInputError extends Error {
+  override readonly name = "ImageInputError";
+  readonly status: number;
+  /** Position of the offending image when it came in a batch (set by Embedder.embedImages). */
+  index?: number;
+  constructor(readonly code: ImageInputErrorCode, message: string) {
+    super(message);
+    this.status = STATUS[code];
+  }
+}
+
+export interface ImageLimits {
+  /** Largest width * height accepted (after reading the header, before decoding). */
+  maxPixels: number;
+  /** Largest encoded size in bytes. */
+  maxInputBytes: number;
+}
+
+export const DEFAULT_LIMITS: ImageLimits = { maxPixels: DEFAULT_MAX_PIXELS, maxInputBytes: DEFAULT_MAX_INPUT_BYTES };
+
+export interface ImageInfo {
+  format: string;
+  /** Stored dimensions (before EXIF orientation). */
+  width: number;
+  height: number;
+  /** Dimensions after EXIF auto-orientation. */
+  orientedWidth: number;
+  orientedHeight: number;
+}
+
+export type PixelLayout = "grey" | "rgb" | "cmyk";
+
+/** Decoded, EXIF-oriented pixels in the source's own colour layout, interleaved (HWC). */
+export interface DecodedImage {
+  width: number;
+  height: number;
+  layout: PixelLayout;
+  /** 8 or 16 bits per sample (16 only for 16-bit sources). */
+  bits: 8 | 16;
+  /** Colour channels (1 grey, 3 rgb, 4 cmyk) plus one when hasAlpha. */
+  channels: number;
+  hasAlpha: boolean;
+  data: Uint8Array | Uint16Array;
+}
+
+function isTruncation(message: string): boolean {
+  return /premature end|truncat|unexpected end|end of (file|stream|data)|read error|not enough data|short read|EOF/i.test(message);
+}
+
+function decodeFailure(err: unknown): ImageInputError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/unsupported image format/i.test(message)) return new ImageInputError("not_an_image", "the data is not a supported image");
+  if (/pixel limit/i.test(message)) return new ImageInputError("too_many_pixels", "the image has too many pixels");
+  if (isTruncation(message)) return new ImageInputError("truncated", `the image data is truncated (${firstLine(message)})`);
+  return new ImageInputError("corrupt", `the image could not be decoded (${firstLine(message)})`);
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0]!.trim().slice(0, 200);
+}
+
+function checkBytes(bytes: Uint8Array, limits: ImageLimits): void {
+  if (bytes.length === 0) throw new ImageInputError("empty", "the image is empty (0 bytes)");
+  if (bytes.length > limits.maxInputBytes) {
+    throw new ImageInputError("too_large", `the image is ${bytes.length} bytes; the limit is ${limits.maxInputBytes}`);
+  }
+}
+
+/** Reads and validates the header only. Rejects with ImageInputError; decodes no pixels. */
+export async function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS): Promise<ImageInfo & { meta: Metadata }> {
+  checkBytes(bytes, limits);
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw decodeFailure(err);
+  }
+  const format = meta.format ?? "unknown";
+  if (!ALLOWED_FORMATS.has(format)) {
+    throw new ImageInputError("unsupported_format", `image format ${format} is not accepted (accepted: JPEG, PNG, WebP, GIF, TIFF, AVIF)`);
+  }
+  const { width, height } = meta;
+  if (!width || !height) throw new ImageInputError("corrupt", "the image header has no dimensions");
+  if ((meta.pages ?? 1) > 1) {
+    throw new ImageInputError("animated", `animated or multi-page images are not accepted (${meta.pages} frames)`);
+  }
+  if (width * height > limits.maxPixels) {
+    throw new ImageInputError("too_many_pixels", `the image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxPixels}`);
+  }
+  const swap = (meta.orientation ?? 1) >= 5;
+  return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, meta };
+}
+
+type ColourspaceKey = keyof ColourspaceEnum & string;
+
+function layoutOf(meta: Metadata): { layout: PixelLayout; pipeline: ColourspaceKey | null; target: ColourspaceKey } {
+  const space = meta.space ?? "srgb";
+  const sixteen = meta.depth === "ushort";
+  if (space === "cmyk") return { layout: "cmyk", pipeline: "cmyk", target: "cmyk" };
+  if (space === "b-w" || space === "grey16") return { layout: "grey", pipeline: null, target: sixteen ? "grey16" : "b-w" };
+  return { layout: "rgb", pipeline: null, target: sixteen ? "rgb16" : "srgb" };
+}
+
+/**
+ * Validates, then decodes to oriented pixels in the source layout. CMYK stays CMYK (libvips would
+ * otherwise apply an ICC transform that PIL does not), 16-bit stays 16-bit.
+ */
+export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS): Promise<DecodedImage> {
+  const { meta } = await inspectImage(bytes, limits);
+  const { layout, pipeline, target } = layoutOf(meta);
+  const bits = meta.depth === "ushort" ? 16 : 8;
+  let image = sharp(bytes, { failOn: "error", limitInputPixels: limits.maxPixels, sequentialRead: true, autoOrient: true });
+  if (pipeline) image = image.pipelineColourspace(pipeline);
+  image = image.toColourspace(target);
+  try {
+    const { data, info } = await image.raw({ depth: bits === 16 ? "ushort" : "uchar" }).toBuffer({ resolveWithObject: true });
+    const samples = bits === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const colour = layout === "grey" ? 1 : layout === "rgb" ? 3 : 4;
+    return { width: info.width, height: info.height, layout, bits, channels: info.channels, hasAlpha: info.channels > colour, data: samples };
+  } catch (err) {
+    throw decodeFailure(err);
+  }
+}

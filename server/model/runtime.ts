@@ -1,0 +1,251 @@
+/**
+ * `loadEmbedder`: a verified bundle -> an `Embedder` backed by two onnxruntime-node sessions.
+ *
+ * Loading verifies every file's sha256 (bundle.ts), builds the tokenizer and preprocessing from
+ * the bundle's own files, creates the sessions, checks their input/output names against the
+ * bundle contract and runs one warm-up batch through each to check the embedding size, so a
+ * bundle that loads is a bundle that serves. Texts and images are embedded in batches; each
+ * batch's tensor is allocated once at its final size and filled in place.
+ */
+import * as ort from "onnxruntime-node";
+import sharp from "sharp";
+import { BundleError, openBundle, readBundleJson, type Bundle, type BundleManifest } from "./bundle.ts";
+import type { Embedder, EmbedderOptions } from "./embedder.ts";
+import { decodeImage, DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
+import { normalizeTable, parsePreprocessConfig, preprocessDecodedInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
+import { loadTokenizer, TokenizerError, type ClipTokenizer } from "./tokenizer.ts";
+
+const TEXT_INPUTS = ["input_ids", "attention_mask"];
+const TEXT_OUTPUT = "text_embeds";
+const VISION_INPUT = "pixel_values";
+const VISION_OUTPUT = "image_embeds";
+const DEFAULT_TEXT_BATCH = 64;
+const DEFAULT_IMAGE_BATCH = 16;
+const TEXT_CACHE_LIMIT = 4096;
+
+function bundleFail(err: unknown, file: string): never {
+  if (err instanceof BundleError) throw err;
+  if (err instanceof TokenizerError || err instanceof PreprocessConfigError) throw new BundleError("invalid_file", err.message, file);
+  throw new BundleError("invalid_file", `${file}: ${err instanceof Error ? err.message : String(err)}`, file);
+}
+
+async function createSession(bundle: Bundle, name: string, threads: number, inputs: string[], output: string): Promise<ort.InferenceSession> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bundle.file(name), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3,
+    });
+  } catch (err) {
+    bundleFail(err, name);
+  }
+  const missing = inputs.filter((n) => !session.inputNames.includes(n));
+  if (missing.length > 0 || !session.outputNames.includes(output)) {
+    await session.release();
+    throw new BundleError("invalid_file",
+      `${name}: expected inputs [${inputs.join(", ")}] and output ${output}, found inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`, name);
+  }
+  return session;
+}
+
+/** Copies row `row` of a [batch, dim] output and L2-normalises it (the contract says it already is; this guards drift). */
+function row(data: Float32Array, rowIndex: number, dim: number): Float32Array {
+  const vec = data.slice(rowIndex * dim, (rowIndex + 1) * dim);
+  let norm = 0;
+  for (let i = 0; i < dim; i++) norm += vec[i]! * vec[i]!;
+  norm = Math.sqrt(norm);
+  if (norm > 0) for (let i = 0; i < dim; i++) vec[i]! /= norm;
+  return vec;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+class OnnxEmbedder implements Embedder {
+  readonly modelId: string;
+  readonly dim: number;
+  readonly logitScale: number;
+  readonly contextLength: number;
+  readonly manifest: BundleManifest;
+  readonly bundleDir: string;
+  private readonly table: NormalizeTable;
+  private readonly textCache = new Map<string, Float32Array>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(
+    bundle: Bundle,
+    private readonly tokenizer: ClipTokenizer,
+    private readonly preprocess: PreprocessConfig,
+    private readonly text: ort.InferenceSession,
+    private readonly vision: ort.InferenceSession,
+    private readonly limits: ImageLimits,
+    private readonly textBatch: number,
+    private readonly imageBatch: number,
+  ) {
+    this.manifest = bundle.manifest;
+    this.bundleDir = bundle.dir;
+    this.modelId = `${bundle.manifest.model_name}@${bundle.contentHash.slice(0, 12)}`;
+    this.dim = bundle.manifest.embed_dim;
+    this.logitScale = bundle.manifest.logit_scale;
+    this.contextLength = tokenizer.contextLength;
+    this.table = normalizeTable(preprocess);
+  }
+
+  /** Runs `work` unless closed, and lets close() wait for it. */
+  private track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`embedder ${this.modelId} is closed`));
+    const promise = work();
+    this.inFlight.add(promise);
+    const done = () => this.inFlight.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  embedTexts(texts: string[]): Promise<Float32Array[]> {
+    return this.track(async () => {
+      // Count-variant prompts ("two cats" .. "ten cats") repeat across requests: cache them.
+      const found = new Map<string, Float32Array>();
+      for (const t of texts) {
+        const hit = this.textCache.get(t);
+        if (hit) found.set(t, hit);
+      }
+      const missing = [...new Set(texts.filter((t) => !found.has(t)))];
+      for (const batch of chunks(missing, this.textBatch)) {
+        const vectors = await this.runText(batch);
+        batch.forEach((t, i) => {
+          found.set(t, vectors[i]!);
+          this.remember(t, vectors[i]!);
+        });
+      }
+      // Copies: callers may mutate what they get without corrupting the cache.
+      return texts.map((t) => found.get(t)!.slice());
+    });
+  }
+
+  private remember(text: string, vec: Float32Array): void {
+    if (this.textCache.size >= TEXT_CACHE_LIMIT) this.textCache.delete(this.textCache.keys().next().value!);
+    this.textCache.set(text, vec);
+  }
+
+  private async runText(texts: string[]): Promise<Float32Array[]> {
+    const enc = this.tokenizer.encodeBatch(texts);
+    const dims = [enc.batch, enc.seqLen];
+    const result = await this.text.run({
+      input_ids: new ort.Tensor("int64", enc.inputIds, dims),
+      attention_mask: new ort.Tensor("int64", enc.attentionMask, dims),
+    });
+    return this.rows(result[TEXT_OUTPUT], enc.batch, "text.onnx");
+  }
+
+  embedImages(images: Buffer[]): Promise<Float32Array[]> {
+    return this.track(async () => {
+      const out: Float32Array[] = [];
+      for (const [b, batch] of chunks(images, this.imageBatch).entries()) {
+        out.push(...(await this.runImages(batch, b * this.imageBatch)));
+      }
+      return out;
+    });
+  }
+
+  private async runImages(images: Buffer[], firstIndex: number): Promise<Float32Array[]> {
+    const crop = this.preprocess.cropSize;
+    const per = 3 * crop * crop;
+    const pixels = new Float32Array(images.length * per);
+    await Promise.all(images.map(async (bytes, i) => {
+      try {
+        await preprocessDecodedInto(await decodeImage(bytes, this.limits), this.preprocess, this.table, pixels, i * per);
+      } catch (err) {
+        if (err instanceof ImageInputError) err.index = firstIndex + i;
+        throw err;
+      }
+    }));
+    const result = await this.vision.run({ [VISION_INPUT]: new ort.Tensor("float32", pixels, [images.length, 3, crop, crop]) });
+    return this.rows(result[VISION_OUTPUT], images.length, "vision.onnx");
+  }
+
+  private rows(tensor: ort.Tensor | undefined, batch: number, file: string): Float32Array[] {
+    if (!tensor || tensor.type !== "float32" || tensor.dims.length !== 2 || tensor.dims[0] !== batch || tensor.dims[1] !== this.dim) {
+      throw new BundleError("invalid_file", `${file} returned ${tensor ? `${tensor.type} [${tensor.dims.join(", ")}]` : "no output"}, expected float32 [${batch}, ${this.dim}]`, file);
+    }
+    const data = tensor.data as Float32Array;
+    return Array.from({ length: batch }, (_, i) => row(data, i, this.dim));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    this.textCache.clear();
+    await Promise.all([this.text.release(), this.vision.release()]);
+  }
+}
+
+async function loadParts(bundle: Bundle): Promise<{ tokenizer: ClipTokenizer; preprocess: PreprocessConfig }> {
+  const manifest = bundle.manifest;
+  let preprocess: PreprocessConfig;
+  try {
+    preprocess = parsePreprocessConfig(await readBundleJson(bundle, "preprocess.json"));
+  } catch (err) {
+    bundleFail(err, "preprocess.json");
+  }
+  if (preprocess.cropSize !== manifest.image_size) {
+    throw new BundleError("invalid_file", `preprocess.json crop_size ${preprocess.cropSize} differs from manifest image_size ${manifest.image_size}`, "preprocess.json");
+  }
+  const optional = (name: string) => (bundle.has(name) ? bundle.file(name) : undefined);
+  try {
+    const tokenizer = await loadTokenizer({
+      tokenizerJson: optional("tokenizer.json"),
+      vocabJson: optional("vocab.json"),
+      mergesTxt: optional("merges.txt"),
+      tokenizerConfig: optional("tokenizer_config.json"),
+    }, manifest.context_length);
+    return { tokenizer, preprocess };
+  } catch (err) {
+    bundleFail(err, bundle.has("tokenizer.json") ? "tokenizer.json" : "vocab.json");
+  }
+}
+
+/** Opens, verifies and warms up a bundle. Rejects with BundleError when anything is wrong. */
+export async function loadEmbedder(bundleDir: string, options: EmbedderOptions = {}): Promise<Embedder> {
+  const threads = positiveInt(options.intraOpThreads, 1, "intraOpThreads");
+  const limits: ImageLimits = {
+    maxPixels: positiveInt(options.maxPixels, DEFAULT_LIMITS.maxPixels, "maxPixels"),
+    maxInputBytes: positiveInt(options.maxInputBytes, DEFAULT_LIMITS.maxInputBytes, "maxInputBytes"),
+  };
+  const bundle = await openBundle(bundleDir, { skipVerify: options.skipVerify === true });
+  const { tokenizer, preprocess } = await loadParts(bundle);
+  const text = await createSession(bundle, "text.onnx", threads, TEXT_INPUTS, TEXT_OUTPUT);
+  const vision = await createSession(bundle, "vision.onnx", threads, [VISION_INPUT], VISION_OUTPUT).catch(async (err: unknown) => {
+    await text.release();
+    throw err;
+  });
+  const embedder = new OnnxEmbedder(bundle, tokenizer, preprocess, text, vision, limits,
+    positiveInt(options.maxTextBatch, DEFAULT_TEXT_BATCH, "maxTextBatch"),
+    positiveInt(options.maxImageBatch, DEFAULT_IMAGE_BATCH, "maxImageBatch"));
+  await warmUp(embedder, preprocess).catch(async (err: unknown) => {
+    await embedder.close();
+    bundleFail(err, "text.onnx");
+  });
+  return embedder;
+}
+
+/** One text and one blank image: checks output shapes against embed_dim and primes ORT. */
+async function warmUp(embedder: OnnxEmbedder, preprocess: PreprocessConfig): Promise<void> {
+  await embedder.embedTexts(["a photo"]);
+  const size = preprocess.cropSize;
+  const blank = await sharp({ create: { width: size, height: size, channels: 3, background: { r: 127, g: 127, b: 127 } } }).png().toBuffer();
+  await embedder.embedImages([blank]);
+}
