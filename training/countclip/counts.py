@@ -1,0 +1,691 @@
+"""Counts in captions and queries: find, parse and rewrite the number that counts objects.
+
+One specification, two implementations: this module and `server/counts/counts.ts` give
+identical results (offsets are Unicode code points in both), proven by the shared vectors
+in `test/vectors/counts.json`. Change a rule here and the same rule there.
+
+How `find_count` decides, in short:
+1. `NUMERAL_RE` finds every numeral: number words (any case), digits, idioms ("a pair of").
+2. Each numeral is classified from its left words and its right words (`_exclusion`):
+   ages, times, durations, measures, money, ranks and titles, dates, scores, ranges,
+   fractions, multipliers, "one of", compound numerals ... are not counts.
+3. The surviving numerals are counts; when they disagree (two cats and three dogs) the
+   caption is ambiguous and we abstain.
+All vocabulary lives in the tables below, so rules are data, not code.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+# ----------------------------------------------------------------------------- lexicon
+
+NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen", "twenty",
+)
+WORD_VALUES = {word: value for value, word in enumerate(NUMBER_WORDS) if value >= 1}
+# Numerals beyond the lexicon: never a count we report, but a rival count when they count
+# something ("fifty cats"), and they make compounds ("twenty one", "two hundred").
+BIG_WORDS = (
+    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds",
+    "thousand", "thousands", "million", "millions", "billion", "billions", "dozen", "dozens",
+)
+TENS_WORDS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
+# Idioms that count, longest first so the alternation prefers them.
+IDIOMS = (("half a dozen", 6), ("a couple of", 2), ("a pair of", 2), ("a dozen", 12))
+IDIOM_VALUES = dict(IDIOMS)
+# "a pair of jeans" is one object.
+PAIR_NOUNS = frozenset("""
+    binoculars boxers briefs clippers glasses goggles headphones earphones jeans knickers
+    leggings overalls pajamas panties pants pliers pyjamas scissors shears shorts slacks
+    spectacles sunglasses tights tongs trousers tweezers underpants
+""".split())
+
+# ----------------------------------------------------------------------------- context vocabulary
+# Words right after a numeral that make it something other than a count.
+DURATION_WORDS = frozenset("""
+    second seconds sec secs minute minutes min mins hour hours hr hrs h day days week weeks
+    wk wks month months mo mos year years yr yrs y decade decades century centuries night
+    nights weekend weekends millennium millennia moment moments
+""".split())
+TIME_WORDS = frozenset("o'clock o’clock oclock am pm a.m p.m".split())
+UNIT_WORDS = frozenset("""
+    km kms kilometer kilometers kilometre kilometres mile miles mi m meter meters metre metres
+    cm mm nm inch inches ft feet foot yd yard yards kg kgs kilo kilos kilogram kilograms g gr
+    gram grams mg mcg lb lbs pound pounds oz ounce ounces ton tons tonne tonnes t l liter liters
+    litre litres ml cl dl gallon gallons gal quart quarts qt pint pints tbsp tsp teaspoon
+    teaspoons tablespoon tablespoons percent pct per degree degrees deg mph kph kmh mp
+    megapixel megapixels mpx px pixel pixels dpi gb mb kb tb gig gigs ghz mhz khz hz w watt watts
+    kw kwh v volt volts amp amps mah hp horsepower cal kcal calorie calories acre acres hectare
+    hectares ha sq cc bpm rpm psi ct carat carats karat karats k point points pts
+    x inchs quot
+""".split())
+MONEY_WORDS = frozenset("""
+    dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen
+    yuan rmb rupee rupees rs franc francs grand bitcoin btc
+""".split())
+FRACTION_WORDS = frozenset("""
+    half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths seventh
+    sevenths eighth eighths ninth ninths tenth tenths percentile
+""".split())
+MULTIPLIER_WORDS = frozenset("times fold x ×".split())
+# A connector between two numerals makes a range, score, ratio or dimension ("two or three",
+# "6 to 4", "2 x 3", "one in five", "two out of ten").
+CONNECTOR_WORDS = frozenset("or to x × by in of out and nor vs versus".split())
+MONTH_WORDS = frozenset("""
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+""".split())
+
+# Words right before a numeral.
+RANK_WORDS = frozenset("""
+    top number no nr num part pt chapter chap ch episode ep season series volume vol book level
+    lvl grade stage round step page pg p act scene track version ver v type size room gate
+    platform route highway channel phase lesson unit module figure fig table item game match
+    lot psalm verse exhibit plate apollo windows iphone ipad galaxy pixel playstation ps xbox
+    sonnet symphony opus op class day week year rank ranked ranking place no. issue edition
+    mark mk model gen
+""".split())
+APPROX_WORDS = frozenset("""
+    about around approximately approx roughly nearly almost over under than least most upto
+    circa ca c some maybe perhaps estimated est
+""".split())
+AGE_WORDS = frozenset("age aged ages".split())
+MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
+PREFIX_SYMBOLS = "$€£¥₹₩#№"
+# Words that introduce a count with no noun after it ("set of eight", "pack of 8").
+INTRODUCER_WORDS = frozenset("""
+    of set sets pack packs box lot group collection bundle kit total all only the these those
+    with and includes including featuring contains containing has have are were
+""".split())
+# Words before "one" that make it a pronoun ("the one", "no one", "each one").
+ONE_PRONOUN_PREFIX = frozenset("""
+    the this that each every no any which another someone anyone first second third last next
+    other big little new old right wrong same
+""".split())
+# Words after "one" that make it not a count ("one of", "one another", "one day").
+ONE_NOT_COUNT_NEXT = frozenset("of another more less by way or and on".split())
+
+# Words that end a noun phrase (the noun is before them).
+STOP_WORDS = frozenset("""
+    a an the this that these those his her its their our my your of in on at with from for by to
+    into onto under over near behind between among around against above below inside outside
+    beside across along through during after before about and or but nor & is are was were be
+    been being has have had do does did will would can could should may might must shall who
+    which whom whose where when while what how why as than then there here it they them he she
+    we you i me us him not no so if each every all both some any one per via vs versus plus
+    sitting standing lying playing walking running looking holding wearing eating posing
+    smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
+    up down out off away back together alone apart each apiece
+""".split())
+# Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
+ADJECTIVES = frozenset("""
+    big small little large tiny huge giant tall short long wide narrow thick thin fat old new
+    young ancient modern vintage retro antique classic cute beautiful pretty lovely adorable
+    happy sad funny angry good bad great best better nice fine cool hot warm cold fresh ripe raw
+    white black red green blue yellow orange purple pink brown gray grey golden gold silver
+    dark bright colorful colourful colored coloured multicolored different same other various
+    assorted identical similar separate individual matching more many several few empty full
+    wild wooden metal plastic glass paper ceramic leather cotton round square flat striped
+    spotted dotted plain simple fancy elegant luxury cheap expensive real fake whole main
+    traditional stylish tropical heavy soft hard wet dry clean dirty sweet sour spicy tasty
+    delicious healthy organic natural handmade homemade custom original unique rare famous
+    favorite favourite popular amazing stunning gorgeous sleek shiny fluffy furry hairy
+    smiling sleeping running standing sitting male female adult baby teen senior elderly
+    cartoon realistic isolated diverse multiple tall various own first last next final
+    upper lower left right top bottom front back middle inner outer open closed
+""".split())
+# Nouns that look like participles ("one wedding ring" counts a ring).
+ING_ED_NOUNS = frozenset("""
+    king ring wing thing swing string spring sling building painting drawing wedding pudding
+    ceiling earring ceiling dumpling sapling seedling duckling ring bed shed sled red seed reed
+    bed bird sheet
+""".split())
+ADJECTIVE_SUFFIXES = ("ed", "ing", "ful", "ous", "ive", "ish", "less", "able", "ible", "ic", "ical", "al", "ian", "ese", "ary")
+
+# Irregular plurals (plural -> singular); invariant nouns map to themselves.
+IRREGULAR_PLURALS = {
+    "men": "man", "women": "woman", "children": "child", "people": "person", "feet": "foot",
+    "teeth": "tooth", "mice": "mouse", "geese": "goose", "dice": "die", "oxen": "ox", "lice": "louse",
+    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf",
+    "halves": "half", "wolves": "wolf", "shelves": "shelf", "calves": "calf", "thieves": "thief",
+    "elves": "elf", "scarves": "scarf", "hooves": "hoof", "selves": "self", "cacti": "cactus",
+    "fungi": "fungus", "criteria": "criterion", "phenomena": "phenomenon", "bacteria": "bacterium",
+    "sheep": "sheep", "fish": "fish", "deer": "deer", "series": "series", "species": "species",
+    "moose": "moose", "aircraft": "aircraft", "bison": "bison", "salmon": "salmon", "trout": "trout",
+    "shrimp": "shrimp", "swine": "swine", "cattle": "cattle", "police": "police", "moai": "moai",
+    "buses": "bus", "lenses": "lens", "gases": "gas", "bonuses": "bonus", "viruses": "virus",
+    "campuses": "campus", "circuses": "circus", "walruses": "walrus", "octopuses": "octopus",
+    "cactuses": "cactus", "geniuses": "genius", "choruses": "chorus", "quizzes": "quiz",
+    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "echoes": "echo",
+    "mangoes": "mango", "volcanoes": "volcano", "torpedoes": "torpedo", "buffaloes": "buffalo",
+    "dominoes": "domino", "mosquitoes": "mosquito", "vetoes": "veto", "axes": "axe",
+}
+IRREGULAR_SINGULARS = {singular: plural for plural, singular in IRREGULAR_PLURALS.items()}
+# Words ending in "s" that are not plurals.
+NOT_PLURAL = frozenset("""
+    glass grass class bus gas lens plus news series species chess dress cross boss moss mass
+    kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics
+""".split())
+# "-ie" nouns whose plural is "-ies" but whose singular is not "-y".
+IE_NOUNS = frozenset("""
+    movie cookie pie tie lie die zombie hippie rookie goalie selfie smoothie brownie hoodie
+    beanie genie sweetie calorie prairie aussie collie birdie pixie auntie bookie budgie
+    cutie veggie nightie newbie freebie boogie hottie junkie yuppie
+""".split())
+
+# Punctuation stripped from the words around a numeral.
+PUNCT = "\"'()[]{}<>,.;:!?*_~`|/\\-–—‘’“”«»…"
+SENTENCE_END = ".!?:;|"
+# Code points of a "word" for numeral boundaries: ASCII letters and digits, the underscore,
+# combining diacritics, and the Latin, Greek and Cyrillic letter blocks. A fixed table (not
+# the runtime's Unicode database) so Python and JavaScript agree on every input.
+WORD_CHARS = "0-9A-Za-z_\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u0300-\u036f\u0370-\u03ff\u0400-\u052f\u1e00-\u1fff"
+LEFT_WINDOW = 40  # code points before a numeral that its left words are read from
+
+# ----------------------------------------------------------------------------- regexes
+
+
+def _any_case(phrase: str) -> str:
+    """`two` -> `[Tt][Ww][Oo]`; spaces match runs of blanks. ASCII only, unlike re.I."""
+    out = []
+    for ch in phrase:
+        out.append("[ \\t]+" if ch == " " else f"[{ch.upper()}{ch}]" if ch.isalpha() else re.escape(ch))
+    return "".join(out)
+
+
+def _alternation(phrases) -> str:
+    # Longest first: regex alternation takes the first branch that matches.
+    return "|".join(_any_case(p) for p in sorted(phrases, key=len, reverse=True))
+
+
+NUMERAL_RE = re.compile(
+    rf"(?<![{WORD_CHARS}])"
+    rf"(?:(?P<idiom>{_alternation(IDIOM_VALUES)})"
+    rf"|(?P<word>{_alternation(list(WORD_VALUES) + list(BIG_WORDS))})"
+    rf"|(?P<digits>[0-9]+))"
+    rf"(?![{WORD_CHARS}])"
+)
+# What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
+_TOKEN = r"(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)"
+TOKEN_RE = re.compile(_TOKEN)
+AFTER_RE = re.compile(rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t]*(?P<words>{_TOKEN}(?:(?:[ \t]+|-){_TOKEN}){{0,7}})?")
+MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
+PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
+JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
+AFTER_SYMBOLS = "%°+″′"  # 5%, 20°, 5+, 6″
+
+
+@dataclass(frozen=True)
+class CountMatch:
+    """The count of a caption: its value, the span of its numeral (code points), the counted noun."""
+
+    count: int
+    start: int
+    end: int
+    noun: str | None
+
+
+class _Numeral(NamedTuple):
+    start: int
+    end: int
+    value: int | None  # None: beyond the lexicon (fifty, 1945, hundreds)
+    kind: str  # "word" | "digits" | "idiom"
+    text: str
+
+
+class _Context(NamedTuple):
+    """What surrounds one numeral, read once and shared by every rule."""
+
+    before: str  # the two characters right before the numeral
+    after: str  # the two characters right after it
+    prev_raw: str  # the whitespace-separated token before it, as written
+    prev: str  # ... lowercased, punctuation stripped
+    prev2_raw: str  # the token before that
+    prev2: str
+    hyphen: bool  # a hyphen joins the numeral to the next word ("two-year-old")
+    words: list[str]  # the tokens after it, as written (hyphenated words kept whole)
+    lower: list[str]  # ... lowercased
+
+
+# ----------------------------------------------------------------------------- scanning
+
+
+def _numerals(text: str) -> list[_Numeral]:
+    return [_Numeral(m.start(), m.end(), _value(m.lastgroup, m.group()), m.lastgroup, m.group())
+            for m in NUMERAL_RE.finditer(text)]
+
+
+def _value(kind: str, raw: str) -> int | None:
+    if kind == "digits":
+        return int(raw) if len(raw) <= 2 and raw[0] != "0" and int(raw) <= 20 else None
+    if kind == "idiom":
+        return IDIOM_VALUES[" ".join(raw.lower().split())]
+    return WORD_VALUES.get(raw.lower())
+
+
+def _ascii_lower(s: str) -> str:
+    # str.lower() differs between Unicode versions (and from JavaScript's) outside ASCII.
+    return s.lower() if s.isascii() else s
+
+
+def _context(text: str, num: _Numeral) -> _Context:
+    # Whitespace tokens of a fixed window: cheap, and the same in both languages.
+    tokens = text[max(0, num.start - LEFT_WINDOW):num.start].split()
+    prev_raw = tokens[-1] if tokens else ""
+    prev2_raw = tokens[-2] if len(tokens) >= 2 else ""
+    m = AFTER_RE.match(text, num.end)
+    words = m.group("words")
+    words = words.split() if words else []
+    return _Context(
+        before=text[max(0, num.start - 2):num.start],
+        after=text[num.end:num.end + 2],
+        prev_raw=prev_raw,
+        prev=_ascii_lower(prev_raw.strip(PUNCT)),
+        prev2_raw=prev2_raw,
+        prev2=_ascii_lower(prev2_raw.strip(PUNCT)),
+        hyphen=m.group("hyphen") is not None,
+        words=words,
+        lower=[_ascii_lower(w) for w in words],
+    )
+
+
+def _is_numeral_word(word: str) -> bool:
+    return word in WORD_VALUES or word in BIG_WORDS or word.isdigit()
+
+
+def _is_plural(word: str) -> bool:
+    """`word` lowercased looks like a plural noun (cats, children, sheep)."""
+    if word in IRREGULAR_PLURALS:
+        return True
+    return (len(word) > 2 and word[-1] == "s" and word not in NOT_PLURAL
+            and not word.endswith(("ss", "us", "is", "'s", "’s")))
+
+
+# ----------------------------------------------------------------------------- the counted noun
+
+
+def _noun_tokens(ctx: _Context) -> tuple[int, int]:
+    """[first, stop) indexes into ctx.words of the noun phrase after a numeral."""
+    first = 0
+    if len(ctx.lower) > 2 and ctx.lower[0] == "of" and ctx.lower[1] in PARTITIVE_DETERMINERS:
+        first = 2  # "two of the cats"
+    stop = first
+    while stop < len(ctx.lower) and not _ends_noun_phrase(ctx.lower[stop]):
+        stop += 1
+    return first, stop
+
+
+def _ends_noun_phrase(word: str) -> bool:
+    return word in STOP_WORDS or _is_numeral_word(word)
+
+
+def _head_index(lower: list[str], first: int, stop: int, value: int | None) -> int:
+    """The counted head: the first plural after a plural numeral, else the phrase's last word."""
+    if value != 1:
+        for i in range(first, stop):
+            if _is_plural(lower[i]):
+                return i
+    return stop - 1
+
+
+def _is_adjective(word: str) -> bool:
+    if word in ING_ED_NOUNS:
+        return False
+    return word in ADJECTIVES or word.endswith(ADJECTIVE_SUFFIXES) or not word.isalpha()
+
+
+def _noun(ctx: _Context, value: int | None) -> str | None:
+    """The counted noun as written: its head and at most one noun modifier ("light bulbs")."""
+    first, stop = _noun_tokens(ctx)
+    if stop == first:
+        return None
+    head = _head_index(ctx.lower, first, stop, value)
+    if head > first and not _is_adjective(ctx.lower[head - 1]):
+        return f"{ctx.words[head - 1]} {ctx.words[head]}"
+    return ctx.words[head]
+
+
+# ----------------------------------------------------------------------------- exclusion rules
+# Each rule looks at one numeral in its context and names why it is not a count, or returns
+# None. `_classify` runs them in order; the first reason wins.
+
+
+def _joined(num: _Numeral, ctx: _Context) -> str | None:
+    """6-4, 1.5, 3,000, 5:30, 2/3, 1914-1980: scores, decimals, times, dates, fractions."""
+    if len(ctx.before) == 2 and ctx.before[1] in JOINERS and ctx.before[0].isascii() and ctx.before[0].isdigit():
+        return "joined digits"
+    if len(ctx.after) == 2 and ctx.after[0] in JOINERS and ctx.after[1].isascii() and ctx.after[1].isdigit():
+        return "joined digits"
+    return None
+
+
+def _symbols(num: _Numeral, ctx: _Context) -> str | None:
+    """$5, #3, US$ 10, No# 4, 5%, 20°, 5+, 6" (inches), one's."""
+    if ctx.prev_raw and ctx.prev_raw[-1] in PREFIX_SYMBOLS:
+        return "money or number sign"
+    if ctx.after[:1] in tuple(AFTER_SYMBOLS):
+        return "unit symbol"
+    if ctx.after[:1] in ("'", "’", '"'):
+        return "possessive or feet/inches"
+    return None
+
+
+def _compound(num: _Numeral, ctx: _Context) -> str | None:
+    """two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen."""
+    if ctx.hyphen:
+        return "age" if ctx.lower and ctx.lower[0].split("-")[0] in DURATION_WORDS else "compound modifier"
+    if ctx.lower and (ctx.lower[0] in WORD_VALUES or ctx.lower[0] in BIG_WORDS) and num.kind == "word":
+        return "compound numeral"
+    if num.kind == "word" and ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " "):
+        return "compound numeral"
+    if num.kind == "digits" and len(num.text) == 4 and 1000 <= int(num.text) <= 2099:
+        return "year"
+    return None
+
+
+def _next_word(num: _Numeral, ctx: _Context) -> str | None:
+    """two hours, 10 km, five dollars, two thirds, two times, 5 May, one of."""
+    if not ctx.lower:
+        return None
+    word = ctx.lower[0]
+    for vocabulary, reason in NEXT_WORD_RULES:
+        if word in vocabulary:
+            return reason
+    if num.kind == "digits" and word in MONTH_WORDS:
+        return "date"
+    if num.value == 1 and word in ONE_NOT_COUNT_NEXT:
+        return "one of"
+    return None
+
+
+def _range(num: _Numeral, ctx: _Context) -> str | None:
+    """two or three, 5 to 10, 2 x 3, one in five, three out of ten (either side)."""
+    lw = ctx.lower
+    if len(lw) >= 2 and lw[0] in CONNECTOR_WORDS and (_is_numeral_word(lw[1]) or (
+            len(lw) >= 3 and lw[:2] == ["out", "of"] and _is_numeral_word(lw[2]))):
+        return "range, score or ratio"
+    if ctx.prev in CONNECTOR_WORDS and _is_numeral_word(ctx.prev2):
+        return "range, score or ratio"
+    if ctx.prev == "of" and ctx.prev2 == "out":
+        return "range, score or ratio"
+    if lw[:2] == ["to", "a"]:
+        return "distributive (three to a row)"
+    return None
+
+
+def _apposition(num: _Numeral, ctx: _Context) -> str | None:
+    """"Liam, 12, Stella, eight, and Beau, two": a number set off after a name is an age."""
+    raw = ctx.prev_raw
+    if len(raw) > 2 and raw[-1] == "," and "A" <= raw[0] <= "Z" and ctx.after[:1] in (",", ")", ";", ""):
+        return "age"
+    return None
+
+
+def _prev_word(num: _Numeral, ctx: _Context) -> str | None:
+    """top ten, number five, Part 2, about five, at least 3, aged 5, times nine, May 5, the one."""
+    for vocabulary, reason in PREV_WORD_RULES:
+        if ctx.prev in vocabulary:
+            return reason
+    if ctx.prev == "to" and ctx.prev2 == "up":
+        return "approximate"
+    if num.kind == "digits" and ctx.prev in MONTH_WORDS:
+        return "date"
+    if num.value == 1 and ctx.prev in ONE_PRONOUN_PREFIX:
+        return "pronoun"
+    return None
+
+
+def _proper_name_before(ctx: _Context) -> bool:
+    """The token before is a name inside a sentence: Apollo 11, iPhone 6, Ocean's Eleven."""
+    raw = ctx.prev_raw
+    if not raw or ctx.prev in INTRODUCER_WORDS:
+        return False
+    if MIXED_CASE_RE.match(raw):
+        return True  # iPhone, eBay
+    if not ("A" <= raw[0] <= "Z") or raw[-1] in PUNCT:
+        return False
+    possessive = raw.endswith(("'s", "’s"))
+    mid_sentence = bool(ctx.prev2_raw) and ctx.prev2_raw[-1] not in SENTENCE_END
+    return possessive or mid_sentence
+
+
+def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
+    """Rules that depend on the noun: "one" and digits need one; names and times have none."""
+    if num.kind == "digits" and _proper_name_before(ctx):
+        return "name or model"
+    if noun is not None:
+        if num.kind == "idiom" and num.value == 2 and noun.split()[-1].lower() in PAIR_NOUNS:
+            return "one object (a pair of jeans)"
+        head = noun.split()[-1]
+        if num.value is None and not ("a" <= head[0] <= "z" and _is_plural(head)):
+            return "not a count"  # a big numeral rivals a count only before a plain plural noun
+        if num.value == 1 and _is_adjective(_ascii_lower(head)):
+            return "pronoun (one facing up)"
+        return None
+    if num.value == 1 or num.value is None:
+        return "no noun"
+    if ctx.prev == "at":
+        return "time"
+    if num.kind == "digits" and ctx.prev not in INTRODUCER_WORDS:
+        return "bare digits"
+    if num.kind == "word" and "A" <= num.text[0] <= "Z" and _proper_name_before(ctx):
+        return "title"
+    return None
+
+
+NEXT_WORD_RULES = (
+    (DURATION_WORDS, "age, time or duration"),
+    (TIME_WORDS, "time"),
+    (UNIT_WORDS, "measure"),
+    (MONEY_WORDS, "money"),
+    (FRACTION_WORDS, "fraction"),
+    (MULTIPLIER_WORDS, "multiplier"),
+)
+PREV_WORD_RULES = (
+    (RANK_WORDS, "rank or title"),
+    (APPROX_WORDS, "approximate"),
+    (AGE_WORDS, "age"),
+    (MULTIPLIER_PREFIX_WORDS, "multiplier"),
+)
+CONTEXT_RULES = (_joined, _symbols, _compound, _next_word, _range, _prev_word, _apposition)
+
+
+def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
+    """(why this numeral is not a count or None, the counted noun or None)."""
+    ctx = _context(text, num)
+    for rule in CONTEXT_RULES:
+        reason = rule(num, ctx)
+        if reason:
+            return reason, None
+    noun = _noun(ctx, num.value)
+    reason = _needs_noun(num, ctx, noun)
+    return reason, (None if reason else noun)
+
+
+def _counts(text: str) -> list[tuple[_Numeral, str | None]]:
+    """Every numeral that counts something, with its noun."""
+    found = []
+    for num in _numerals(text):
+        reason, noun = _classify(text, num)
+        if reason is None:
+            found.append((num, noun))
+    return found
+
+
+def explain(text: str) -> list[dict]:
+    """Every numeral with its decision: for debugging rules and for tests."""
+    out = []
+    for num in _numerals(text):
+        reason, noun = _classify(text, num)
+        out.append({"text": num.text, "start": num.start, "end": num.end, "value": num.value,
+                    "reason": reason, "noun": noun})
+    return out
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def find_count(text: str) -> CountMatch | None:
+    """The number that counts objects in `text`, or None when there is none or it is unclear."""
+    counts = _counts(text)
+    if not counts or len({num.value for num, _ in counts}) != 1 or counts[0][0].value is None:
+        return None
+    num, noun = counts[0]
+    return CountMatch(num.value, num.start, num.end, noun)
+
+
+def number_word(n: int) -> str:
+    """3 -> "three" (0..20)."""
+    if not isinstance(n, int) or not 0 <= n <= 20:
+        raise ValueError(f"number_word: {n!r} is not an integer in 0..20")
+    return NUMBER_WORDS[n]
+
+
+def parse_query(text: str) -> dict:
+    """"three cats" -> {"count": 3, "noun": "cats", "singular": "cat"}; count None when none."""
+    m = find_count(text)
+    if m is None:
+        return {"count": None, "noun": None, "singular": None}
+    return {"count": m.count, "noun": m.noun, "singular": singularize(m.noun) if m.noun else None}
+
+
+def replace_count(text: str, span: tuple[int, int], n: int) -> str:
+    """`text` with the numeral at `span` set to n: case and form kept, "one cat" <-> "two cats"."""
+    start, end = span
+    num = _numeral_at(text, start, end)
+    number_word(n)  # validates n
+    if n == num.value:
+        return text
+    new = str(n) if num.kind == "digits" else _cased_like(NUMBER_WORDS[n], num.text)
+    out = text[:start] + new + text[end:]
+    return _agree_noun(out, start + len(new), num.value, n)
+
+
+def count_variants(text: str, number: int) -> list[str]:
+    """CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions)."""
+    number_word(number)
+    spans = _occurrences(text, number)
+    if not spans:
+        raise ValueError(f"count_variants: {number} ({NUMBER_WORDS[number]}) does not occur in the caption")
+    return [_replace_spans(text, spans, n) for n in range(2, 11)]
+
+
+def make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] | None:
+    """(caption with a different count in 2..10, true count, new count), or None without a count."""
+    counts = _counts(text)
+    if not counts or len({num.value for num, _ in counts}) != 1 or counts[0][0].value is None:
+        return None
+    true = counts[0][0].value
+    new = rng.choice([k for k in range(2, 11) if k != true])
+    return _replace_spans(text, [(num.start, num.end) for num, _ in counts], new), true, new
+
+
+def singularize(noun: str) -> str:
+    """"light bulbs" -> "light bulb": the last word made singular, case kept."""
+    head, sep, last = noun.rpartition(" ")
+    return head + sep + _singular_word(last)
+
+
+def pluralize(noun: str) -> str:
+    """"light bulb" -> "light bulbs"."""
+    head, sep, last = noun.rpartition(" ")
+    return head + sep + _plural_word(last)
+
+
+# ----------------------------------------------------------------------------- rewriting
+
+
+def _numeral_at(text: str, start: int, end: int) -> _Numeral:
+    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+        raise ValueError(f"replace_count: span ({start}, {end}) is not inside the text")
+    m = NUMERAL_RE.match(text, start)
+    if m is None or m.end() != end or _value(m.lastgroup, m.group()) is None:
+        raise ValueError(f"replace_count: {text[start:end]!r} is not a number from one to twenty")
+    return _Numeral(start, end, _value(m.lastgroup, m.group()), m.lastgroup, m.group())
+
+
+def _occurrences(text: str, number: int) -> list[tuple[int, int]]:
+    """Spans of `number` as a word (not inside "twenty-two"); as digits if never a word."""
+    words, digits = [], []
+    for num in _numerals(text):
+        if num.value != number or num.kind == "idiom":
+            continue
+        ctx = _context(text, num)
+        if num.kind == "word" and not (ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " ")):
+            words.append((num.start, num.end))
+        elif num.kind == "digits" and not _joined(num, ctx):
+            digits.append((num.start, num.end))
+    return words or digits
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]], n: int) -> str:
+    for span in sorted(spans, reverse=True):  # right to left keeps earlier offsets valid
+        text = replace_count(text, span, n)
+    return text
+
+
+def _cased_like(word: str, model: str) -> str:
+    if model.isupper() and sum(c.isalpha() for c in model) > 1:
+        return word.upper()
+    return word.capitalize() if "A" <= model[0] <= "Z" else word
+
+
+def _agree_noun(text: str, pos: int, old: int, new: int) -> str:
+    """After a numeral changed from `old` to `new` at `pos`: one cat <-> two cats."""
+    if (old == 1) == (new == 1):
+        return text
+    m = AFTER_RE.match(text, pos)
+    if m.group("hyphen") or m.group("words") is None:
+        return text
+    tokens = list(TOKEN_RE.finditer(text, m.start("words"), m.end("words")))
+    words = [t.group() for t in tokens]
+    ctx = _Context("", "", "", "", "", "", False, words, [_ascii_lower(w) for w in words])
+    first, stop = _noun_tokens(ctx)
+    if first > 0 or stop == first:
+        return text  # partitive ("two of the cats") keeps its plural; no noun, nothing to fix
+    head = tokens[_head_index(ctx.lower, first, stop, old)]
+    word = head.group()
+    fixed = _singular_word(word) if new == 1 else _plural_word(word)
+    return text[:head.start()] + fixed + text[head.end():]
+
+
+def _recase(new: str, model: str) -> str:
+    if model.isupper() and len(model) > 1:
+        return new.upper()
+    return new[0].upper() + new[1:] if model[:1].isupper() else new
+
+
+def _singular_word(word: str) -> str:
+    lw = _ascii_lower(word)
+    if not lw.isascii() or not _is_plural(lw):
+        return word
+    if lw in IRREGULAR_PLURALS:
+        s = IRREGULAR_PLURALS[lw]
+    elif lw.endswith("ies") and len(lw) > 4:
+        s = lw[:-1] if lw[:-1] in IE_NOUNS else lw[:-3] + "y"
+    elif lw.endswith(("sses", "shes", "ches", "xes", "zzes")):
+        s = lw[:-2]
+    else:
+        s = lw[:-1]
+    return _recase(s, word)
+
+
+def _plural_word(word: str) -> str:
+    lw = _ascii_lower(word)
+    if not lw.isascii() or not lw.isalpha() or _is_plural(lw):
+        return word
+    if lw in IRREGULAR_SINGULARS:
+        p = IRREGULAR_SINGULARS[lw]
+    elif lw.endswith("y") and len(lw) > 1 and lw[-2] not in "aeiou":
+        p = lw[:-1] + "ies"
+    elif lw.endswith(("s", "x", "z", "ch", "sh")):
+        p = lw + "es"
+    else:
+        p = lw + "s"
+    return _recase(p, word)
