@@ -1,0 +1,464 @@
+"""`countclip export`: turn a model into the bundle the service loads (see `countclip.bundle`).
+
+    countclip export --model SPEC --out DIR [--metrics FILE ...] [--training-summary FILE] [--name NAME]
+
+Steps: trace both towers to ONNX (L2-normalised outputs, dynamic batch and sequence axes),
+copy the tokenizer (its truncation/padding set to reproduce `adapter.tokenize`), write
+preprocess.json, check onnxruntime against PyTorch on random and real-looking inputs (cosine
+>= 0.9999, padded batches against unpadded single captions) and the bundle tokenizer against
+the model's, hash everything into manifest.json, and only then move the bundle into place.
+Everything is written into a temporary directory beside DIR and renamed at the end, so a failed
+export never leaves a half-written bundle and never destroys the previous one.
+
+The default exporter is the TorchScript one (`--exporter torchscript`): on transformers 5.x with
+torch 2.11-2.13 it exports both towers in about a second with symbolic batch/seq axes; the
+dynamo exporter (`--exporter dynamo`) also works but takes ~15 s per tower. Either way the
+numerical check below is what decides whether the bundle is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from countclip import bundle as B
+
+MIN_COSINE = 0.9999
+OPSET = 17
+EXPORTERS = ("torchscript", "dynamo")
+
+
+class ExportError(Exception):
+    """The export could not produce a bundle that behaves like the PyTorch model."""
+
+
+class TextTower(nn.Module):
+    """input_ids, attention_mask -> L2-normalised text embeddings (what text.onnx computes)."""
+
+    def __init__(self, adapter: nn.Module) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.adapter.encode_text(input_ids, attention_mask), dim=-1)
+
+
+class VisionTower(nn.Module):
+    """pixel_values -> L2-normalised image embeddings (what vision.onnx computes)."""
+
+    def __init__(self, adapter: nn.Module) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.adapter.encode_image(pixel_values), dim=-1)
+
+
+# --- Verification inputs: real-looking and random --------------------------------------------
+
+REAL_CAPTIONS = (
+    "two",
+    "a photo of three cats",
+    "Four red apples on a wooden table",
+    "background photo of three light bulbs",
+    "We review the ten best gaming headsets in the market",
+    "five kids sitting on a bench in the park, smiling at the camera",
+    "A set of 6 vintage glass bottles — blue, green & amber (c. 1920)",
+    "seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven "
+    "seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven "
+    "seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven seven",
+    "Café menu: 2 croissants + 1 espresso",
+    "eight",
+)
+
+
+def real_captions() -> list[str]:
+    """Captions like the service sees: one word to longer than the context (truncated)."""
+    return list(REAL_CAPTIONS)
+
+
+def random_captions(count: int, seed: int) -> list[str]:
+    """Random printable strings of random lengths (some beyond the context length)."""
+    rng = np.random.default_rng(seed)
+    alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.!?'-&#@\u00e9\u00fc")
+    return ["".join(rng.choice(alphabet, size=int(rng.integers(1, 200)))) for _ in range(count)]
+
+
+def real_images() -> list[Any]:
+    """Generated pictures: shapes on plain and gradient backgrounds, odd sizes and aspect ratios."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    images = []
+    for index, (width, height) in enumerate(((320, 240), (240, 320), (97, 131), (640, 200), (48, 48), (512, 512))):
+        gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None] * np.ones((height, 1, 3), np.float32)
+        base = Image.fromarray((gradient * rng.uniform(0.3, 1.0, size=3)).astype(np.uint8))
+        draw = ImageDraw.Draw(base)
+        for _ in range(index + 2):
+            x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+            r = int(rng.integers(3, max(4, min(width, height) // 4)))
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, size=3)))
+        images.append(base)
+    images.append(Image.new("RGBA", (200, 150), (255, 0, 0, 128)))  # alpha composited on white
+    images.append(Image.new("L", (150, 200), 40))  # grey scale
+    return images
+
+
+def random_pixels(count: int, size: int, seed: int) -> torch.Tensor:
+    return torch.randn(count, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+# --- ONNX export -------------------------------------------------------------------------------
+
+def _export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: list[str],
+                 output_name: str, axes: dict[str, dict[int, str]], exporter: str, max_seq: int) -> None:
+    if exporter == "torchscript":
+        dynamic_axes = {**axes, output_name: {0: "batch"}}
+        with warnings.catch_warnings():
+            # The tracer warns about Python-level shape checks (e.g. seq <= max positions) it freezes;
+            # the numerical check after export is what proves the graph generalises.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(path), input_names=input_names, output_names=[output_name],
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        return
+    dims = {"batch": torch.export.Dim("batch", min=1)}
+    if max_seq:
+        dims["seq"] = torch.export.Dim("seq", min=2, max=max_seq)
+    shapes = {name: {axis: dims[label] for axis, label in spec.items()} for name, spec in axes.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module, args, input_names=input_names, output_names=[output_name],
+                                    dynamic_shapes=shapes, dynamo=True, verbose=False)
+    program.save(str(path), external_data=False)
+
+
+def _ensure_inputs(path: Path, expected: list[str], dtype: int, dims: list[str]) -> None:
+    """Keep the agreed input signature even when a model ignores an input.
+
+    open_clip's text tower ignores attention_mask (it pools at the EOS position), so the exporter
+    drops that input; the service always feeds it, so we declare it back as an unused input.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    present = {inp.name for inp in model.graph.input}
+    missing = [name for name in expected if name not in present]
+    if not missing:
+        return
+    for name in missing:
+        model.graph.input.append(onnx.helper.make_tensor_value_info(name, dtype, dims))
+    onnx.save(model, str(path))
+
+
+def _check_signature(path: Path, inputs: list[str], output: str) -> None:
+    """Names as agreed, and every batch/sequence axis symbolic (not frozen to the trace's size)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    onnx.checker.check_model(model)
+    names = [inp.name for inp in model.graph.input]
+    if names != inputs or [out.name for out in model.graph.output] != [output]:
+        raise ExportError(f"{path.name}: inputs {names} / outputs {[o.name for o in model.graph.output]}, "
+                          f"expected {inputs} / [{output!r}]")
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        symbolic = [0] + ([1] if value.name in B.TEXT_INPUTS else [])
+        frozen = [axis for axis in symbolic if not dims[axis].dim_param]
+        if frozen:
+            raise ExportError(f"{path.name}: {value.name} axes {frozen} are fixed, expected dynamic")
+
+
+def export_text(adapter: nn.Module, path: Path, exporter: str) -> None:
+    # Trace on a padded batch of two so the attention-mask path is the one recorded.
+    sample = adapter.tokenize(["a photo of three cats on a sofa", "two dogs"])
+    args = (sample["input_ids"].long(), sample["attention_mask"].long())
+    axes = {name: {0: "batch", 1: "seq"} for name in B.TEXT_INPUTS}
+    _export_onnx(TextTower(adapter), args, path, list(B.TEXT_INPUTS), B.TEXT_OUTPUT, axes, exporter,
+                 int(adapter.context_length))
+    import onnx
+
+    _ensure_inputs(path, list(B.TEXT_INPUTS), onnx.TensorProto.INT64, ["batch", "seq"])
+    _check_signature(path, list(B.TEXT_INPUTS), B.TEXT_OUTPUT)
+
+
+def export_vision(adapter: nn.Module, path: Path, exporter: str) -> None:
+    size = int(adapter.preprocess_config.crop_size)
+    args = (torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)),)
+    axes = {B.VISION_INPUT: {0: "batch"}}
+    _export_onnx(VisionTower(adapter), args, path, [B.VISION_INPUT], B.VISION_OUTPUT, axes, exporter, 0)
+    _check_signature(path, [B.VISION_INPUT], B.VISION_OUTPUT)
+
+
+# --- Tokenizer and preprocessing files ---------------------------------------------------------
+
+def _pad_token(config: dict[str, Any]) -> str:
+    token = config.get("pad_token") or config.get("eos_token") or "<|endoftext|>"
+    return token["content"] if isinstance(token, dict) else str(token)
+
+
+def _tokenizer_json_from_bpe(files: dict[str, Path], workdir: Path) -> dict[str, Path]:
+    """Adapters that ship only vocab.json + merges.txt: build the HF tokenizers file from them."""
+    from transformers import CLIPTokenizer
+
+    if "vocab.json" not in files or "merges.txt" not in files:
+        raise ExportError(f"the model's tokenizer provides neither tokenizer.json nor vocab.json + merges.txt "
+                          f"(it gave: {', '.join(files) or 'nothing'})")
+    tokenizer = CLIPTokenizer(vocab_file=str(files["vocab.json"]), merges_file=str(files["merges.txt"]))
+    tokenizer.save_pretrained(workdir)
+    if not (workdir / B.TOKENIZER).exists():
+        raise ExportError("transformers could not produce tokenizer.json from vocab.json + merges.txt")
+    return {B.TOKENIZER: workdir / B.TOKENIZER, B.TOKENIZER_CONFIG: workdir / B.TOKENIZER_CONFIG}
+
+
+def write_tokenizer(adapter: Any, out: Path) -> None:
+    """tokenizer.json with truncation to context_length and longest-padding with the pad token, so
+    `tokenizers.Tokenizer.from_file(...).encode_batch` reproduces `adapter.tokenize` exactly."""
+    files = adapter.tokenizer_files()
+    with tempfile.TemporaryDirectory(prefix="countclip-tok-") as workdir:
+        if B.TOKENIZER not in files:
+            files = _tokenizer_json_from_bpe(files, Path(workdir))
+        config_path = files.get(B.TOKENIZER_CONFIG)
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path else {}
+        tokenizer = json.loads(files[B.TOKENIZER].read_text(encoding="utf-8"))
+    pad = _pad_token(config)
+    pad_id = next((t["id"] for t in tokenizer.get("added_tokens", []) if t["content"] == pad), None)
+    if pad_id is None:
+        pad_id = tokenizer["model"]["vocab"].get(pad)
+    if pad_id is None:
+        raise ExportError(f"pad token {pad!r} is not in the tokenizer's vocabulary")
+    context = int(adapter.context_length)
+    tokenizer["truncation"] = {"direction": "Right", "max_length": context, "strategy": "LongestFirst", "stride": 0}
+    tokenizer["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None,
+                            "pad_id": int(pad_id), "pad_type_id": 0, "pad_token": pad}
+    config = {k: v for k, v in config.items() if k not in ("is_local", "local_files_only", "name_or_path")}
+    config.update(model_max_length=context, pad_token=pad)
+    (out / B.TOKENIZER).write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    (out / B.TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def write_preprocess(adapter: Any, out: Path) -> None:
+    (out / B.PREPROCESS).write_text(json.dumps(adapter.preprocess_config.to_json(), indent=2), encoding="utf-8")
+
+
+# --- Verification: onnxruntime against PyTorch -------------------------------------------------
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _worst_cosine(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual = actual / np.linalg.norm(actual, axis=-1, keepdims=True)
+    expected = expected / np.linalg.norm(expected, axis=-1, keepdims=True)
+    return float((actual * expected).sum(-1).min())
+
+
+def _require(cosine: float, what: str) -> None:
+    if not np.isfinite(cosine) or cosine < MIN_COSINE:
+        raise ExportError(f"{what}: worst cosine {cosine:.6f} < {MIN_COSINE} between onnxruntime and PyTorch")
+
+
+@torch.no_grad()
+def verify_text(adapter: Any, bundle_dir: Path) -> float:
+    """Padded batches through ONNX and through PyTorch, each against PyTorch on every caption alone
+    (unpadded): catches a wrong export and any dependence of an embedding on its batch's padding."""
+    from tokenizers import Tokenizer
+
+    session, tower = _session(bundle_dir / B.TEXT_ONNX), TextTower(adapter)
+    bundle_tokenizer = Tokenizer.from_file(str(bundle_dir / B.TOKENIZER))
+    worst = 1.0
+    for what, captions in (("real captions", real_captions()), ("random text", random_captions(12, seed=0))):
+        batch = adapter.tokenize(captions)
+        ids, mask = batch["input_ids"].long(), batch["attention_mask"].long()
+        _check_tokenizer(bundle_tokenizer, captions, ids, mask)
+        alone = np.concatenate([tower(**{k: v.long() for k, v in adapter.tokenize([c]).items()}).numpy()
+                                for c in captions])
+        onnx_batch = session.run([B.TEXT_OUTPUT], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+        onnx_one = session.run([B.TEXT_OUTPUT], {"input_ids": ids[:1, : int(mask[0].sum())].numpy(),
+                                                 "attention_mask": mask[:1, : int(mask[0].sum())].numpy()})[0]
+        for label, got, want in ((f"text.onnx, {what}, padded batch", onnx_batch, alone),
+                                 (f"text.onnx, {what}, batch of one", onnx_one, alone[:1]),
+                                 (f"PyTorch text tower, {what}, padded vs unpadded", tower(ids, mask).numpy(), alone)):
+            cosine = _worst_cosine(got, want)
+            _require(cosine, label)
+            worst = min(worst, cosine)
+    return worst
+
+
+def _check_tokenizer(tokenizer: Any, captions: list[str], ids: torch.Tensor, mask: torch.Tensor) -> None:
+    """The bundle's tokenizer.json must give the model's token ids, or the service embeds other text."""
+    for row, (caption, encoding) in enumerate(zip(captions, tokenizer.encode_batch(captions))):
+        expected = ids[row][mask[row].bool()].tolist()
+        if encoding.ids[: len(expected)] != expected or sum(encoding.attention_mask) != len(expected):
+            raise ExportError(f"tokenizer.json disagrees with the model's tokenizer on {caption!r}: "
+                              f"{encoding.ids} vs {expected}")
+
+
+@torch.no_grad()
+def verify_vision(adapter: Any, bundle_dir: Path) -> float:
+    session, tower = _session(bundle_dir / B.VISION_ONNX), VisionTower(adapter)
+    size = int(adapter.preprocess_config.crop_size)
+    real = torch.stack([adapter.preprocess(image) for image in real_images()])
+    worst = 1.0
+    for what, pixels in (("generated images", real), ("random pixels", random_pixels(5, size, seed=0))):
+        expected = tower(pixels).numpy()
+        for label, batch, want in ((f"vision.onnx, {what}", pixels, expected),
+                                   (f"vision.onnx, {what}, batch of one", pixels[:1], expected[:1])):
+            got = session.run([B.VISION_OUTPUT], {B.VISION_INPUT: batch.numpy()})[0]
+            cosine = _worst_cosine(got, want)
+            _require(cosine, label)
+            worst = min(worst, cosine)
+    return worst
+
+
+# --- The bundle --------------------------------------------------------------------------------
+
+def _metrics_from_files(paths: list[Path]) -> dict[str, Any]:
+    """Evaluation results (`countclip eval` JSON: keyed by dataset) or plain metric dicts (merged)."""
+    metrics: dict[str, Any] = {}
+    for path in paths:
+        data = _read_json_object(path, "--metrics")
+        if {"dataset", "task", "metrics"} <= set(data):
+            metrics[str(data["dataset"])] = {"task": data["task"], **data["metrics"]}
+        else:
+            metrics.update(data)
+    return metrics
+
+
+def _read_json_object(path: Path, flag: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ExportError(f"{flag} {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise ExportError(f"{flag} {path}: expected a JSON object")
+    return data
+
+
+def _check_target(out: Path) -> None:
+    """Replace a previous bundle or an empty directory; never anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(f"--out {out} exists and is not a directory")
+    if any(out.iterdir()) and not (out / B.MANIFEST).is_file():
+        raise ExportError(f"--out {out} is a non-empty directory that is not a countclip bundle; refusing to replace it")
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Swap the finished bundle into place with renames (same filesystem: tmp is beside out)."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    _check_target(out)
+    old = out.with_name(f".{out.name}.old-{int(time.time() * 1000)}")
+    out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, metrics: dict[str, Any] | None = None,
+                  training: dict[str, Any] | None = None, command: str = "", exporter: str = "torchscript",
+                  log: Any = print) -> dict[str, Any]:
+    """Export `adapter` to a verified bundle at `out`; returns the manifest."""
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; choose from {', '.join(EXPORTERS)}")
+    out = Path(out).absolute()
+    _check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    adapter = adapter.float().cpu().eval()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o777 & ~B._umask())  # mkdtemp's 0700 would hide the bundle from a service user
+        manifest = _build(adapter, tmp, name=name, metrics=metrics or {}, training=training or {},
+                          command=command, exporter=exporter, log=log)
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any], training: dict[str, Any],
+           command: str, exporter: str, log: Any) -> dict[str, Any]:
+    started = time.time()
+    export_text(adapter, tmp / B.TEXT_ONNX, exporter)
+    export_vision(adapter, tmp / B.VISION_ONNX, exporter)
+    write_tokenizer(adapter, tmp)
+    write_preprocess(adapter, tmp)
+    log(f"exported ONNX ({exporter}) in {time.time() - started:.1f}s; checking onnxruntime against PyTorch")
+    text_cos, vision_cos = verify_text(adapter, tmp), verify_vision(adapter, tmp)
+    log(f"worst cosine: text {text_cos:.6f}, vision {vision_cos:.6f} (required >= {MIN_COSINE})")
+    manifest = {
+        "model_name": name or adapter.name,
+        "base_model": adapter.base_model,
+        "embed_dim": int(adapter.embed_dim),
+        "logit_scale": float(adapter.logit_scale.detach().float().exp()),
+        "context_length": int(adapter.context_length),
+        "image_size": int(adapter.preprocess_config.crop_size),
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "training": training,
+        "metrics": metrics,
+        "command": command,
+        "export": {"exporter": exporter, "opset": OPSET if exporter == "torchscript" else None,
+                   "torch": torch.__version__, "min_cosine": {"text": text_cos, "vision": vision_cos}},
+    }
+    B.write_manifest(tmp, manifest)
+    return B.verify_bundle(tmp)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="countclip export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="model spec: local dir, hub id, random:ARCH, open_clip:ARCH/TAG")
+    parser.add_argument("--out", required=True, type=Path, help="bundle directory (replaced atomically)")
+    parser.add_argument("--metrics", type=Path, action="append", default=[],
+                        help="evaluation result JSON (from `countclip eval`) or a JSON object of metrics; repeatable")
+    parser.add_argument("--training-summary", type=Path, help="JSON object describing the training run")
+    parser.add_argument("--name", help="model name recorded in the manifest (default: the model's own)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript",
+                        help="ONNX exporter (default: torchscript, fast and dynamic-axes-safe on transformers 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    from countclip.models import load_model
+
+    try:
+        metrics = _metrics_from_files(args.metrics)
+        training = _read_json_object(args.training_summary, "--training-summary") if args.training_summary else {}
+        _check_target(args.out.absolute())  # fail before spending time loading the model
+        adapter = load_model(args.model)
+        manifest = export_bundle(adapter, args.out, name=args.name, metrics=metrics, training=training,
+                                 command=shlex.join(["countclip", "export", *argv]), exporter=args.exporter)
+    except (ExportError, B.BundleError) as error:
+        print(f"countclip export: error: {error}", file=sys.stderr)
+        return 1
+    total = sum(entry["bytes"] for entry in manifest["files"].values())
+    print(f"wrote {args.out} ({manifest['model_name']}, embed_dim {manifest['embed_dim']}, {total / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
