@@ -120,19 +120,6 @@ export class VectorIndex {
     return hits;
   }
 
-  /** Exact k nearest neighbours (brute force over live items); the recall reference. */
-  exactSearch(query: Float32Array, k: number): Neighbor[] {
-    const q = normalize(query);
-    const scored: Neighbor[] = [];
-    for (const { label, meta } of this.byId.values()) {
-      const v = this.hnsw.getPoint(label);
-      let dot = 0;
-      for (let i = 0; i < this.dim; i++) dot += q[i]! * v[i]!;
-      scored.push({ meta, similarity: dot });
-    }
-    return scored.sort((a, b) => b.similarity - a.similarity).slice(0, k);
-  }
-
   /** Write the graph to `file` (not atomic on its own; see persist.ts). */
   async writeGraph(file: string): Promise<void> {
     await this.hnsw.writeIndex(file);
