@@ -7,9 +7,9 @@
     loader.py    general/counting mixing, worker pool, background prefetch
 """
 
-from countclip.data.decode import SKIP_REASONS, SkipStats, normalize_pixels
+from countclip.data.decode import SKIP_REASONS, SkipStats, describe_skips, normalize_pixels
 from countclip.data.loader import LoaderSpec, MixedLoader, split_batch
 from countclip.data.sources import DataSpecError, count_samples, expand_braces, open_source
 
 __all__ = ["SKIP_REASONS", "DataSpecError", "LoaderSpec", "MixedLoader", "SkipStats", "count_samples",
-           "expand_braces", "normalize_pixels", "open_source", "split_batch"]
+           "describe_skips", "expand_braces", "normalize_pixels", "open_source", "split_batch"]

@@ -22,7 +22,9 @@ from PIL import Image
 from countclip.data.sources import RawSample
 from countclip.models import PreprocessConfig, to_rgb
 
-SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8", "bad_metadata")
+SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8")
+# Counted alongside the skips, but such samples are still trained on (their caption is fine).
+USED_ANYWAY = ("bad_metadata",)
 
 
 @dataclass
@@ -52,7 +54,7 @@ def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     left = (new_w - config.crop_size) // 2
     top = (new_h - config.crop_size) // 2
     image = image.crop((left, top, left + config.crop_size, top + config.crop_size))
-    return np.asarray(image, dtype=np.uint8)
+    return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy wants one)
 
 
 def normalize_pixels(pixels: torch.Tensor, config: PreprocessConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -115,13 +117,22 @@ class SkipStats:
             bucket.append(key)
 
     def total(self) -> int:
-        return sum(self.counts.values())
+        """Samples actually dropped (problems in USED_ANYWAY are not drops)."""
+        return sum(count for reason, count in self.counts.items() if reason not in USED_ANYWAY)
 
     def snapshot(self) -> dict[str, int]:
         return dict(self.counts)
 
     def describe(self) -> str:
-        if not self.counts:
-            return "no samples skipped"
-        parts = [f"{reason}={count}" for reason, count in sorted(self.counts.items())]
-        return f"skipped {self.total()} samples: " + ", ".join(parts)
+        return describe_skips(self.counts)
+
+
+def describe_skips(counts: dict[str, int]) -> str:
+    dropped = {reason: n for reason, n in counts.items() if reason not in USED_ANYWAY}
+    text = "no samples skipped"
+    if dropped:
+        text = f"skipped {sum(dropped.values())} samples (" + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) + ")"
+    for reason in USED_ANYWAY:
+        if counts.get(reason):
+            text += f"; {counts[reason]} samples with {reason.replace('_', ' ')} used anyway"
+    return text

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from countclip import distributed
-from countclip.data import LoaderSpec, MixedLoader, count_samples, open_source, split_batch
+from countclip.data import LoaderSpec, describe_skips, MixedLoader, count_samples, open_source, split_batch
 from countclip.distributed import DistEnv
 from countclip.models import ClipAdapter, load_model
 from countclip.train import checkpoint as ckpt
@@ -228,12 +228,6 @@ def merged_skips(data_state: dict[str, Any] | None) -> dict[str, int]:
         for reason, count in counts.items():
             total[reason] = total.get(reason, 0) + count
     return total
-
-
-def describe_skips(skipped: dict[str, int]) -> str:
-    if not skipped:
-        return "no samples skipped"
-    return f"skipped {sum(skipped.values())} samples (" + ", ".join(f"{k}={v}" for k, v in sorted(skipped.items())) + ")"
 
 
 def describe_start(config: TrainConfig, env: DistEnv, adapter: ClipAdapter, total_steps: int, general, counting,

@@ -1,0 +1,134 @@
+"""ClipLoss and CountLoss against hand computations, alone and under 2-process gloo DDP."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from countclip.losses import ClipLoss, CountLoss
+
+torch.set_num_threads(1)
+
+# Four image/text pairs in 2-D, already unit length: easy to check by hand.
+IMAGES = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]])
+TEXTS = torch.tensor([[0.6, 0.8], [0.0, 1.0], [1.0, 0.0], [0.8, 0.6]])
+COUNTERFACTUALS = torch.tensor([[0.0, 1.0], [-0.6, 0.8]])  # for images 0 and 2
+COUNT_INDEX = torch.tensor([0, 2])
+SCALE = 10.0
+
+
+def dot(a, b) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+def hand_clip(images, texts, rows=None, negatives=()) -> float:
+    """Mean over `rows` of the symmetric cross-entropy, written out term by term."""
+    rows = range(len(images)) if rows is None else rows
+    total = 0.0
+    for i in rows:
+        columns = [SCALE * dot(images[i], t) for t in list(texts) + list(negatives)]
+        image_to_text = -columns[i] + math.log(sum(math.exp(c) for c in columns))
+        column = [SCALE * dot(texts[i], im) for im in images]
+        text_to_image = -column[i] + math.log(sum(math.exp(c) for c in column))
+        total += (image_to_text + text_to_image) / 2
+    return total / len(rows)
+
+
+def hand_count(images, texts, counterfactuals, index) -> float:
+    total = 0.0
+    for cf, i in zip(counterfactuals, index):
+        true, false = SCALE * dot(images[i], texts[i]), SCALE * dot(images[i], cf)
+        total += -true + math.log(math.exp(true) + math.exp(false))
+    return total / len(index)
+
+
+def test_clip_loss_matches_hand_computation():
+    out = ClipLoss()(IMAGES, TEXTS, torch.tensor(SCALE))
+    assert set(out) == {"clip_loss"}
+    assert out["clip_loss"].item() == pytest.approx(hand_clip(IMAGES.tolist(), TEXTS.tolist()), rel=1e-6)
+
+
+def test_clip_loss_with_counterfactual_negatives_only_widens_image_to_text():
+    out = ClipLoss()(IMAGES, TEXTS, torch.tensor(SCALE), extra_negatives=COUNTERFACTUALS)
+    expected = hand_clip(IMAGES.tolist(), TEXTS.tolist(), negatives=COUNTERFACTUALS.tolist())
+    assert out["clip_loss"].item() == pytest.approx(expected, rel=1e-6)
+    assert out["clip_loss"].item() > ClipLoss()(IMAGES, TEXTS, torch.tensor(SCALE))["clip_loss"].item()
+
+
+def test_count_loss_matches_hand_computation_and_reports_accuracy():
+    out = CountLoss(weight=0.5)(IMAGES, TEXTS, torch.tensor(SCALE), COUNTERFACTUALS, COUNT_INDEX)
+    expected = hand_count(IMAGES.tolist(), TEXTS.tolist(), COUNTERFACTUALS.tolist(), COUNT_INDEX.tolist())
+    assert out["count_loss"].item() == pytest.approx(0.5 * expected, rel=1e-6)
+    # image 0: true 0.6 vs cf 0.0 -> right; image 2: true 0.6 vs cf 0.28 -> right
+    assert out["count_acc"].item() == 1.0
+    assert out["count_samples"].item() == 2
+
+
+def test_count_loss_without_counting_samples_is_zero_and_differentiable():
+    images = IMAGES.clone().requires_grad_()
+    out = CountLoss()(images, TEXTS, torch.tensor(SCALE), torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    assert out["count_loss"].item() == 0.0
+    out["count_loss"].backward()
+    assert torch.all(images.grad == 0)
+
+
+def test_count_loss_gradient_pushes_true_caption_up():
+    texts = TEXTS.clone().requires_grad_()
+    CountLoss()(IMAGES, texts, torch.tensor(SCALE), COUNTERFACTUALS, COUNT_INDEX)["count_loss"].backward()
+    # d loss / d true-text feature is -(1 - p_true) * scale * image: opposite to the image.
+    assert dot(texts.grad[0].tolist(), IMAGES[0].tolist()) < 0
+
+
+# --- the same losses under a 2-process gloo group: rank r holds pairs [2r, 2r+1] ---
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        rows = slice(2 * rank, 2 * rank + 2)
+        images, texts = IMAGES[rows].clone().requires_grad_(), TEXTS[rows].clone().requires_grad_()
+        clip = ClipLoss()(images, texts, torch.tensor(SCALE))["clip_loss"]
+        clip.backward()
+        # counting samples: image 0 lives on rank 0, image 2 on rank 1 (local index 0 on each)
+        count = CountLoss()(IMAGES[rows], TEXTS[rows], torch.tensor(SCALE), COUNTERFACTUALS[rank:rank + 1],
+                            torch.tensor([0]))
+        results[rank] = {"clip": clip.item(), "count": count["count_loss"].item(),
+                         "acc": count["count_acc"].item(), "image_grad": images.grad.tolist()}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_losses_under_two_process_ddp_match_hand_and_single_process():
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_ddp_worker, args=(2, free_port(), results), nprocs=2, join=True)
+        results = dict(results)
+    images, texts = IMAGES.tolist(), TEXTS.tolist()
+    for rank in (0, 1):
+        # local loss: this rank's rows against the whole gathered batch, labels offset by 2 * rank
+        assert results[rank]["clip"] == pytest.approx(hand_clip(images, texts, rows=[2 * rank, 2 * rank + 1]), rel=1e-6)
+    # DDP averages ranks: the mean of local losses is the global-batch loss ...
+    mean_clip = (results[0]["clip"] + results[1]["clip"]) / 2
+    assert mean_clip == pytest.approx(hand_clip(images, texts), rel=1e-6)
+    # ... and with gather-with-grad, each rank's feature gradients equal world x the global loss's.
+    full = IMAGES.clone().requires_grad_()
+    ClipLoss()(full, TEXTS, torch.tensor(SCALE))["clip_loss"].backward()
+    gathered = torch.tensor(results[0]["image_grad"] + results[1]["image_grad"]) / 2
+    torch.testing.assert_close(gathered, full.grad, rtol=1e-5, atol=1e-7)
+    # CountLoss: each rank's share x world averages to the global mean over counting samples
+    expected = hand_count(images, texts, COUNTERFACTUALS.tolist(), [0, 2])
+    assert (results[0]["count"] + results[1]["count"]) / 2 == pytest.approx(expected, rel=1e-6)
+    assert results[0]["acc"] == results[1]["acc"] == 1.0
