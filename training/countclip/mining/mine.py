@@ -1,0 +1,262 @@
+"""`countclip mine`: balanced counting captions from web-scale caption metadata.
+
+    countclip mine laion/part-*.parquet --out mined/ --cap-per-count 100000 --workers 16
+
+Reads parquet metadata (columns `URL`, `TEXT` by default) or WebDataset shards, keeps captions
+whose count is 2..10 (per `countclip.counts`), samples at most `--cap-per-count` per count
+(seeded, deterministic) and optionally `--cap-per-noun`, and writes into `--out`:
+
+    counting.parquet   url, caption, count, noun, source_file, row  (img2dataset input)
+    stats.json         rows read, eligible and selected per count, exclusions per reason
+    histogram.png      eligible vs selected captions per count
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from countclip.mining import select
+from countclip.mining.outputs import atomic_write, write_count_histogram, write_json
+from countclip.mining.prefilter import Prefilter
+from countclip.mining.select import Caps, CountReader
+from countclip.mining.shards import resolve_paths
+from countclip.mining.sources import PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, iter_batches, plan_tasks
+
+OUTPUT_NAME, STATS_NAME, HISTOGRAM_NAME = "counting.parquet", "stats.json", "histogram.png"
+OUTPUT_COLUMNS = ["url", "caption", "count", "noun", "source_file", "row"]
+PRUNE_EVERY_ROWS = 200_000  # eligible rows buffered before a bottom-k prune
+
+
+@dataclass(frozen=True)
+class MineConfig:
+    columns: Columns = Columns()
+    caps: Caps = Caps()
+    seed: int = 0
+    batch_size: int = 65_536
+    require_noun: bool = True
+    skip_bad_inputs: bool = False
+    explain_abstentions: bool = False
+
+
+@dataclass
+class TaskResult:
+    frame: pl.DataFrame
+    stats: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    failure: dict | None = None
+
+
+# ----------------------------------------------------------------------------- worker side
+
+_WORKER: dict[str, object] = {}
+
+
+def _worker_tools(config: MineConfig) -> tuple[Prefilter, CountReader]:
+    """One pre-filter and one memoised count reader per process, shared by its tasks."""
+    if _WORKER.get("explain") != config.explain_abstentions:
+        _WORKER.update(prefilter=Prefilter(), reader=CountReader(config.explain_abstentions),
+                       explain=config.explain_abstentions)
+    return _WORKER["prefilter"], _WORKER["reader"]  # type: ignore[return-value]
+
+
+def run_task(task: Task, config: MineConfig) -> TaskResult:
+    """Mine one task; with `skip_bad_inputs`, unreadable input becomes a recorded failure."""
+    try:
+        return _run_task(task, config)
+    except InputError as error:
+        if not config.skip_bad_inputs:
+            raise
+        return TaskResult(pl.DataFrame(schema=select.SCHEMA), Counter({"failed_tasks": 1}),
+                          failure={"path": task.path, "row_groups": list(task.row_groups), "error": str(error)})
+
+
+def _run_task(task: Task, config: MineConfig) -> TaskResult:
+    prefilter, reader = _worker_tools(config)
+    selector = select.BatchSelector(task.path, config.seed, require_url=task.kind == "parquet",
+                                    require_noun=config.require_noun, prefilter=prefilter, reader=reader)
+    problems: Counter = Counter()
+    frames, duplicates, buffered = [], 0, 0
+    for batch in iter_batches(task, config.columns, config.batch_size, problems):
+        selector.add(batch.captions, batch.urls, batch.first_row)
+        if len(selector.rows["key"]) >= PRUNE_EVERY_ROWS:
+            frame, dups = select.prune(selector.take_frame(), config.caps)
+            frames.append(frame)
+            duplicates += dups
+    frames.append(selector.take_frame())
+    frame, dups = select.prune(pl.concat(frames), config.caps)
+    stats = selector.stats + Counter({f"problem:{k}": v for k, v in problems.items()})
+    return TaskResult(frame, stats, duplicates + dups)
+
+
+# ----------------------------------------------------------------------------- driver side
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Processes are the unit of parallelism; libraries' own thread pools would oversubscribe."""
+    names = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "ARROW_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: "1" for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[TaskResult]:
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield run_task(task, config)
+        return
+    # spawn, not fork: the parent has arrow/polars thread pools that must not be forked.
+    with _single_threaded_children(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        yield from pool.map(run_task, tasks, [config] * len(tasks), chunksize=1)
+
+
+def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int = 262_144) -> tuple[pl.DataFrame, dict]:
+    """Select and balance; returns (output frame, stats). Raises InputError on bad input."""
+    started = time.perf_counter()
+    tasks = plan_tasks(paths, config.columns, rows_per_task)
+    stats: Counter = Counter()
+    frames, duplicates, failures = [], 0, []
+    for result in _results(tasks, config, workers):
+        stats += result.stats
+        duplicates += result.duplicates
+        frames.append(result.frame)
+        if result.failure:
+            failures.append(result.failure)
+        if sum(f.height for f in frames) > 4 * PRUNE_EVERY_ROWS:
+            frame, dups = select.prune(pl.concat(frames), config.caps)
+            frames, duplicates = [frame], duplicates + dups
+    frame, dups = select.balance(pl.concat(frames) if frames else pl.DataFrame(schema=select.SCHEMA), config.caps)
+    elapsed = time.perf_counter() - started
+    return frame, _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)
+
+
+def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures: list[dict],
+                  n_inputs: int, n_tasks: int, elapsed: float) -> dict:
+    counts = range(select.MIN_COUNT, select.MAX_COUNT + 1)
+    eligible = {c: stats.get(f"eligible_count_{c}", 0) for c in counts}
+    selected = dict(zip(*frame.group_by("count").len().sort("count").to_dict(as_series=False).values()))
+    excluded_keys = sorted(k for k in stats if k not in ("rows_read", "prefilter_candidates", "failed_tasks")
+                           and not k.startswith(("eligible_count_", "problem:")))
+    nouns = frame.group_by("noun").len().sort(["len", "noun"], descending=[True, False]).head(25)
+    return {
+        "inputs": n_inputs,
+        "tasks": n_tasks,
+        "rows_read": stats.get("rows_read", 0),
+        "prefilter_candidates": stats.get("prefilter_candidates", 0),
+        "eligible_total": sum(eligible.values()),
+        "eligible_per_count": {str(c): eligible[c] for c in counts},
+        "selected_total": frame.height,
+        "selected_per_count": {str(c): int(selected.get(c, 0)) for c in counts},
+        "excluded": {k: stats[k] for k in excluded_keys},
+        "duplicates_dropped": duplicates,
+        "input_problems": {k.removeprefix("problem:"): v for k, v in sorted(stats.items()) if k.startswith("problem:")},
+        "failed_inputs": failures,
+        "top_nouns": dict(zip(nouns["noun"].to_list(), nouns["len"].to_list())),
+        "elapsed_s": round(elapsed, 3),
+        "captions_per_s": round(stats.get("rows_read", 0) / elapsed) if elapsed > 0 else None,
+    }
+
+
+def write_outputs(out_dir: Path, frame: pl.DataFrame, stats: dict) -> dict[str, Path]:
+    table = frame.select(OUTPUT_COLUMNS).to_arrow()
+    paths = {
+        "parquet": atomic_write(out_dir / OUTPUT_NAME, lambda tmp: pq.write_table(table, tmp, compression="zstd")),
+        "histogram": write_count_histogram(
+            out_dir / HISTOGRAM_NAME,
+            {"eligible": {int(k): v for k, v in stats["eligible_per_count"].items()},
+             "selected": {int(k): v for k, v in stats["selected_per_count"].items()}},
+            title=f"counting captions: {stats['selected_total']:,} selected of {stats['rows_read']:,} read"),
+    }
+    paths["stats"] = write_json(out_dir / STATS_NAME, stats)  # last: its presence means the run finished
+    return paths
+
+
+def img2dataset_command(parquet: Path, out_dir: Path) -> str:
+    extra = '["count","noun","source_file","row"]'
+    return " ".join([
+        "img2dataset", "--url_list", shlex.quote(str(parquet)), "--input_format", "parquet",
+        "--url_col", "url", "--caption_col", "caption", "--save_additional_columns", shlex.quote(extra),
+        "--output_format", "webdataset", "--output_folder", shlex.quote(str(out_dir / "shards")),
+        "--image_size", "384", "--resize_mode", "keep_ratio", "--encode_format", "jpg",
+        "--processes_count", "16", "--thread_count", "64",
+    ])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="countclip mine", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", help="parquet files / WebDataset .tar shards, directories, globs "
+                        "or brace patterns (shard-{00000..00009}.tar)")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--url-col", default="URL", help="URL column of parquet inputs (default: URL)")
+    parser.add_argument("--caption-col", default="TEXT", help="caption column of parquet inputs (default: TEXT)")
+    parser.add_argument("--cap-per-count", type=int, default=None, help="keep at most N captions per count")
+    parser.add_argument("--cap-per-noun", type=int, default=None, help="keep at most N captions per noun")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    parser.add_argument("--batch-size", type=int, default=65_536, help="rows per streamed batch")
+    parser.add_argument("--rows-per-task", type=int, default=262_144, help="rows per unit of parallel work")
+    parser.add_argument("--allow-missing-noun", action="store_true",
+                        help="keep counts whose noun was not found (verify cannot check them)")
+    parser.add_argument("--explain-abstentions", action="store_true",
+                        help="break 'abstained' down by the count core's reason (slower)")
+    parser.add_argument("--skip-bad-inputs", action="store_true",
+                        help="record unreadable files in stats.json and go on, instead of stopping")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MineConfig:
+    for name in ("cap_per_count", "cap_per_noun"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    return MineConfig(Columns(args.url_col, args.caption_col), Caps(args.cap_per_count, args.cap_per_noun),
+                      args.seed, args.batch_size, not args.allow_missing_noun, args.skip_bad_inputs,
+                      args.explain_abstentions)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        paths = resolve_paths(args.inputs, PARQUET_SUFFIXES + TAR_SUFFIXES)
+        frame, stats = mine(paths, config, args.workers, args.rows_per_task)
+    except (InputError, FileNotFoundError) as error:
+        print(f"countclip mine: error: {error}", file=sys.stderr)
+        return 2
+    stats["command"] = "countclip mine " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    stats["config"] = {"seed": config.seed, "cap_per_count": config.caps.per_count,
+                       "cap_per_noun": config.caps.per_noun, "require_noun": config.require_noun}
+    paths_out = write_outputs(args.out, frame, stats)
+    print(f"read {stats['rows_read']:,} captions in {stats['elapsed_s']}s ({stats['captions_per_s'] or 0:,}/s); "
+          f"selected {stats['selected_total']:,} of {stats['eligible_total']:,} eligible")
+    print("per count: " + ", ".join(f"{c}: {n:,}" for c, n in stats["selected_per_count"].items()))
+    if stats["failed_inputs"]:
+        print(f"warning: {len(stats['failed_inputs'])} input part(s) skipped, see {paths_out['stats']}", file=sys.stderr)
+    print(f"wrote {paths_out['parquet']}, {paths_out['stats']}, {paths_out['histogram']}")
+    print("download the images with:\n  " + img2dataset_command(paths_out["parquet"], args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
