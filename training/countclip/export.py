@@ -335,7 +335,9 @@ def _metrics_from_files(paths: list[Path]) -> dict[str, Any]:
     for path in paths:
         data = _read_json_object(path, "--metrics")
         if {"dataset", "task", "metrics"} <= set(data):
-            metrics[str(data["dataset"])] = {"task": data["task"], **data["metrics"]}
+            # The per-image skip list belongs in the result file, not in every deployed manifest.
+            summary = {k: v for k, v in data["metrics"].items() if k != "skipped"}
+            metrics[str(data["dataset"])] = {"task": data["task"], **summary}
         else:
             metrics.update(data)
     return metrics
