@@ -3,7 +3,7 @@
  * LRU cache of their text embeddings per model, so a count-aware request embeds only its
  * query once the noun has been seen.
  */
-import { numberWord, parseQuery } from "./counts/counts.ts";
+import { numberWord, pluralize, singularize } from "./counts/counts.ts";
 import type { Embedder } from "./model/embedder.ts";
 import { Lru } from "./lru.ts";
 import { MAX_COUNT } from "./scoring.ts";
@@ -14,13 +14,6 @@ export const FALLBACK_NOUN: NounForms = { plural: "objects", singular: "object" 
 export interface NounForms {
   plural: string;
   singular: string;
-}
-
-/** Plural of an English noun for the prompts of counts 2..10 when only the singular is known. */
-function pluralize(singular: string): string {
-  if (/(s|x|z|ch|sh)$/i.test(singular)) return `${singular}es`;
-  if (/[^aeiou]y$/i.test(singular)) return `${singular.slice(0, -1)}ies`;
-  return `${singular}s`;
 }
 
 /**
@@ -38,10 +31,8 @@ export function nounForms(noun: string, singular: string | null | undefined, cou
 /** Forms of a bare noun supplied by a client (POST /v1/count), in either number. */
 export function formsOfBareNoun(noun: string): NounForms {
   const trimmed = noun.trim().replace(/\s+/g, " ");
-  const parsed = parseQuery(`two ${trimmed}`);
-  const singular = parsed.singular ?? trimmed;
-  const plural = parsed.noun && parsed.noun !== singular ? parsed.noun : trimmed !== singular ? trimmed : pluralize(singular);
-  return { plural, singular };
+  const singular = singularize(trimmed);
+  return { singular, plural: singular !== trimmed ? trimmed : pluralize(singular) };
 }
 
 export function countPrompts(forms: NounForms): string[] {

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   // Listen first so /healthz answers (and /readyz says 503) while the index loads.
   const server: Server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once("listening", resolve).once("error", reject));
-  console.log(`countclip listening on http://${config.host}:${config.port} (data ${config.dataDir})`);
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  console.log(`countclip listening on http://${config.host}:${port} (data ${config.dataDir})`);
   const shutdown = (signal: string) => {
     console.log(`${signal}: shutting down`);
     server.close();
