@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Benchmark: find_count throughput on CountBench captions, one core (not a test).
+
+    training/.venv/bin/python scripts/bench_counts.py [--countbench ../shared/countbench/CountBench.json]
+
+Every CountBench caption holds a count, so no caption takes a fast path. Prints the best of
+`--repeats` timed passes over all captions, in captions per second of process CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+
+from countclip.counts import find_count  # noqa: E402
+
+
+def best_rate(captions: list[str], passes: int, repeats: int) -> float:
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for _ in range(passes):
+            for text in captions:
+                find_count(text)
+        best = max(best, passes * len(captions) / (time.process_time() - t0))
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--countbench", default=str(ROOT.parent / "shared/countbench/CountBench.json"))
+    parser.add_argument("--passes", type=int, default=20, help="passes over the captions per timing")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    captions = [entry["text"] for entry in json.loads(pathlib.Path(args.countbench).read_text("utf-8"))]
+    rate = best_rate(captions, args.passes, args.repeats)
+    found = sum(find_count(text) is not None for text in captions)
+    print(json.dumps({"implementation": "python", "captions": len(captions), "with_count_found": found,
+                      "captions_per_s": round(rate), "python": sys.version.split()[0]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

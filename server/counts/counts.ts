@@ -1,0 +1,824 @@
+/**
+ * Counts in captions and queries: find, parse and rewrite the number that counts objects.
+ *
+ * The TypeScript twin of `training/countclip/counts.py`: same tables, same rules, same
+ * results, proven by the shared vectors in `test/vectors/counts.json` and by parity runs
+ * over real captions. Offsets are Unicode code points, as in Python; internally this file
+ * works in UTF-16 units and converts at the public functions. Change a rule there and here.
+ *
+ * How `findCount` decides: NUMERAL_RE finds every numeral (number words in any case,
+ * digits, idioms such as "a pair of"); each is classified from the words around it (ages,
+ * times, measures, money, ranks, dates, scores, ranges, fractions, multipliers, "one of",
+ * compounds are not counts); the surviving numerals are counts, and when they disagree the
+ * caption is ambiguous and we abstain.
+ */
+
+// ---------------------------------------------------------------------------- lexicon
+
+const words = (s: string): string[] => s.split(/\s+/).filter((w) => w.length > 0);
+const wordSet = (s: string): ReadonlySet<string> => new Set(words(s));
+
+export const NUMBER_WORDS: readonly string[] = words(`
+  zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+  fifteen sixteen seventeen eighteen nineteen twenty`);
+export const WORD_VALUES: ReadonlyMap<string, number> = new Map(
+  NUMBER_WORDS.slice(1).map((word, i): [string, number] => [word, i + 1]),
+);
+// Numerals beyond the lexicon: never a count we report, but a rival count when they count
+// something ("fifty cats"), and they make compounds ("twenty one", "two hundred").
+const BIG_WORDS: readonly string[] = words(`
+  thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands million
+  millions billion billions dozen dozens`);
+const BIG_WORD_SET = new Set(BIG_WORDS);
+const TENS_WORDS = wordSet("twenty thirty forty fifty sixty seventy eighty ninety");
+const IDIOMS: ReadonlyArray<readonly [string, number]> = [
+  ["half a dozen", 6],
+  ["a couple of", 2],
+  ["a pair of", 2],
+  ["a dozen", 12],
+];
+export const IDIOM_VALUES: ReadonlyMap<string, number> = new Map(IDIOMS);
+// "a pair of jeans" is one object.
+const PAIR_NOUNS = wordSet(`
+  binoculars boxers briefs clippers glasses goggles headphones earphones jeans knickers
+  leggings overalls pajamas panties pants pliers pyjamas scissors shears shorts slacks
+  spectacles sunglasses tights tongs trousers tweezers underpants`);
+
+// ---------------------------------------------------------------------------- context vocabulary
+// Words right after a numeral that make it something other than a count.
+const DURATION_WORDS = wordSet(`
+  second seconds sec secs minute minutes min mins hour hours hr hrs h day days week weeks
+  wk wks month months mo mos year years yr yrs y decade decades century centuries night
+  nights weekend weekends millennium millennia moment moments`);
+const TIME_WORDS = wordSet("o'clock o’clock oclock am pm a.m p.m");
+const UNIT_WORDS = wordSet(`
+  km kms kilometer kilometers kilometre kilometres mile miles mi m meter meters metre metres
+  cm mm nm inch inches ft feet foot yd yard yards kg kgs kilo kilos kilogram kilograms g gr
+  gram grams mg mcg lb lbs pound pounds oz ounce ounces ton tons tonne tonnes t l liter liters
+  litre litres ml cl dl gallon gallons gal quart quarts qt pint pints tbsp tsp teaspoon
+  teaspoons tablespoon tablespoons percent pct per degree degrees deg mph kph kmh mp
+  megapixel megapixels mpx px pixel pixels dpi gb mb kb tb gig gigs ghz mhz khz hz w watt watts
+  kw kwh v volt volts amp amps mah hp horsepower cal kcal calorie calories acre acres hectare
+  hectares ha sq cc bpm rpm psi ct carat carats karat karats k point points pts
+  x inchs quot`);
+const MONEY_WORDS = wordSet(`
+  dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen
+  yuan rmb rupee rupees rs franc francs grand bitcoin btc`);
+const FRACTION_WORDS = wordSet(`
+  half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths seventh
+  sevenths eighth eighths ninth ninths tenth tenths percentile`);
+const MULTIPLIER_WORDS = wordSet("times fold x ×");
+// A connector between two numerals makes a range, score, ratio or dimension.
+const CONNECTOR_WORDS = wordSet("or to x × by in of out and nor vs versus");
+const MONTH_WORDS = wordSet(`
+  january february march april may june july august september october november december
+  jan feb mar apr jun jul aug sep sept oct nov dec`);
+
+// Words right before a numeral.
+const RANK_WORDS = wordSet(`
+  top number no nr num part pt chapter chap ch episode ep season series volume vol book level
+  lvl grade stage round step page pg p act scene track version ver v type size room gate
+  platform route highway channel phase lesson unit module figure fig table item game match
+  lot psalm verse exhibit plate apollo windows iphone ipad galaxy pixel playstation ps xbox
+  sonnet symphony opus op class day week year rank ranked ranking place no. issue edition
+  mark mk model gen`);
+const APPROX_WORDS = wordSet(`
+  about around approximately approx roughly nearly almost over under than least most upto
+  circa ca c some maybe perhaps estimated est`);
+const AGE_WORDS = wordSet("age aged ages");
+const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
+const PREFIX_SYMBOLS = "$€£¥₹₩#№";
+// Words that introduce a count with no noun after it ("set of eight", "pack of 8").
+const INTRODUCER_WORDS = wordSet(`
+  of set sets pack packs box lot group collection bundle kit total all only the these those
+  with and includes including featuring contains containing has have are were`);
+// Words before "one" that make it a pronoun ("the one", "no one", "each one").
+const ONE_PRONOUN_PREFIX = wordSet(`
+  the this that each every no any which another someone anyone first second third last next
+  other big little new old right wrong same`);
+// Words after "one" that make it not a count ("one of", "one another", "one day").
+const ONE_NOT_COUNT_NEXT = wordSet("of another more less by way or and on");
+
+// Words that end a noun phrase (the noun is before them).
+const STOP_WORDS = wordSet(`
+  a an the this that these those his her its their our my your of in on at with from for by to
+  into onto under over near behind between among around against above below inside outside
+  beside across along through during after before about and or but nor & is are was were be
+  been being has have had do does did will would can could should may might must shall who
+  which whom whose where when while what how why as than then there here it they them he she
+  we you i me us him not no so if each every all both some any one per via vs versus plus
+  sitting standing lying playing walking running looking holding wearing eating posing
+  smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
+  up down out off away back together alone apart each apiece`);
+// Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
+const ADJECTIVES = wordSet(`
+  big small little large tiny huge giant tall short long wide narrow thick thin fat old new
+  young ancient modern vintage retro antique classic cute beautiful pretty lovely adorable
+  happy sad funny angry good bad great best better nice fine cool hot warm cold fresh ripe raw
+  white black red green blue yellow orange purple pink brown gray grey golden gold silver
+  dark bright colorful colourful colored coloured multicolored different same other various
+  assorted identical similar separate individual matching more many several few empty full
+  wild wooden metal plastic glass paper ceramic leather cotton round square flat striped
+  spotted dotted plain simple fancy elegant luxury cheap expensive real fake whole main
+  traditional stylish tropical heavy soft hard wet dry clean dirty sweet sour spicy tasty
+  delicious healthy organic natural handmade homemade custom original unique rare famous
+  favorite favourite popular amazing stunning gorgeous sleek shiny fluffy furry hairy
+  smiling sleeping running standing sitting male female adult baby teen senior elderly
+  cartoon realistic isolated diverse multiple tall various own first last next final
+  upper lower left right top bottom front back middle inner outer open closed`);
+// Nouns that look like participles ("one wedding ring" counts a ring).
+const ING_ED_NOUNS = wordSet(`
+  king ring wing thing swing string spring sling building painting drawing wedding pudding
+  ceiling earring dumpling sapling seedling duckling bed shed sled seed reed`);
+const ADJECTIVE_SUFFIXES = words("ed ing ful ous ive ish less able ible ic ical al ian ese ary");
+
+// Irregular plurals (plural -> singular); invariant nouns map to themselves.
+const IRREGULAR_PLURALS: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    men: "man", women: "woman", children: "child", people: "person", feet: "foot",
+    teeth: "tooth", mice: "mouse", geese: "goose", dice: "die", oxen: "ox", lice: "louse",
+    knives: "knife", wives: "wife", lives: "life", leaves: "leaf", loaves: "loaf",
+    halves: "half", wolves: "wolf", shelves: "shelf", calves: "calf", thieves: "thief",
+    elves: "elf", scarves: "scarf", hooves: "hoof", selves: "self", cacti: "cactus",
+    fungi: "fungus", criteria: "criterion", phenomena: "phenomenon", bacteria: "bacterium",
+    sheep: "sheep", fish: "fish", deer: "deer", series: "series", species: "species",
+    moose: "moose", aircraft: "aircraft", bison: "bison", salmon: "salmon", trout: "trout",
+    shrimp: "shrimp", swine: "swine", cattle: "cattle", police: "police", moai: "moai",
+    buses: "bus", lenses: "lens", gases: "gas", bonuses: "bonus", viruses: "virus",
+    campuses: "campus", circuses: "circus", walruses: "walrus", octopuses: "octopus",
+    cactuses: "cactus", geniuses: "genius", choruses: "chorus", quizzes: "quiz",
+    potatoes: "potato", tomatoes: "tomato", heroes: "hero", echoes: "echo",
+    mangoes: "mango", volcanoes: "volcano", torpedoes: "torpedo", buffaloes: "buffalo",
+    dominoes: "domino", mosquitoes: "mosquito", vetoes: "veto", axes: "axe",
+  }),
+);
+const IRREGULAR_SINGULARS: ReadonlyMap<string, string> = new Map(
+  [...IRREGULAR_PLURALS].map(([plural, singular]): [string, string] => [singular, plural]),
+);
+// Words ending in "s" that are not plurals.
+const NOT_PLURAL = wordSet(`
+  glass grass class bus gas lens plus news series species chess dress cross boss moss mass
+  kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics`);
+// "-ie" nouns whose plural is "-ies" but whose singular is not "-y".
+const IE_NOUNS = wordSet(`
+  movie cookie pie tie lie die zombie hippie rookie goalie selfie smoothie brownie hoodie
+  beanie genie sweetie calorie prairie aussie collie birdie pixie auntie bookie budgie
+  cutie veggie nightie newbie freebie boogie hottie junkie yuppie`);
+
+// Punctuation stripped from the words around a numeral.
+const PUNCT = new Set("\"'()[]{}<>,.;:!?*_~`|/\\-–—‘’“”«»…");
+const SENTENCE_END = new Set(".!?:;|");
+// Code points of a "word" for numeral boundaries: a fixed table, identical to Python's.
+const WORD_CHARS =
+  "0-9A-Za-z_\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u0300-\u036f\u0370-\u03ff\u0400-\u052f\u1e00-\u1fff";
+const LEFT_WINDOW = 40; // code points before a numeral that its left words are read from
+// Python's str.split() whitespace (str.isspace), so both languages cut the same tokens.
+const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u;
+
+/** All tables, for the cross-language parity test (sorted lists, as Python's LEXICON). */
+export const LEXICON: Record<string, unknown> = {
+  number_words: [...NUMBER_WORDS],
+  big_words: [...BIG_WORDS],
+  idioms: IDIOMS.map(([phrase, value]) => [phrase, value]),
+  pair_nouns: PAIR_NOUNS, duration_words: DURATION_WORDS, time_words: TIME_WORDS, unit_words: UNIT_WORDS,
+  money_words: MONEY_WORDS, fraction_words: FRACTION_WORDS, multiplier_words: MULTIPLIER_WORDS,
+  connector_words: CONNECTOR_WORDS, month_words: MONTH_WORDS, rank_words: RANK_WORDS,
+  approx_words: APPROX_WORDS, age_words: AGE_WORDS, multiplier_prefix_words: MULTIPLIER_PREFIX_WORDS,
+  prefix_symbols: PREFIX_SYMBOLS, introducer_words: INTRODUCER_WORDS, one_pronoun_prefix: ONE_PRONOUN_PREFIX,
+  one_not_count_next: ONE_NOT_COUNT_NEXT, stop_words: STOP_WORDS, adjectives: ADJECTIVES,
+  ing_ed_nouns: ING_ED_NOUNS, adjective_suffixes: ADJECTIVE_SUFFIXES,
+  irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
+  punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
+};
+
+// ---------------------------------------------------------------------------- regexes
+
+/** `t` -> `[Tt]` (ASCII case only); a space matches a run of blanks. */
+function charPattern(ch: string): string {
+  return ch === " " ? "[ \\t]+" : `[${ch.toUpperCase()}${ch}]`;
+}
+
+/** An alternation of `phrases` as a trie, `t(?:wo|hree)`: built exactly as in Python. */
+function triePattern(phrases: readonly string[]): string {
+  const branches = new Map<string, string[]>();
+  for (const phrase of phrases) {
+    const rests = branches.get(phrase[0]!) ?? [];
+    rests.push(phrase.slice(1));
+    branches.set(phrase[0]!, rests);
+  }
+  const parts: string[] = [];
+  for (const [first, rests] of branches) {
+    const longer = rests.filter((rest) => rest.length > 0);
+    if (longer.length === 0) {
+      parts.push(charPattern(first));
+      continue;
+    }
+    const optional = rests.includes("") ? "?" : "";
+    parts.push(`${charPattern(first)}(?:${triePattern(longer)})${optional}`);
+  }
+  return parts.join("|");
+}
+
+const NUMERAL_PHRASES = [...IDIOMS.map(([phrase]) => phrase), ...WORD_VALUES.keys(), ...BIG_WORDS];
+const NUMERAL_SOURCE = `(?<![${WORD_CHARS}])(?:${triePattern(NUMERAL_PHRASES)}|[0-9]+)(?![${WORD_CHARS}])`;
+const NUMERAL_RE = new RegExp(NUMERAL_SOURCE, "gu");
+const NUMERAL_AT_RE = new RegExp(NUMERAL_SOURCE, "yu");
+// What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
+const TOKEN = "(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)";
+const AFTER_RE = new RegExp(`([-‐–](?=[A-Za-z0-9]))?[ \\t]*(${TOKEN}(?:(?:[ \\t]+|-)${TOKEN}){0,7})?`, "yu");
+const BLANK_TOKEN_RE = /[^ \t]+/gu;
+const MIXED_CASE_RE = /^[a-z]+[A-Z]/;
+const PARTITIVE_DETERMINERS = wordSet("the these those his her their our my your its them");
+const JOINERS = new Set(".,:/-–"); // a digit joined by these to another digit: decimal, time, date, score
+const AFTER_SYMBOLS = new Set("%°+″′"); // 5%, 20°, 5+, 6″
+const ASCII_DIGITS_RE = /^[0-9]+$/;
+const ASCII_RE = /^[\x00-\x7f]*$/;
+const ALPHA_RE = /^[A-Za-z]+$/;
+const SURROGATE_RE = /[\ud800-\udfff]/;
+
+export interface CountMatch {
+  count: number;
+  /** Code-point offsets of the numeral in the text (as Python's). */
+  start: number;
+  end: number;
+  noun: string | null;
+}
+
+export interface ParsedQuery {
+  count: number | null;
+  noun: string | null;
+  singular: string | null;
+}
+
+export interface NumeralDecision {
+  text: string;
+  start: number;
+  end: number;
+  value: number | null;
+  reason: string | null;
+  noun: string | null;
+}
+
+type Kind = "word" | "digits" | "idiom";
+
+/** A numeral found in the text; start/end in UTF-16 units. */
+interface Numeral {
+  start: number;
+  end: number;
+  value: number | null; // null: beyond the lexicon (fifty, 1945, hundreds)
+  kind: Kind;
+  text: string;
+}
+
+/** What surrounds one numeral, read once and shared by every rule. */
+interface Context {
+  before: string[]; // the (up to) two code points right before the numeral
+  after: string[]; // the (up to) two code points right after it
+  prevRaw: string; // the whitespace-separated token before it, as written
+  prev: string; // ... lowercased, punctuation stripped
+  prev2Raw: string;
+  prev2: string;
+  hyphen: boolean; // a hyphen joins the numeral to the next word ("two-year-old")
+  words: string[]; // the tokens after it, as written
+  lower: string[]; // ... lowercased
+}
+
+// ---------------------------------------------------------------------------- code points
+
+/** The UTF-16 index `n` code points before `i` (not before 0). */
+function backCodePoints(text: string, i: number, n: number): number {
+  for (let k = 0; k < n && i > 0; k++) {
+    i -= isPairEnd(text, i - 1) ? 2 : 1;
+  }
+  return i;
+}
+
+/** The UTF-16 index `n` code points after `i` (not past the end). */
+function forwardCodePoints(text: string, i: number, n: number): number {
+  for (let k = 0; k < n && i < text.length; k++) {
+    i += isPairStart(text, i) ? 2 : 1;
+  }
+  return i;
+}
+
+function isPairStart(text: string, i: number): boolean {
+  const hi = text.charCodeAt(i);
+  const lo = text.charCodeAt(i + 1);
+  return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff;
+}
+
+function isPairEnd(text: string, i: number): boolean {
+  return i > 0 && isPairStart(text, i - 1);
+}
+
+function codePoints(text: string, from: number, to: number): string[] {
+  const out: string[] = [];
+  for (let i = from; i < to; ) {
+    const step = isPairStart(text, i) ? 2 : 1;
+    out.push(text.slice(i, i + step));
+    i += step;
+  }
+  return out;
+}
+
+/** UTF-16 index -> code-point offset. */
+function unitToCodePoint(text: string, unit: number): number {
+  if (!SURROGATE_RE.test(text)) return unit;
+  let cp = 0;
+  for (let i = 0; i < unit; i += isPairStart(text, i) ? 2 : 1) cp++;
+  return cp;
+}
+
+/** Code-point offset -> UTF-16 index (-1 when past the end). */
+function codePointToUnit(text: string, cp: number): number {
+  if (!SURROGATE_RE.test(text)) return cp <= text.length ? cp : -1;
+  let i = 0;
+  for (let k = 0; k < cp; k++) {
+    if (i >= text.length) return -1;
+    i += isPairStart(text, i) ? 2 : 1;
+  }
+  return i;
+}
+
+function codePointLength(text: string): number {
+  return unitToCodePoint(text, text.length);
+}
+
+// ---------------------------------------------------------------------------- scanning
+
+function numerals(text: string): Numeral[] {
+  const found: Numeral[] = [];
+  NUMERAL_RE.lastIndex = 0;
+  for (let m = NUMERAL_RE.exec(text); m !== null; m = NUMERAL_RE.exec(text)) {
+    const raw = m[0];
+    const kind = kindOf(raw);
+    found.push({ start: m.index, end: m.index + raw.length, value: valueOf(kind, raw), kind, text: raw });
+  }
+  return found;
+}
+
+function kindOf(raw: string): Kind {
+  if (raw[0]! <= "9") return "digits";
+  return raw.includes(" ") || raw.includes("\t") ? "idiom" : "word";
+}
+
+function valueOf(kind: Kind, raw: string): number | null {
+  if (kind === "word") return WORD_VALUES.get(raw.toLowerCase()) ?? null;
+  if (kind === "digits") {
+    return raw.length <= 2 && raw[0] !== "0" && Number(raw) <= 20 ? Number(raw) : null;
+  }
+  return IDIOM_VALUES.get(raw.toLowerCase().split(/[ \t]+/).join(" ")) ?? null;
+}
+
+/** Lowercase ASCII text only: toLowerCase differs from Python's lower() outside ASCII. */
+function asciiLower(s: string): string {
+  return ASCII_RE.test(s) ? s.toLowerCase() : s;
+}
+
+/** Python's str.strip(chars) for single-code-unit chars. */
+function stripPunct(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && PUNCT.has(s[a]!)) a++;
+  while (b > a && PUNCT.has(s[b - 1]!)) b--;
+  return s.slice(a, b);
+}
+
+function context(text: string, num: Numeral): Context {
+  // Whitespace tokens of a fixed window: cheap, and the same in both languages.
+  const windowStart = backCodePoints(text, num.start, LEFT_WINDOW);
+  const tokens = text.slice(windowStart, num.start).split(PY_WHITESPACE).filter((t) => t.length > 0);
+  const prevRaw = tokens[tokens.length - 1] ?? "";
+  const prev2Raw = tokens.length >= 2 ? tokens[tokens.length - 2]! : "";
+  AFTER_RE.lastIndex = num.end;
+  const m = AFTER_RE.exec(text)!; // every group is optional: always matches
+  const after = m[2] ?? ""; // ASCII letters, digits and ’: toLowerCase is safe
+  const split = after.length > 0 ? after.split(/[ \t]+/) : [];
+  return {
+    before: codePoints(text, backCodePoints(text, num.start, 2), num.start),
+    after: codePoints(text, num.end, forwardCodePoints(text, num.end, 2)),
+    prevRaw,
+    prev: asciiLower(stripPunct(prevRaw)),
+    prev2Raw,
+    prev2: asciiLower(stripPunct(prev2Raw)),
+    hyphen: m[1] !== undefined,
+    words: split,
+    lower: split.map((w) => w.toLowerCase()),
+  };
+}
+
+function isNumeralWord(word: string): boolean {
+  return WORD_VALUES.has(word) || BIG_WORD_SET.has(word) || ASCII_DIGITS_RE.test(word);
+}
+
+/** `word` lowercased looks like a plural noun (cats, children, sheep). */
+function isPlural(word: string): boolean {
+  if (IRREGULAR_PLURALS.has(word)) return true;
+  return (
+    word.length > 2 &&
+    word.endsWith("s") &&
+    !NOT_PLURAL.has(word) &&
+    !["ss", "us", "is", "'s", "’s"].some((suffix) => word.endsWith(suffix))
+  );
+}
+
+// ---------------------------------------------------------------------------- the counted noun
+
+/** [first, stop) indexes into ctx.words of the noun phrase after a numeral. */
+function nounTokens(lower: readonly string[]): [number, number] {
+  let first = 0;
+  if (lower.length > 2 && lower[0] === "of" && PARTITIVE_DETERMINERS.has(lower[1]!)) first = 2; // "two of the cats"
+  let stop = first;
+  while (stop < lower.length && !endsNounPhrase(lower[stop]!)) stop++;
+  return [first, stop];
+}
+
+function endsNounPhrase(word: string): boolean {
+  return STOP_WORDS.has(word) || isNumeralWord(word);
+}
+
+/** The counted head: the first plural after a plural numeral, else the phrase's last word. */
+function headIndex(lower: readonly string[], first: number, stop: number, value: number | null): number {
+  if (value !== 1) {
+    for (let i = first; i < stop; i++) if (isPlural(lower[i]!)) return i;
+  }
+  return stop - 1;
+}
+
+function isAdjective(word: string): boolean {
+  if (ING_ED_NOUNS.has(word)) return false;
+  return ADJECTIVES.has(word) || ADJECTIVE_SUFFIXES.some((s) => word.endsWith(s)) || !ALPHA_RE.test(word);
+}
+
+/** The counted noun as written: its head and at most one noun modifier ("light bulbs"). */
+function nounOf(ctx: Context, value: number | null): string | null {
+  const [first, stop] = nounTokens(ctx.lower);
+  if (stop === first) return null;
+  const head = headIndex(ctx.lower, first, stop, value);
+  if (head > first && !isAdjective(ctx.lower[head - 1]!)) return `${ctx.words[head - 1]} ${ctx.words[head]}`;
+  return ctx.words[head]!;
+}
+
+// ---------------------------------------------------------------------------- exclusion rules
+// Each rule names why a numeral is not a count, or returns null; the first reason wins.
+
+type Rule = (num: Numeral, ctx: Context) => string | null;
+
+/** 6-4, 1.5, 3,000, 5:30, 2/3, 1914-1980: scores, decimals, times, dates, fractions. */
+const joined: Rule = (_num, ctx) => {
+  const [b0, b1] = ctx.before;
+  if (ctx.before.length === 2 && JOINERS.has(b1!) && ASCII_DIGITS_RE.test(b0!)) return "joined digits";
+  const [a0, a1] = ctx.after;
+  if (ctx.after.length === 2 && JOINERS.has(a0!) && ASCII_DIGITS_RE.test(a1!)) return "joined digits";
+  return null;
+};
+
+/** $5, #3, US$ 10, No# 4, 5%, 20°, 5+, 6" (inches), one's. */
+const symbols: Rule = (_num, ctx) => {
+  if (ctx.prevRaw.length > 0 && PREFIX_SYMBOLS.includes(lastCodePoint(ctx.prevRaw))) return "money or number sign";
+  const a0 = ctx.after[0] ?? "";
+  if (AFTER_SYMBOLS.has(a0)) return "unit symbol";
+  if (a0 === "'" || a0 === "’" || a0 === '"') return "possessive or feet/inches";
+  return null;
+};
+
+/** two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen, 1999. */
+const compound: Rule = (num, ctx) => {
+  const next = ctx.lower[0];
+  if (ctx.hyphen) {
+    return next !== undefined && DURATION_WORDS.has(next.split("-")[0]!) ? "age" : "compound modifier";
+  }
+  if (next !== undefined && (WORD_VALUES.has(next) || BIG_WORD_SET.has(next)) && num.kind === "word") {
+    return "compound numeral";
+  }
+  const b = ctx.before[ctx.before.length - 1];
+  if (num.kind === "word" && TENS_WORDS.has(ctx.prev) && (b === "-" || b === " ")) return "compound numeral";
+  if (num.kind === "digits" && num.text.length === 4 && Number(num.text) >= 1000 && Number(num.text) <= 2099) {
+    return "year";
+  }
+  return null;
+};
+
+/** two hours, 10 km, five dollars, two thirds, two times, 5 May, one of. */
+const nextWord: Rule = (num, ctx) => {
+  const word = ctx.lower[0];
+  if (word === undefined) return null;
+  const reason = NEXT_WORD_REASONS.get(word);
+  if (reason) return reason;
+  if (num.kind === "digits" && MONTH_WORDS.has(word)) return "date";
+  if (num.value === 1 && ONE_NOT_COUNT_NEXT.has(word)) return "one of";
+  return null;
+};
+
+/** two or three, 5 to 10, 2 x 3, one in five, three out of ten (either side); three to a row. */
+const range: Rule = (_num, ctx) => {
+  const lw = ctx.lower;
+  if (
+    lw.length >= 2 &&
+    CONNECTOR_WORDS.has(lw[0]!) &&
+    (isNumeralWord(lw[1]!) || (lw.length >= 3 && lw[0] === "out" && lw[1] === "of" && isNumeralWord(lw[2]!)))
+  ) {
+    return "range, score or ratio";
+  }
+  if (CONNECTOR_WORDS.has(ctx.prev) && isNumeralWord(ctx.prev2)) return "range, score or ratio";
+  if (ctx.prev === "of" && ctx.prev2 === "out") return "range, score or ratio";
+  if (lw[0] === "to" && lw[1] === "a") return "distributive (three to a row)";
+  return null;
+};
+
+/** top ten, number five, Part 2, about five, at least 3, aged 5, times nine, May 5, the one. */
+const prevWord: Rule = (num, ctx) => {
+  const reason = PREV_WORD_REASONS.get(ctx.prev);
+  if (reason) return reason;
+  if (ctx.prev === "to" && ctx.prev2 === "up") return "approximate";
+  if (num.kind === "digits" && MONTH_WORDS.has(ctx.prev)) return "date";
+  if (num.value === 1 && ONE_PRONOUN_PREFIX.has(ctx.prev)) return "pronoun";
+  return null;
+};
+
+/** "Liam, 12, Stella, eight, and Beau, two": a number set off after a name is an age. */
+const apposition: Rule = (_num, ctx) => {
+  const raw = ctx.prevRaw;
+  const a0 = ctx.after[0] ?? "";
+  if (codePointLength(raw) > 2 && raw.endsWith(",") && isAsciiUpper(raw[0]!) && [",", ")", ";", ""].includes(a0)) {
+    return "age";
+  }
+  return null;
+};
+
+function lastCodePoint(s: string): string {
+  return isPairEnd(s, s.length - 1) ? s.slice(-2) : s.slice(-1);
+}
+
+function isAsciiUpper(ch: string): boolean {
+  return ch >= "A" && ch <= "Z";
+}
+
+/** The token before is a name inside a sentence: Apollo 11, iPhone 6, Ocean's Eleven. */
+function properNameBefore(ctx: Context): boolean {
+  const raw = ctx.prevRaw;
+  if (raw.length === 0 || INTRODUCER_WORDS.has(ctx.prev)) return false;
+  if (MIXED_CASE_RE.test(raw)) return true; // iPhone, eBay
+  if (!isAsciiUpper(raw[0]!) || PUNCT.has(lastCodePoint(raw))) return false;
+  const possessive = raw.endsWith("'s") || raw.endsWith("’s");
+  const midSentence = ctx.prev2Raw.length > 0 && !SENTENCE_END.has(lastCodePoint(ctx.prev2Raw));
+  return possessive || midSentence;
+}
+
+/** Rules that depend on the noun: "one" and digits need one; names and times have none. */
+function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | null {
+  if (num.kind === "digits" && properNameBefore(ctx)) return "name or model";
+  if (noun !== null) {
+    const parts = noun.split(" ");
+    const head = parts[parts.length - 1]!;
+    if (num.kind === "idiom" && num.value === 2 && PAIR_NOUNS.has(asciiLower(head))) {
+      return "one object (a pair of jeans)";
+    }
+    if (num.value === null && !(head[0]! >= "a" && head[0]! <= "z" && isPlural(head))) return "not a count";
+    if (num.value === 1 && isAdjective(asciiLower(head))) return "pronoun (one facing up)";
+    return null;
+  }
+  if (num.value === 1 || num.value === null) return "no noun";
+  if (ctx.prev === "at") return "time";
+  if (num.kind === "digits" && !INTRODUCER_WORDS.has(ctx.prev)) return "bare digits";
+  if (num.kind === "word" && isAsciiUpper(num.text[0]!) && properNameBefore(ctx)) return "title";
+  return null;
+}
+
+/** {word: reason} from (vocabulary, reason) pairs; an earlier vocabulary wins a shared word. */
+function reasons(...rules: Array<[ReadonlySet<string>, string]>): ReadonlyMap<string, string> {
+  const table = new Map<string, string>();
+  for (const [vocabulary, reason] of rules) {
+    for (const word of vocabulary) if (!table.has(word)) table.set(word, reason);
+  }
+  return table;
+}
+
+const NEXT_WORD_REASONS = reasons(
+  [DURATION_WORDS, "age, time or duration"],
+  [TIME_WORDS, "time"],
+  [UNIT_WORDS, "measure"],
+  [MONEY_WORDS, "money"],
+  [FRACTION_WORDS, "fraction"],
+  [MULTIPLIER_WORDS, "multiplier"],
+);
+const PREV_WORD_REASONS = reasons(
+  [RANK_WORDS, "rank or title"],
+  [APPROX_WORDS, "approximate"],
+  [AGE_WORDS, "age"],
+  [MULTIPLIER_PREFIX_WORDS, "multiplier"],
+);
+const CONTEXT_RULES: readonly Rule[] = [joined, symbols, compound, nextWord, range, prevWord, apposition];
+
+/** [why this numeral is not a count or null, the counted noun or null]. */
+function classify(text: string, num: Numeral): [string | null, string | null] {
+  const ctx = context(text, num);
+  for (const rule of CONTEXT_RULES) {
+    const reason = rule(num, ctx);
+    if (reason) return [reason, null];
+  }
+  const noun = nounOf(ctx, num.value);
+  const reason = needsNoun(num, ctx, noun);
+  return [reason, reason ? null : noun];
+}
+
+/** Every numeral that counts something, with its noun. */
+function counts(text: string): Array<[Numeral, string | null]> {
+  const found: Array<[Numeral, string | null]> = [];
+  for (const num of numerals(text)) {
+    const [reason, noun] = classify(text, num);
+    if (reason === null) found.push([num, noun]);
+  }
+  return found;
+}
+
+/** The single value the counts agree on, or null (none, disagreeing, or beyond the lexicon). */
+function agreedValue(found: ReadonlyArray<[Numeral, string | null]>): number | null {
+  const value = found[0]?.[0].value ?? null;
+  return found.every(([num]) => num.value === value) ? value : null;
+}
+
+/** Every numeral with its decision (code-point offsets): for debugging rules and for tests. */
+export function explain(text: string): NumeralDecision[] {
+  return numerals(text).map((num) => {
+    const [reason, noun] = classify(text, num);
+    return {
+      text: num.text,
+      start: unitToCodePoint(text, num.start),
+      end: unitToCodePoint(text, num.end),
+      value: num.value,
+      reason,
+      noun,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------- public API
+
+/** The number that counts objects in `text`, or null when there is none or it is unclear. */
+export function findCount(text: string): CountMatch | null {
+  const found = counts(text);
+  const value = agreedValue(found);
+  if (value === null) return null;
+  const [num, noun] = found[0]!;
+  return { count: value, start: unitToCodePoint(text, num.start), end: unitToCodePoint(text, num.end), noun };
+}
+
+/** 3 -> "three" (0..20). */
+export function numberWord(n: number): string {
+  if (!Number.isInteger(n) || n < 0 || n > 20) throw new RangeError(`numberWord: ${n} is not an integer in 0..20`);
+  return NUMBER_WORDS[n]!;
+}
+
+/** "three cats" -> {count: 3, noun: "cats", singular: "cat"}; count null when none. */
+export function parseQuery(text: string): ParsedQuery {
+  const m = findCount(text);
+  if (m === null) return { count: null, noun: null, singular: null };
+  return { count: m.count, noun: m.noun, singular: m.noun === null ? null : singularize(m.noun) };
+}
+
+/** `text` with the numeral at the code-point `span` set to n: case and form kept, one cat <-> two cats. */
+export function replaceCount(text: string, span: readonly [number, number], n: number): string {
+  const [start, end] = span;
+  const unitStart = Number.isInteger(start) && start >= 0 ? codePointToUnit(text, start) : -1;
+  const unitEnd = Number.isInteger(end) && end > start ? codePointToUnit(text, end) : -1;
+  if (unitStart < 0 || unitEnd < 0) throw new RangeError(`replaceCount: span (${start}, ${end}) is not inside the text`);
+  return replaceUnits(text, unitStart, unitEnd, n);
+}
+
+/** CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions). */
+export function countVariants(text: string, number: number): string[] {
+  numberWord(number);
+  const spans = occurrences(text, number);
+  if (spans.length === 0) {
+    throw new RangeError(`${number} (${NUMBER_WORDS[number]}) does not occur in the caption`);
+  }
+  const out: string[] = [];
+  for (let n = 2; n <= 10; n++) out.push(replaceSpans(text, spans, n));
+  return out;
+}
+
+/** "light bulbs" -> "light bulb": the last word made singular, case kept. */
+export function singularize(noun: string): string {
+  const cut = noun.lastIndexOf(" ") + 1;
+  return noun.slice(0, cut) + singularWord(noun.slice(cut));
+}
+
+/** "light bulb" -> "light bulbs". */
+export function pluralize(noun: string): string {
+  const cut = noun.lastIndexOf(" ") + 1;
+  return noun.slice(0, cut) + pluralWord(noun.slice(cut));
+}
+
+// ---------------------------------------------------------------------------- rewriting
+
+function replaceUnits(text: string, start: number, end: number, n: number): string {
+  const num = numeralAt(text, start, end);
+  numberWord(n); // validates n
+  if (n === num.value) return text;
+  const replacement = num.kind === "digits" ? String(n) : casedLike(NUMBER_WORDS[n]!, num.text);
+  const out = text.slice(0, start) + replacement + text.slice(end);
+  return agreeNoun(out, start + replacement.length, num.value!, n);
+}
+
+function numeralAt(text: string, start: number, end: number): Numeral {
+  NUMERAL_AT_RE.lastIndex = start;
+  const m = NUMERAL_AT_RE.exec(text);
+  const kind = m ? kindOf(m[0]) : "word";
+  const value = m ? valueOf(kind, m[0]) : null;
+  if (m === null || start + m[0].length !== end || value === null) {
+    throw new RangeError(`replaceCount: ${JSON.stringify(text.slice(start, end))} is not a number from one to twenty`);
+  }
+  return { start, end, value, kind, text: m[0] };
+}
+
+/** UTF-16 spans of `number` as a word (not inside "twenty-two"); as digits if never a word. */
+function occurrences(text: string, number: number): Array<[number, number]> {
+  const asWords: Array<[number, number]> = [];
+  const asDigits: Array<[number, number]> = [];
+  for (const num of numerals(text)) {
+    if (num.value !== number || num.kind === "idiom") continue;
+    const ctx = context(text, num);
+    const b = ctx.before[ctx.before.length - 1];
+    if (num.kind === "word" && !(TENS_WORDS.has(ctx.prev) && (b === "-" || b === " "))) {
+      asWords.push([num.start, num.end]);
+    } else if (num.kind === "digits" && !joined(num, ctx)) {
+      asDigits.push([num.start, num.end]);
+    }
+  }
+  return asWords.length > 0 ? asWords : asDigits;
+}
+
+function replaceSpans(text: string, spans: ReadonlyArray<[number, number]>, n: number): string {
+  const rightToLeft = [...spans].sort((a, b) => b[0] - a[0]); // keeps earlier offsets valid
+  for (const [start, end] of rightToLeft) text = replaceUnits(text, start, end, n);
+  return text;
+}
+
+function isUpper(s: string): boolean {
+  return s !== s.toLowerCase() && s === s.toUpperCase();
+}
+
+/** `word` in the case of the numeral `model`: TWO -> SEVEN, Two -> Seven, two -> seven. */
+function casedLike(word: string, model: string): string {
+  if (isUpper(model)) return word.toUpperCase();
+  return isAsciiUpper(model[0]!) ? word[0]!.toUpperCase() + word.slice(1) : word;
+}
+
+/** After a numeral changed from `old` to `fresh` at `pos`: one cat <-> two cats. */
+function agreeNoun(text: string, pos: number, old: number, fresh: number): string {
+  if ((old === 1) === (fresh === 1)) return text;
+  AFTER_RE.lastIndex = pos;
+  const m = AFTER_RE.exec(text)!;
+  if (m[1] !== undefined || m[2] === undefined) return text;
+  const wordsStart = pos + m[0].length - m[2].length;
+  const tokens: Array<[number, string]> = [];
+  BLANK_TOKEN_RE.lastIndex = 0;
+  for (let t = BLANK_TOKEN_RE.exec(m[2]); t !== null; t = BLANK_TOKEN_RE.exec(m[2])) {
+    tokens.push([wordsStart + t.index, t[0]]);
+  }
+  const lower = tokens.map(([, w]) => asciiLower(w));
+  const [first, stop] = nounTokens(lower);
+  if (first > 0 || stop === first) return text; // partitive keeps its plural; no noun, nothing to fix
+  const [at, word] = tokens[headIndex(lower, first, stop, old)]!;
+  const fixed = fresh === 1 ? singularWord(word) : pluralWord(word);
+  return text.slice(0, at) + fixed + text.slice(at + word.length);
+}
+
+/** `fresh` in the case of the noun `model`: CATS -> CAT, Cats -> Cat (ASCII words). */
+function recase(fresh: string, model: string): string {
+  if (isUpper(model) && model.length > 1) return fresh.toUpperCase();
+  return isAsciiUpper(model[0]!) ? fresh[0]!.toUpperCase() + fresh.slice(1) : fresh;
+}
+
+function singularWord(word: string): string {
+  const lw = asciiLower(word);
+  if (!ASCII_RE.test(lw) || !isPlural(lw)) return word;
+  let s: string;
+  if (IRREGULAR_PLURALS.has(lw)) s = IRREGULAR_PLURALS.get(lw)!;
+  else if (lw.endsWith("ies") && lw.length > 4) s = IE_NOUNS.has(lw.slice(0, -1)) ? lw.slice(0, -1) : `${lw.slice(0, -3)}y`;
+  else if (["sses", "shes", "ches", "xes", "zzes"].some((suffix) => lw.endsWith(suffix))) s = lw.slice(0, -2);
+  else s = lw.slice(0, -1);
+  return recase(s, word);
+}
+
+function pluralWord(word: string): string {
+  const lw = asciiLower(word);
+  if (!ALPHA_RE.test(lw) || isPlural(lw)) return word;
+  let p: string;
+  if (IRREGULAR_SINGULARS.has(lw)) p = IRREGULAR_SINGULARS.get(lw)!;
+  else if (lw.endsWith("y") && lw.length > 1 && !"aeiou".includes(lw[lw.length - 2]!)) p = `${lw.slice(0, -1)}ies`;
+  else if (["s", "x", "z", "ch", "sh"].some((suffix) => lw.endsWith(suffix))) p = `${lw}es`;
+  else p = `${lw}s`;
+  return recase(p, word);
+}
+
+/** The tables as plain JSON (sets as sorted lists), for the cross-language parity test. */
+export function lexiconTables(): Record<string, unknown> {
+  const plain = (value: unknown): unknown => {
+    if (value instanceof Set) return [...value].sort();
+    if (value instanceof Map) return Object.fromEntries(value);
+    return value;
+  };
+  return Object.fromEntries(Object.entries(LEXICON).map(([name, value]) => [name, plain(value)]));
+}

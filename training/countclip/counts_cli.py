@@ -1,0 +1,127 @@
+"""`countclip counts parse|variants`: the count core over JSON lines, stdin to stdout.
+
+    countclip counts parse     < captions.txt   # one caption a line -> {"text","count","start","end","noun"}
+    countclip counts variants  < countbench.jsonl  # {"text","number",...} -> the same object + "variants"
+
+The TypeScript CLI (`npm run --silent counts -- parse|variants`) has the same contract and
+writes the same bytes. Input is decoded as UTF-8 with replacement characters for invalid
+bytes, so no input crashes either; every input line gives exactly one output line, except
+blank lines in `variants`, which carry nothing. A `variants` line that cannot be processed
+gives `"variants": null` and an `"error"`; the exit status is then 1, after all lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from typing import BinaryIO, Iterator
+
+from countclip import counts
+
+LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+ERR_JSON = "invalid JSON"
+ERR_OBJECT = 'expected a JSON object with "text" and "number"'
+ERR_TEXT = '"text" must be a string'
+ERR_NUMBER = '"number" must be an integer from 1 to 20'
+
+
+def dumps(obj: object) -> str:
+    """JSON exactly as JavaScript's JSON.stringify writes it: compact, UTF-8, lone surrogates escaped."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return LONE_SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def read_lines(stream: BinaryIO) -> Iterator[str]:
+    """Lines of a byte stream, split on \\n (a trailing \\r dropped), decoded with replacement."""
+    for raw in stream:
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        yield raw.decode("utf-8", errors="replace")
+
+
+def parse_record(text: str) -> dict:
+    m = counts.find_count(text)
+    if m is None:
+        return {"text": text, "count": None, "start": None, "end": None, "noun": None}
+    return {"text": text, "count": m.count, "start": m.start, "end": m.end, "noun": m.noun}
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(name)  # NaN and Infinity are not JSON (JSON.parse refuses them too)
+
+
+def _as_number(value: object) -> int | None:
+    """An integer 1..20 from JSON (3 and 3.0 alike, as JavaScript cannot tell them apart)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if 1 <= value <= 20 else None
+
+
+def variants_record(line: str) -> tuple[dict, str | None]:
+    """(output object, error or None) for one JSON line."""
+    try:
+        obj = json.loads(line, parse_constant=_reject_constant)
+    except ValueError:
+        return {"text": None, "number": None, "variants": None, "error": ERR_JSON}, ERR_JSON
+    if not isinstance(obj, dict):
+        return {"text": None, "number": None, "variants": None, "error": ERR_OBJECT}, ERR_OBJECT
+    error = None
+    number = _as_number(obj.get("number"))
+    if not isinstance(obj.get("text"), str):
+        error = ERR_TEXT
+    elif number is None:
+        error = ERR_NUMBER
+    else:
+        try:
+            obj["number"] = number
+            obj["variants"] = counts.count_variants(obj["text"], number)
+        except ValueError as exc:
+            error = str(exc)
+    if error:
+        obj["variants"] = None
+        obj["error"] = error
+    return obj, error
+
+
+def run(command: str, stdin: BinaryIO, stdout: BinaryIO, stderr) -> int:
+    failures = 0
+    for lineno, line in enumerate(read_lines(stdin), start=1):
+        if command == "parse":
+            record, error = parse_record(line), None
+        elif not line.strip(" \t\r\n"):
+            continue  # a blank line carries nothing
+        else:
+            record, error = variants_record(line)
+        if error:
+            failures += 1
+            print(f"countclip counts variants: line {lineno}: {error}", file=stderr)
+        stdout.write((dumps(record) + "\n").encode("utf-8"))
+    stdout.flush()
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="countclip counts",
+        description="Find and rewrite counts in captions: JSON lines from stdin to stdout.",
+    )
+    parser.add_argument("command", choices=("parse", "variants"),
+                        help="parse: caption lines -> {text,count,start,end,noun}; "
+                             "variants: {text,number} lines -> + variants (CountBench, 2..10)")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.command, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)
+    except BrokenPipeError:  # `| head`: the reader has gone, nothing left to say
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
