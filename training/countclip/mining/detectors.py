@@ -92,7 +92,7 @@ class HFZeroShotDetector:
             return []
         # One query list per image: each image is searched for its own noun only.
         inputs = self.processor(text=[[self.query(n)] for n in nouns], images=list(images), return_tensors="pt",
-                                padding=True, truncation=True)
+                                padding="max_length", truncation=True)  # OWL: fixed 16-token queries
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             outputs = self.model(**inputs)

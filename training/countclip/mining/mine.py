@@ -34,7 +34,8 @@ from countclip.mining.outputs import atomic_write, write_count_histogram, write_
 from countclip.mining.prefilter import Prefilter
 from countclip.mining.select import Caps, CountReader
 from countclip.mining.shards import resolve_paths
-from countclip.mining.sources import PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, iter_batches, plan_tasks
+from countclip.mining.sources import (PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, UnreadableInput,
+                                     iter_batches, plan_tasks)
 
 OUTPUT_NAME, STATS_NAME, HISTOGRAM_NAME = "counting.parquet", "stats.json", "histogram.png"
 OUTPUT_COLUMNS = ["url", "caption", "count", "noun", "source_file", "row"]
@@ -77,7 +78,7 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
     """Mine one task; with `skip_bad_inputs`, unreadable input becomes a recorded failure."""
     try:
         return _run_task(task, config)
-    except InputError as error:
+    except UnreadableInput as error:
         if not config.skip_bad_inputs:
             raise
         return TaskResult(pl.DataFrame(schema=select.SCHEMA), Counter({"failed_tasks": 1}),
@@ -133,9 +134,9 @@ def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[Ta
 def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int = 262_144) -> tuple[pl.DataFrame, dict]:
     """Select and balance; returns (output frame, stats). Raises InputError on bad input."""
     started = time.perf_counter()
-    tasks = plan_tasks(paths, config.columns, rows_per_task)
+    tasks, failures = plan_tasks(paths, config.columns, rows_per_task, config.skip_bad_inputs)
     stats: Counter = Counter()
-    frames, duplicates, failures = [], 0, []
+    frames, duplicates = [], 0
     for result in _results(tasks, config, workers):
         stats += result.stats
         duplicates += result.duplicates

@@ -27,6 +27,10 @@ class InputError(ValueError):
     """Input that cannot be mined as asked (missing column, unreadable file)."""
 
 
+class UnreadableInput(InputError):
+    """A file (or part of one) that cannot be read: damaged, truncated, not parquet."""
+
+
 @dataclass(frozen=True)
 class Columns:
     url: str = "URL"
@@ -57,15 +61,26 @@ def source_kind(path: Path) -> str:
     raise InputError(f"{path}: unknown input type (expected {', '.join(PARQUET_SUFFIXES + TAR_SUFFIXES)})")
 
 
-def plan_tasks(paths: list[Path], columns: Columns, rows_per_task: int) -> list[Task]:
-    """Tasks for all inputs; parquet schemas are checked here, before any work starts."""
+def plan_tasks(paths: list[Path], columns: Columns, rows_per_task: int,
+               skip_unreadable: bool = False) -> tuple[list[Task], list[dict]]:
+    """(tasks, failures) for all inputs; parquet schemas are checked here, before any work.
+
+    An unreadable parquet file is an error, or with `skip_unreadable` a recorded failure.
+    A missing column is always an error: it means the wrong column was asked for.
+    """
     tasks: list[Task] = []
+    failures: list[dict] = []
     for path in paths:
         if source_kind(path) == "webdataset":
             tasks.append(Task(str(path), "webdataset"))
-        else:
+            continue
+        try:
             tasks.extend(_parquet_tasks(path, columns, rows_per_task))
-    return tasks
+        except UnreadableInput as error:
+            if not skip_unreadable:
+                raise
+            failures.append({"path": str(path), "error": str(error)})
+    return tasks, failures
 
 
 def _parquet_tasks(path: Path, columns: Columns, rows_per_task: int) -> list[Task]:
@@ -85,7 +100,7 @@ def open_parquet(path: str | Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path}: not a readable parquet file ({error})") from error
+        raise UnreadableInput(f"{path}: not a readable parquet file ({error})") from error
 
 
 def check_columns(path: str | Path, found: list[str], wanted: list[str]) -> None:
@@ -111,7 +126,7 @@ def _parquet_batches(task: Task, columns: Columns, batch_size: int) -> Iterator[
             yield Batch(record_batch.column(columns.caption), record_batch.column(columns.url), row)
             row += record_batch.num_rows
     except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{task.path}: cannot read rows from {row} on ({error})") from error
+        raise UnreadableInput(f"{task.path}: cannot read rows from {row} on ({error})") from error
 
 
 def _shard_batches(task: Task, batch_size: int, problems: Counter) -> Iterator[Batch]:
@@ -128,7 +143,7 @@ def _shard_batches(task: Task, batch_size: int, problems: Counter) -> Iterator[B
                 row += len(captions)
                 captions, urls = [], []
     except ShardError as error:
-        raise InputError(str(error)) from error
+        raise UnreadableInput(str(error)) from error
     if captions:
         yield _shard_batch(captions, urls, row)
 
