@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import nn
 
 PREPROCESS_FILE = "preprocess.json"
@@ -86,9 +86,19 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
     return image.convert("RGB")
 
 
+EXIF_ORIENTATION = 0x0112
+
+
+def exif_orient(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag (as browsers and the service's sharp pipeline do); else unchanged."""
+    if image.getexif().get(EXIF_ORIENTATION, 1) in range(2, 9):
+        return ImageOps.exif_transpose(image)
+    return image
+
+
 def preprocess_image(image: Image.Image, config: PreprocessConfig) -> torch.Tensor:
-    """Resize shortest edge, centre crop, normalise. Mirrors the service's sharp pipeline."""
-    image = to_rgb(image, config.background)
+    """EXIF-orient, resize shortest edge, centre crop, normalise. Mirrors the service's sharp pipeline."""
+    image = to_rgb(exif_orient(image), config.background)
     width, height = image.size
     scale = config.size / min(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
