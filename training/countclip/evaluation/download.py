@@ -89,7 +89,9 @@ def _read_body(response: Any, config: DownloadConfig, started: float) -> bytes:
     while True:
         if time.monotonic() - started > config.deadline:
             raise _Failure("timeout", f"body not complete after {config.deadline:g}s (slow transfer)")
-        chunk = response.read(64 * 1024)
+        # read1: at most one socket read, so a trickling body cannot hold us past the deadline
+        # (read(n) keeps reading until n bytes arrive, however slowly they come).
+        chunk = response.read1(64 * 1024)
         if not chunk:
             return b"".join(chunks)
         total += len(chunk)
@@ -119,7 +121,12 @@ def _attempt(url: str, config: DownloadConfig) -> tuple[bytes, str, int]:
             if declared and declared.isdigit() and int(declared) > config.max_bytes:
                 raise _Failure("too_large", f"Content-Length {declared} exceeds {config.max_bytes} bytes",
                                response.status, content_type)
-            return _read_body(response, config, started), content_type, response.status
+            body = _read_body(response, config, started)
+            if declared and declared.isdigit() and len(body) < int(declared):
+                # read(amt) returns short at EOF instead of raising IncompleteRead: check ourselves.
+                raise _Failure("truncated", f"connection closed after {len(body)} of {declared} bytes",
+                               response.status, content_type)
+            return body, content_type, response.status
     except _Failure:
         raise
     except urllib.error.HTTPError as error:

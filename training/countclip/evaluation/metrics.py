@@ -43,6 +43,9 @@ def counting_metrics(similarities: np.ndarray, true_counts: Sequence[int], count
     predicted = predict_counts(similarities, counts)
     if len(predicted) != len(true):
         raise ValueError(f"{len(predicted)} similarity rows for {len(true)} true counts")
+    unknown = sorted(set(true.tolist()) - set(counts))
+    if unknown:
+        raise ValueError(f"true label {unknown[0]} is not one of {list(counts)}")
     correct = predicted == true
     per_count = {str(c): (float(correct[true == c].mean()) if (true == c).any() else None) for c in counts}
     present = [value for value in per_count.values() if value is not None]
