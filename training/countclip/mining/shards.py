@@ -36,18 +36,19 @@ class Sample:
 
 
 def expand_braces(pattern: str) -> list[str]:
-    """`shard-{00000..00002}.tar` -> three names (zero padding kept); `{a,b}` lists too."""
-    match = _BRACE_RANGE.search(pattern)
-    if match:
+    """`shard-{00000..00002}.tar` -> three names (zero padding kept); `{a,b}` lists too; left to right like bash."""
+    matches = [m for m in (_BRACE_RANGE.search(pattern), _BRACE_LIST.search(pattern)) if m]
+    if not matches:
+        return [pattern]
+    match = min(matches, key=lambda m: m.start())
+    if match.re is _BRACE_RANGE:
         lo, hi = match.group(1), match.group(2)
         width = len(lo) if lo.startswith("0") else 0
-        names = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
-        return [out for n in names for out in expand_braces(pattern[:match.start()] + n + pattern[match.end():])]
-    match = _BRACE_LIST.search(pattern)
-    if match:
-        return [out for alt in match.group(1).split(",")
-                for out in expand_braces(pattern[:match.start()] + alt + pattern[match.end():])]
-    return [pattern]
+        alternatives = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
+    else:
+        alternatives = match.group(1).split(",")
+    head, tail = pattern[:match.start()], pattern[match.end():]
+    return [out for alt in alternatives for out in expand_braces(head + alt + tail)]
 
 
 def resolve_paths(specs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
