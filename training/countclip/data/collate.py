@@ -31,7 +31,8 @@ def _make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] 
 def pad_tokens(tokens: dict[str, torch.Tensor], multiple: int, pad_id: int, limit: int) -> dict[str, torch.Tensor]:
     """Round the sequence length up to `multiple` (kernel-friendly shapes, fewer torch.compile shapes).
 
-    CLIP pools the first end-of-text token under a causal mask, so trailing padding changes nothing.
+    CLIP pools its end-of-text token (the first one in transformers, the highest id in open_clip)
+    under a causal mask, so trailing padding of any id below it changes nothing; 0 is safe for both.
     """
     length = tokens["input_ids"].shape[1]
     target = min(-(-length // multiple) * multiple, max(length, limit)) if multiple > 1 else length

@@ -64,6 +64,8 @@ def save_checkpoint(directory: Path, adapter: ClipAdapter, trainer: dict[str, An
                     keep: int) -> Path:
     """Write `directory/step-N/` atomically, point `latest` at it, prune old ones."""
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(f".{PREFIX}*.tmp-*"):  # left by a run killed mid-save
+        shutil.rmtree(stale, ignore_errors=True)
     final = directory / f"{PREFIX}{state['step']:08d}"
     tmp = directory / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

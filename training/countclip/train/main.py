@@ -66,29 +66,20 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     counting = open_source(config.counting_data, config.image_root or None) if config.counting_data else None
     total_steps = config.steps or steps_for_epochs(config, general, counting, env.world_size)
 
-    count_weight = config.count_loss_weight if config.uses_counterfactuals else 0.0
-    objective = Objective(count_weight, config.counterfactual_mode, config.gather_with_grad)
-    optimizer = build_optimizer(adapter, config.lr, config.weight_decay, (config.beta1, config.beta2),
-                                config.eps, env.device)
-    scheduler = build_scheduler(optimizer, config.warmup, total_steps, config.min_lr_ratio)
-    precision = resolve_precision(env.device, config.precision)
-    scaler = torch.amp.GradScaler(env.device.type, enabled=precision == "fp16")
-
+    ctx = build_context(adapter, config, env, total_steps)
     step, samples_seen, data_state = 0, 0, None
     if resume_from is not None:
-        step, samples_seen, data_state = restore(resume_from, adapter, optimizer, scheduler, scaler, env)
+        step, samples_seen, data_state = restore(resume_from, ctx, env)
 
     monitor = Monitor(output, total_steps, step, enabled=env.is_main, progress=config.progress)
     if env.is_main:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.json").write_text(dump(config))
         monitor.info(describe_start(config, env, adapter, total_steps, general, counting, resume_from, step))
-
-    model = wrap_model(adapter, config, env)
-    ctx = StepContext(model, adapter, objective, optimizer, scheduler, scaler, env.device, precision, config.grad_clip)
     loader = build_loader(config, env, adapter, general, counting, step, data_state)
     global_batch = config.batch_size * env.world_size
 
+    window = MetricWindow()
     monitor.start(samples_seen)
     adapter.train()
     try:
@@ -99,13 +90,14 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
             step += 1
             samples_seen += global_batch
             data_state = batch["data_state"]
+            window.add(metrics)
             monitor.advance()
             if step % config.log_every == 0 or step == total_steps:
-                values = distributed.all_reduce_mean({k: float(v) for k, v in metrics.items()}, env.device)
-                values["lr"] = scheduler.get_last_lr()[0]
+                values = distributed.all_reduce_mean(window.mean(), env.device)
+                values["lr"] = ctx.scheduler.get_last_lr()[0]
                 monitor.log_step(step, samples_seen, values)
             if (config.save_every and step % config.save_every == 0) or step == total_steps:
-                save(output, config, adapter, optimizer, scheduler, scaler, step, samples_seen, data_state, env)
+                save(output, config, ctx, step, samples_seen, data_state, env)
     finally:
         loader.close()
 
@@ -121,6 +113,24 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
         monitor.close(summary)
     distributed.barrier()
     return final
+
+
+class MetricWindow:
+    """Means of the step metrics since the last log line, summed on the device (no per-step sync)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+
+    def mean(self) -> dict[str, float]:
+        means = {key: float(value) / self.count for key, value in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
 
 
 def configure_torch(config: TrainConfig, env: DistEnv) -> None:
@@ -144,6 +154,20 @@ def steps_for_epochs(config: TrainConfig, general, counting, world_size: int) ->
     return max(1, math.ceil(config.epochs * size / (per_rank * world_size)))
 
 
+def build_context(adapter: ClipAdapter, config: TrainConfig, env: DistEnv, total_steps: int) -> StepContext:
+    """Objective, optimizer, schedule, grad scaler and the (DDP/compiled) model around `adapter`."""
+    count_weight = config.count_loss_weight if config.uses_counterfactuals else 0.0
+    objective = Objective(count_weight, config.counterfactual_mode, config.gather_with_grad)
+    optimizer = build_optimizer(adapter, config.lr, config.weight_decay, (config.beta1, config.beta2),
+                                config.eps, env.device)
+    scheduler = build_scheduler(optimizer, config.warmup, total_steps, config.min_lr_ratio)
+    precision = resolve_precision(env.device, config.precision)
+    scaler = torch.amp.GradScaler(env.device.type, enabled=precision == "fp16")
+    model = wrap_model(adapter, config, env)
+    return StepContext(model, adapter, objective, optimizer, scheduler, scaler, env.device, precision,
+                       config.grad_clip)
+
+
 def wrap_model(adapter: ClipAdapter, config: TrainConfig, env: DistEnv) -> torch.nn.Module:
     model: torch.nn.Module = ContrastiveModel(adapter)
     if env.is_distributed:
@@ -155,52 +179,49 @@ def wrap_model(adapter: ClipAdapter, config: TrainConfig, env: DistEnv) -> torch
 
 
 def build_loader(config: TrainConfig, env: DistEnv, adapter: ClipAdapter, general, counting, step: int,
-                 data_state: list[dict[str, Any]] | None) -> MixedLoader:
+                 data_state: dict[str, Any] | None) -> MixedLoader:
     workers = config.workers
     if workers < 0:
         per_rank_cpus = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = 0 if env.device.type == "cpu" else max(1, min(8, per_rank_cpus - 1))
-    tokenizer = getattr(adapter, "tokenizer", None)
-    pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
     spec = LoaderSpec(batch_size=config.batch_size, counting_ratio=config.counting_ratio, seed=config.seed,
                       with_counterfactuals=config.uses_counterfactuals, pad_multiple=config.text_pad_multiple,
-                      pad_id=pad_id, context_length=adapter.context_length, workers=workers)
-    rank_state = data_state[env.rank] if data_state else None
+                      context_length=adapter.context_length, workers=workers)
     return MixedLoader(spec, adapter.preprocess_config, adapter.tokenize, general, counting,
-                       env.rank, env.world_size, start_step=step, state=rank_state)
+                       env.rank, env.world_size, start_step=step, state=data_state)
 
 
-def save(output: Path, config: TrainConfig, adapter: ClipAdapter, optimizer, scheduler, scaler, step: int,
-         samples_seen: int, data_state: dict[str, Any], env: DistEnv) -> None:
+def save(output: Path, config: TrainConfig, ctx: StepContext, step: int, samples_seen: int,
+         data_state: dict[str, Any], env: DistEnv) -> None:
     """Every rank contributes its data position and RNG state; rank 0 writes; all wait for it."""
     rng = ckpt.rng_state()
     ranks = distributed.all_gather_object({"data": data_state, "python": rng["python"], "numpy": rng["numpy"],
                                            "torch": rng["torch"], "cuda": rng["cuda"]})
     if env.is_main:
-        trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                   "scaler": scaler.state_dict(), "rng_torch": [r["torch"] for r in ranks],
+        trainer = {"optimizer": ctx.optimizer.state_dict(), "scheduler": ctx.scheduler.state_dict(),
+                   "scaler": ctx.scaler.state_dict(), "rng_torch": [r["torch"] for r in ranks],
                    "rng_cuda": [r["cuda"] for r in ranks]}
         state = {"step": step, "samples_seen": samples_seen, "world_size": env.world_size,
                  "data": [r["data"] for r in ranks],
                  "rng": [{"python": r["python"], "numpy": r["numpy"]} for r in ranks],
                  "config": config.to_json(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        ckpt.save_checkpoint(output / "checkpoints", adapter, trainer, state, config.keep_checkpoints)
+        ckpt.save_checkpoint(output / "checkpoints", ctx.adapter, trainer, state, config.keep_checkpoints)
     distributed.barrier()
 
 
-def restore(path: Path, adapter: ClipAdapter, optimizer, scheduler, scaler,
-            env: DistEnv) -> tuple[int, int, list[dict[str, Any]]]:
+def restore(path: Path, ctx: StepContext, env: DistEnv) -> tuple[int, int, dict[str, Any]]:
+    """Load weights, optimizer, schedule, scaler and RNG; return (step, samples seen, this rank's data state)."""
     weights, trainer, state = ckpt.load_checkpoint(path)
     if state["world_size"] != env.world_size:
         raise SystemExit(f"checkpoint {path} was written by {state['world_size']} ranks, this run has "
                          f"{env.world_size}: data positions cannot be mapped; resume with the same world size")
-    adapter.load_state_dict(weights)
-    optimizer.load_state_dict(trainer["optimizer"])
-    scheduler.load_state_dict(trainer["scheduler"])
-    scaler.load_state_dict(trainer["scaler"])
+    ctx.adapter.load_state_dict(weights)
+    ctx.optimizer.load_state_dict(trainer["optimizer"])
+    ctx.scheduler.load_state_dict(trainer["scheduler"])
+    ctx.scaler.load_state_dict(trainer["scaler"])
     rng = dict(state["rng"][env.rank], torch=trainer["rng_torch"][env.rank], cuda=trainer["rng_cuda"][env.rank])
     ckpt.set_rng_state(rng)
-    return int(state["step"]), int(state["samples_seen"]), state["data"]
+    return int(state["step"]), int(state["samples_seen"]), state["data"][env.rank]
 
 
 def save_final_model(adapter: ClipAdapter, final: Path, summary: dict[str, Any]) -> None:
