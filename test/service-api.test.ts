@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import request from "supertest";
 import { testBundle } from "./helpers/bundle.ts";
-import { dotsImage, makeGallery, startTestService, tempDir, type TestService } from "./helpers/service-app.ts";
+import { dotsImage, makeGallery, removeTempDirs, startTestService, tempDir, type TestService } from "./helpers/service-app.ts";
 
 const KEY = "s3cret-key";
 let svc: TestService;
@@ -24,7 +24,10 @@ before(async () => {
   await writeFile(path.join(gallery, "sub", "ok.png"), await dotsImage(4));
   svc = await startTestService(await testBundle(), { GALLERY_DIR: gallery, API_KEY: KEY });
 });
-after(() => svc?.close());
+after(async () => {
+  await svc?.close();
+  await removeTempDirs();
+});
 
 const auth = { Authorization: `Bearer ${KEY}` };
 

@@ -6,13 +6,16 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import request from "supertest";
 import { testBundle } from "./helpers/bundle.ts";
-import { animatedGif, bombPng, dotsImage, startTestService, truncatedJpeg, type TestService } from "./helpers/service-app.ts";
+import { animatedGif, bombPng, dotsImage, removeTempDirs, startTestService, type TestService, truncatedJpeg } from "./helpers/service-app.ts";
 
 let svc: TestService;
 before(async () => {
   svc = await startTestService(await testBundle(), { MAX_K: "50", MAX_RERANK_IMAGES: "4" });
 });
-after(() => svc?.close());
+after(async () => {
+  await svc?.close();
+  await removeTempDirs();
+});
 
 function isProblem(res: request.Response, status: number): void {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text.slice(0, 300)}`);

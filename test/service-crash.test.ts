@@ -9,11 +9,14 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { testBundle } from "./helpers/bundle.ts";
-import { makeGallery, tempDir } from "./helpers/service-app.ts";
+import { makeGallery, removeTempDirs, tempDir } from "./helpers/service-app.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const children: ChildProcess[] = [];
-after(() => children.forEach((c) => c.kill("SIGKILL")));
+after(async () => {
+  children.forEach((c) => c.kill("SIGKILL"));
+  await removeTempDirs();
+});
 
 /** Start server/main.ts; resolves with its base URL once it listens. */
 function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {

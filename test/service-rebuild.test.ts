@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import request from "supertest";
 import { testBundle } from "./helpers/bundle.ts";
-import { dotsImage, makeGallery, startTestService, tempDir, type TestService } from "./helpers/service-app.ts";
+import { dotsImage, makeGallery, removeTempDirs, startTestService, tempDir, type TestService } from "./helpers/service-app.ts";
 
 let tiny: string;
 let small: string;
@@ -22,7 +22,10 @@ before(async () => {
   gallery = await makeGallery(30);
   dataDir = await tempDir("rebuild-data");
 });
-after(() => svc?.close());
+after(async () => {
+  await svc?.close();
+  await removeTempDirs();
+});
 
 const QUERIES = ["three red dots", "a photo of seven dots", "blue circles"];
 

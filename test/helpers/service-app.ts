@@ -14,8 +14,17 @@ import { type Config, loadConfig } from "../../server/config.ts";
 import { loadEmbedder } from "../../server/model/runtime.ts";
 import { IndexService } from "../../server/service.ts";
 
+const created: string[] = [];
+
+/** A fresh temp directory, removed by `removeTempDirs` (call it from `after`). */
 export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `countclip-${prefix}-`));
+  const dir = await mkdtemp(path.join(os.tmpdir(), `countclip-${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of created.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
 /** A PNG of `count` dots of one colour on a plain background, `size` pixels square. */
@@ -106,7 +115,6 @@ export async function startTestService(modelDir: string, env: Record<string, str
     app,
     async close() {
       await service.close();
-      if (env["DATA_DIR"] === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
