@@ -3,6 +3,7 @@
  *
  *   parse:     one caption a line -> {"text","count","start","end","noun"} (count null: abstained)
  *   variants:  {"text","number",...} a line -> the same object + "variants" (CountBench, 2..10)
+ *   explain:   one caption a line -> {"text","numerals":[...]} with each numeral's reason
  *
  * Same contract and same bytes as Python's `countclip counts`. Input is decoded as UTF-8
  * with replacement characters, so no input crashes it; each input line gives one output
@@ -10,7 +11,7 @@
  * `"variants": null` and an `"error"`, and the exit status is 1 after all lines.
  */
 import { pathToFileURL } from "node:url";
-import { countVariants, findCount } from "./counts.ts";
+import { countVariants, explain, findCount } from "./counts.ts";
 
 const ERR_JSON = "invalid JSON";
 const ERR_OBJECT = 'expected a JSON object with "text" and "number"';
@@ -20,7 +21,8 @@ const BLANK_RE = /^[ \t\r\n]*$/;
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // keep a BOM, as Python does
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Command = "parse" | "variants";
+type Command = "parse" | "variants" | "explain";
+const COMMANDS: readonly string[] = ["parse", "variants", "explain"];
 
 export function parseRecord(text: string): Record<string, Json> {
   const m = findCount(text);
@@ -103,6 +105,7 @@ export async function run(command: Command, input: AsyncIterable<Buffer>, out: N
     let record: Record<string, Json>;
     let error: string | null = null;
     if (command === "parse") record = parseRecord(line);
+    else if (command === "explain") record = { text: line, numerals: explain(line) as unknown as Json[] };
     else if (BLANK_RE.test(line)) continue; // a blank line carries nothing
     else [record, error] = variantsRecord(line);
     if (error) {
@@ -119,7 +122,7 @@ export async function run(command: Command, input: AsyncIterable<Buffer>, out: N
   return failures > 0 ? 1 : 0;
 }
 
-const USAGE = "usage: npm run --silent counts -- parse|variants  (JSON lines: stdin -> stdout)";
+const USAGE = "usage: npm run --silent counts -- parse|variants|explain  (JSON lines: stdin -> stdout)";
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -127,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if ((command !== "parse" && command !== "variants") || rest.length > 0) {
+  if (command === undefined || !COMMANDS.includes(command) || rest.length > 0) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -135,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e.code === "EPIPE") process.exit(0); // the reader has gone, nothing left to say
     throw e;
   });
-  return run(command, process.stdin, process.stdout);
+  return run(command as Command, process.stdin, process.stdout);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

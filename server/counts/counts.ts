@@ -130,6 +130,10 @@ const ADJECTIVES = wordSet(`
 const ING_ED_NOUNS = wordSet(`
   king ring wing thing swing string spring sling building painting drawing wedding pudding
   ceiling earring dumpling sapling seedling duckling bed shed sled seed reed`);
+// Adjectives that are also count nouns: "one glass" counts a glass, "one red" does not.
+const NOUN_ADJECTIVES = wordSet(`
+  glass metal paper gold silver plastic leather cotton orange baby adult male female senior
+  teen cartoon square round top bottom back front giant classic antique`);
 const ADJECTIVE_SUFFIXES = words("ed ing ful ous ive ish less able ible ic ical al ian ese ary");
 
 // Irregular plurals (plural -> singular); invariant nouns map to themselves.
@@ -186,7 +190,7 @@ export const LEXICON: Record<string, unknown> = {
   approx_words: APPROX_WORDS, age_words: AGE_WORDS, multiplier_prefix_words: MULTIPLIER_PREFIX_WORDS,
   prefix_symbols: PREFIX_SYMBOLS, introducer_words: INTRODUCER_WORDS, one_pronoun_prefix: ONE_PRONOUN_PREFIX,
   one_not_count_next: ONE_NOT_COUNT_NEXT, stop_words: STOP_WORDS, adjectives: ADJECTIVES,
-  ing_ed_nouns: ING_ED_NOUNS, adjective_suffixes: ADJECTIVE_SUFFIXES,
+  ing_ed_nouns: ING_ED_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
   irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
   punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
 };
@@ -195,7 +199,7 @@ export const LEXICON: Record<string, unknown> = {
 
 /** `t` -> `[Tt]` (ASCII case only); a space matches a run of blanks. */
 function charPattern(ch: string): string {
-  return ch === " " ? "[ \\t]+" : `[${ch.toUpperCase()}${ch}]`;
+  return ch === " " ? "[ \\t\u00a0]+" : `[${ch.toUpperCase()}${ch}]`;
 }
 
 /** An alternation of `phrases` as a trie, `t(?:wo|hree)`: built exactly as in Python. */
@@ -225,8 +229,9 @@ const NUMERAL_RE = new RegExp(NUMERAL_SOURCE, "gu");
 const NUMERAL_AT_RE = new RegExp(NUMERAL_SOURCE, "yu");
 // What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
 const TOKEN = "(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)";
-const AFTER_RE = new RegExp(`([-‐–](?=[A-Za-z0-9]))?[ \\t]*(${TOKEN}(?:(?:[ \\t]+|-)${TOKEN}){0,7})?`, "yu");
-const BLANK_TOKEN_RE = /[^ \t]+/gu;
+const AFTER_RE = new RegExp(`([-‐–](?=[A-Za-z0-9]))?[ \\t\u00a0]*(${TOKEN}(?:(?:[ \\t\u00a0]+|-)${TOKEN}){0,7})?`, "yu");
+const BLANK_TOKEN_RE = /[^ \t\u00a0]+/gu;
+const BLANKS_RE = /[ \t\u00a0]+/;
 const MIXED_CASE_RE = /^[a-z]+[A-Z]/;
 const PARTITIVE_DETERMINERS = wordSet("the these those his her their our my your its them");
 const JOINERS = new Set(".,:/-–"); // a digit joined by these to another digit: decimal, time, date, score
@@ -359,7 +364,7 @@ function numerals(text: string): Numeral[] {
 
 function kindOf(raw: string): Kind {
   if (raw[0]! <= "9") return "digits";
-  return raw.includes(" ") || raw.includes("\t") ? "idiom" : "word";
+  return ALPHA_RE.test(raw) ? "word" : "idiom"; // idioms have blanks
 }
 
 function valueOf(kind: Kind, raw: string): number | null {
@@ -367,7 +372,7 @@ function valueOf(kind: Kind, raw: string): number | null {
   if (kind === "digits") {
     return raw.length <= 2 && raw[0] !== "0" && Number(raw) <= 20 ? Number(raw) : null;
   }
-  return IDIOM_VALUES.get(raw.toLowerCase().split(/[ \t]+/).join(" ")) ?? null;
+  return IDIOM_VALUES.get(raw.toLowerCase().split(BLANKS_RE).join(" ")) ?? null;
 }
 
 /** Lowercase ASCII text only: toLowerCase differs from Python's lower() outside ASCII. */
@@ -393,7 +398,7 @@ function context(text: string, num: Numeral): Context {
   AFTER_RE.lastIndex = num.end;
   const m = AFTER_RE.exec(text)!; // every group is optional: always matches
   const after = m[2] ?? ""; // ASCII letters, digits and ’: toLowerCase is safe
-  const split = after.length > 0 ? after.split(/[ \t]+/) : [];
+  const split = after.length > 0 ? after.split(BLANKS_RE) : [];
   return {
     before: codePoints(text, backCodePoints(text, num.start, 2), num.start),
     after: codePoints(text, num.end, forwardCodePoints(text, num.end, 2)),
@@ -484,13 +489,9 @@ const symbols: Rule = (_num, ctx) => {
 
 /** two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen, 1999. */
 const compound: Rule = (num, ctx) => {
-  const next = ctx.lower[0];
-  if (ctx.hyphen) {
-    return next !== undefined && DURATION_WORDS.has(next.split("-")[0]!) ? "age" : "compound modifier";
-  }
-  if (next !== undefined && (WORD_VALUES.has(next) || BIG_WORD_SET.has(next)) && num.kind === "word") {
-    return "compound numeral";
-  }
+  const first = ctx.lower.length > 0 ? ctx.lower[0]!.split("-")[0]! : "";
+  if (ctx.hyphen) return DURATION_WORDS.has(first) ? "age" : "compound modifier";
+  if (num.kind === "word" && (WORD_VALUES.has(first) || BIG_WORD_SET.has(first))) return "compound numeral";
   const b = ctx.before[ctx.before.length - 1];
   if (num.kind === "word" && TENS_WORDS.has(ctx.prev) && (b === "-" || b === " ")) return "compound numeral";
   if (num.kind === "digits" && num.text.length === 4 && Number(num.text) >= 1000 && Number(num.text) <= 2099) {
@@ -536,13 +537,13 @@ const prevWord: Rule = (num, ctx) => {
   return null;
 };
 
-/** "Liam, 12, Stella, eight, and Beau, two": a number set off after a name is an age. */
+/** "Liam, 12, Stella, eight, and Beau, two", "my son, two, loves": a number set off by
+ * commas (or after a name's comma at the end) is an age. */
 const apposition: Rule = (_num, ctx) => {
   const raw = ctx.prevRaw;
+  if (codePointLength(raw) < 2 || !raw.endsWith(",")) return null;
   const a0 = ctx.after[0] ?? "";
-  if (codePointLength(raw) > 2 && raw.endsWith(",") && isAsciiUpper(raw[0]!) && [",", ")", ";", ""].includes(a0)) {
-    return "age";
-  }
+  if (a0 === "," || a0 === ")" || (isAsciiUpper(raw[0]!) && (a0 === ";" || a0 === ""))) return "age";
   return null;
 };
 
@@ -575,7 +576,9 @@ function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | nu
       return "one object (a pair of jeans)";
     }
     if (num.value === null && !(head[0]! >= "a" && head[0]! <= "z" && isPlural(head))) return "not a count";
-    if (num.value === 1 && isAdjective(asciiLower(head))) return "pronoun (one facing up)";
+    if (num.value === 1 && isAdjective(asciiLower(head)) && !NOUN_ADJECTIVES.has(asciiLower(head))) {
+      return "pronoun (one facing up)";
+    }
     return null;
   }
   if (num.value === 1 || num.value === null) return "no noun";
@@ -688,7 +691,9 @@ export function replaceCount(text: string, span: readonly [number, number], n: n
 
 /** CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions). */
 export function countVariants(text: string, number: number): string[] {
-  numberWord(number);
+  if (!Number.isInteger(number) || number < 1 || number > 20) {
+    throw new RangeError(`countVariants: ${number} is not an integer from 1 to 20`);
+  }
   const spans = occurrences(text, number);
   if (spans.length === 0) {
     throw new RangeError(`${number} (${NUMBER_WORDS[number]}) does not occur in the caption`);

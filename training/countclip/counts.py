@@ -145,6 +145,11 @@ ING_ED_NOUNS = frozenset("""
     king ring wing thing swing string spring sling building painting drawing wedding pudding
     ceiling earring dumpling sapling seedling duckling bed shed sled seed reed
 """.split())
+# Adjectives that are also count nouns: "one glass" counts a glass, "one red" does not.
+NOUN_ADJECTIVES = frozenset("""
+    glass metal paper gold silver plastic leather cotton orange baby adult male female senior
+    teen cartoon square round top bottom back front giant classic antique
+""".split())
 ADJECTIVE_SUFFIXES = ("ed", "ing", "ful", "ous", "ive", "ish", "less", "able", "ible", "ic", "ical", "al", "ian", "ese", "ary")
 
 # Irregular plurals (plural -> singular); invariant nouns map to themselves.
@@ -199,7 +204,7 @@ def lexicon_tables() -> dict:
         "age_words": AGE_WORDS, "multiplier_prefix_words": MULTIPLIER_PREFIX_WORDS,
         "introducer_words": INTRODUCER_WORDS, "one_pronoun_prefix": ONE_PRONOUN_PREFIX,
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
-        "ing_ed_nouns": ING_ED_NOUNS, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
+        "ing_ed_nouns": ING_ED_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
     tables = {name: sorted(values) for name, values in sets.items()}
@@ -216,7 +221,7 @@ def lexicon_tables() -> dict:
 
 def _char_pattern(ch: str) -> str:
     """`t` -> `[Tt]` (ASCII case only, unlike re.I); a space matches a run of blanks."""
-    return "[ \\t]+" if ch == " " else f"[{ch.upper()}{ch}]"
+    return "[ \\t\u00a0]+" if ch == " " else f"[{ch.upper()}{ch}]"
 
 
 def _trie_pattern(phrases: list[str]) -> str:
@@ -245,8 +250,9 @@ NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BI
 NUMERAL_RE = re.compile(rf"(?<![{WORD_CHARS}])(?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]+)(?![{WORD_CHARS}])")
 # What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
 _TOKEN = r"(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)"
-BLANK_TOKEN_RE = re.compile(r"[^ \t]+")  # ctx.words are these tokens of the AFTER_RE words
-AFTER_RE = re.compile(rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t]*(?P<words>{_TOKEN}(?:(?:[ \t]+|-){_TOKEN}){{0,7}})?")
+BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.words are these tokens of the AFTER_RE words
+AFTER_RE = re.compile(
+    rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]+|-){_TOKEN}){{0,7}})?")
 MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
 PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
 JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
@@ -300,7 +306,7 @@ def _numerals(text: str) -> list[_Numeral]:
 def _kind(raw: str) -> str:
     if raw[0] <= "9":
         return "digits"
-    return "idiom" if " " in raw or "\t" in raw else "word"
+    return "word" if raw.isalpha() else "idiom"  # idioms have blanks
 
 
 def _value(kind: str, raw: str) -> int | None:
@@ -427,7 +433,8 @@ def _compound(num: _Numeral, ctx: _Context) -> str | None:
     """two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen."""
     if ctx.hyphen:
         return "age" if ctx.lower and ctx.lower[0].split("-")[0] in DURATION_WORDS else "compound modifier"
-    if ctx.lower and (ctx.lower[0] in WORD_VALUES or ctx.lower[0] in BIG_WORDS) and num.kind == "word":
+    first = ctx.lower[0].split("-")[0] if ctx.lower else ""
+    if num.kind == "word" and (first in WORD_VALUES or first in BIG_WORDS):
         return "compound numeral"
     if num.kind == "word" and ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " "):
         return "compound numeral"
@@ -467,9 +474,12 @@ def _range(num: _Numeral, ctx: _Context) -> str | None:
 
 
 def _apposition(num: _Numeral, ctx: _Context) -> str | None:
-    """"Liam, 12, Stella, eight, and Beau, two": a number set off after a name is an age."""
+    """"Liam, 12, Stella, eight, and Beau, two", "my son, two, loves": a number set off by
+    commas (or after a name's comma at the end) is an age."""
     raw = ctx.prev_raw
-    if len(raw) > 2 and raw[-1] == "," and "A" <= raw[0] <= "Z" and ctx.after[:1] in (",", ")", ";", ""):
+    if len(raw) < 2 or raw[-1] != ",":
+        return None
+    if ctx.after[:1] in (",", ")") or ("A" <= raw[0] <= "Z" and ctx.after[:1] in (";", "")):
         return "age"
     return None
 
@@ -512,7 +522,7 @@ def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
             return "one object (a pair of jeans)"
         if num.value is None and not ("a" <= head[0] <= "z" and _is_plural(head)):
             return "not a count"  # a big numeral rivals a count only before a plain plural noun
-        if num.value == 1 and _is_adjective(_ascii_lower(head)):
+        if num.value == 1 and _is_adjective(_ascii_lower(head)) and _ascii_lower(head) not in NOUN_ADJECTIVES:
             return "pronoun (one facing up)"
         return None
     if num.value == 1 or num.value is None:
@@ -625,7 +635,8 @@ def replace_count(text: str, span: tuple[int, int], n: int) -> str:
 
 def count_variants(text: str, number: int) -> list[str]:
     """CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions)."""
-    number_word(number)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 20:
+        raise ValueError(f"count_variants: {number!r} is not an integer from 1 to 20")
     spans = _occurrences(text, number)
     if not spans:
         raise ValueError(f"{number} ({NUMBER_WORDS[number]}) does not occur in the caption")

@@ -2,6 +2,7 @@
 
     countclip counts parse     < captions.txt   # one caption a line -> {"text","count","start","end","noun"}
     countclip counts variants  < countbench.jsonl  # {"text","number",...} -> the same object + "variants"
+    countclip counts explain   < captions.txt   # one caption a line -> {"text","numerals":[{..., "reason"}]}
 
 The TypeScript CLI (`npm run --silent counts -- parse|variants`) has the same contract and
 writes the same bytes. Input is decoded as UTF-8 with replacement characters for invalid
@@ -51,6 +52,10 @@ def parse_record(text: str) -> dict:
     return {"text": text, "count": m.count, "start": m.start, "end": m.end, "noun": m.noun}
 
 
+def explain_record(text: str) -> dict:
+    return {"text": text, "numerals": counts.explain(text)}
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(name)  # NaN and Infinity are not JSON (JSON.parse refuses them too)
 
@@ -95,6 +100,8 @@ def run(command: str, stdin: BinaryIO, stdout: BinaryIO, stderr) -> int:
     for lineno, line in enumerate(read_lines(stdin), start=1):
         if command == "parse":
             record, error = parse_record(line), None
+        elif command == "explain":
+            record, error = explain_record(line), None
         elif not line.strip(" \t\r\n"):
             continue  # a blank line carries nothing
         else:
@@ -112,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="countclip counts",
         description="Find and rewrite counts in captions: JSON lines from stdin to stdout.",
     )
-    parser.add_argument("command", choices=("parse", "variants"),
+    parser.add_argument("command", choices=("parse", "variants", "explain"),
                         help="parse: caption lines -> {text,count,start,end,noun}; "
-                             "variants: {text,number} lines -> + variants (CountBench, 2..10)")
+                             "variants: {text,number} lines -> + variants (CountBench, 2..10); "
+                             "explain: caption lines -> every numeral with the reason it is not a count")
     args = parser.parse_args(argv)
     try:
         return run(args.command, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Generate `test/vectors/counts.json`: the shared specification of the count core.
+
+    python3 scripts/gen_count_vectors.py            # write the file
+    python3 scripts/gen_count_vectors.py --check    # exit 1 if the file is stale
+
+Every expectation here comes from the template that built the case (the number we put in,
+the noun we put after it, the exclusion the phrase belongs to), never from running the
+implementation, so the vectors test both implementations against the specification; the
+Python and TypeScript suites both read this one file. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "test" / "vectors" / "counts.json"
+
+WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+         "fifteen sixteen seventeen eighteen nineteen twenty").split()
+# (singular, plural): the noun as written after the numeral.
+NOUNS = (("cat", "cats"), ("light bulb", "light bulbs"), ("child", "children"), ("puppy", "puppies"),
+         ("box", "boxes"), ("woman", "women"), ("apple", "apples"), ("glass", "glasses"),
+         ("sheep", "sheep"), ("knife", "knives"), ("Dog", "Dogs"), ("coffee cup", "coffee cups"))
+# Templates with {n} (the numeral) and {noun}; the expected noun is the one we put in.
+COUNT_TEMPLATES = (
+    "{n} {noun}",
+    "a photo of {n} {noun}",
+    "{n} small {noun} on a wooden table",
+    "There are {n} {noun} in the picture.",
+    "Illustration with {n} {noun}, vector",
+    "Set of {n} vintage {noun}",
+    "📷 {n} {noun} 🐈",
+    "«{n} {noun}»",
+)
+NOUNLESS_TEMPLATES = ("Set of {n}", "pack of {n}", "glasses, set of {n}.")
+
+# Phrases that must NOT give a count, by exclusion class. Several phrasings each.
+EXCLUSIONS = {
+    "age": ["a 5-year-old boy", "a five-year-old girl", "she is two years old", "3 years old boy",
+            "aged 7", "kids age 10 and up", "a six-month-old baby", "Liam, 12, and Stella, 11",
+            "my son, two, loves it", "Two-year-old twins"],
+    "time": ["three o'clock", "meet at 5 pm", "at five", "open until 9 am", "5:30 in the morning",
+             "at 7 p.m. sharp", "Seven o’clock news", "at 10"],
+    "duration": ["two hours", "six weeks", "ten minutes", "one day at the beach", "three days later",
+                 "5 years ago", "two nights in Paris", "twelve months", "2 seconds", "a trip of 4 days"],
+    "measure": ["10 km", "six inches", "ten percent", "5 kg of flour", "3 miles", "two feet tall", "20°",
+                "5% off", "a 12 mm lens", "two liters of water", "8 GB", "three gallons", "6\" tall",
+                "4 mph", "15 cm wide", "2 tbsp sugar", "7 lbs"],
+    "money": ["$5", "five dollars", "€10", "ten bucks", "20 cents", "£3", "US$ 9", "5 euros",
+              "costs $ 12", "only 3 usd"],
+    "rank or title": ["top ten", "number five", "No. 5", "#3", "Ocean's Eleven", "Part 2",
+                      "Chapter Three", "season 4", "episode 7", "Apollo 11", "iPhone 6 case",
+                      "Windows 10", "level 3", "Top 10 beaches", "the Fantastic Four", "Room 12",
+                      "Maroon 5", "volume 2", "page 14"],
+    "year or date": ["in 1999", "May 5", "5 May", "June 10, 2020", "10/12/2020", "the summer of 2015",
+                     "Dec 12"],
+    "score": ["6-4", "won 3-1", "a 2:1 victory", "a 3 to 1 win", "lost 2–0"],
+    "fraction": ["two thirds", "one half", "three quarters of the cake", "2/3 cup", "one-third",
+                 "a fifth of it"],
+    "multiplier": ["two times", "3 times faster", "x 2", "twofold", "two-fold", "times nine"],
+    "one of": ["one of the cats", "one of them", "love one another", "one or two", "the one",
+               "no one", "each one", "this one is mine", "one facing up", "one by one"],
+    "approximate": ["about five", "around 10 people", "more than three cats", "at least 4 dogs",
+                    "up to 6 guests", "nearly ten", "over 5 dogs", "roughly 7 birds"],
+    "range": ["two or three cats", "2-3 cats", "5 to 10 people", "three out of ten", "one in five",
+              "4 x 6 photo", "2 by 4"],
+    "compound": ["twenty-one", "twenty one pilots", "two hundred", "two dozen eggs",
+                 "a three-legged stool", "a two-story house", "a 5-star hotel", "nineteen eighty-four",
+                 "one-of-a-kind"],
+    "beyond the lexicon": ["21 cats", "fifty cats", "100 balloons", "twenty-five dogs", "thirty chairs",
+                           "hundreds of birds", "dozens of eggs", "0 cats", "007 agents"],
+    "several counts": ["two cucumbers and three tomatoes", "3 cats and 2 dogs", "one dog and two cats",
+                       "Two women and three men", "five cups, 2 plates", "three cats and 50 dogs",
+                       "two cats. Three dogs."],
+    "boundaries": ["often", "tent", "someone", "network", "Twenty20", "anyone", "Tennis", "fourteenth",
+                   "sixth sense", "oneself", "eightfold", "3D printer", "x2", "2x", "iPhone6", "COVID-19",
+                   "B2B", "mp3", "ninetee", "tenth", "Ninety", "seventyish", "one_two", "two_cats",
+                   "Oneida", "Stone", "Attention", "Eighteenth-century", "t w o", "ONEself"],
+    "no numeral": ["", " ", "cats", "🐈🐈🐈", "שלושה חתולים", "ثلاث قطط", "三只猫", "\u200b",
+                   "\ufeff", "a cat", "Twenty20 cricket", "x"],
+}
+# (text, expected count, numeral, noun): counts the exclusions must not swallow.
+SPECIAL_COUNTS = [
+    ("a pair of shoes", 2, "a pair of", "shoes"),
+    ("A couple of dogs on the grass", 2, "A couple of", "dogs"),
+    ("a dozen eggs", 12, "a dozen", "eggs"),
+    ("A DOZEN roses", 12, "A DOZEN", "roses"),
+    ("half a dozen eggs in a bowl", 6, "half a dozen", "eggs"),
+    ("two 5-year-old boys", 2, "two", "boys"),
+    ("Three cats and one of them is black", 3, "Three", "cats"),
+    ("someone holding two cups", 2, "two", "cups"),
+    ("often two birds", 2, "two", "birds"),
+    ("Ten science fiction paperbacks for ten bucks", 10, "Ten", "fiction paperbacks"),
+    ("Set of six silver forks, 2 inches long", 6, "six", "forks"),
+    ("two cats, one sleeping", 2, "two", "cats"),
+    ("Seven of the players", 7, "Seven", "players"),
+    ("five 5 holiday nail polishes", 5, "five", None),
+    ("set of eight (8) glasses", 8, "eight", None),
+    ("three\u00a0cats", 3, "three", "cats"),
+    ("THREE CATS", 3, "THREE", "CATS"),
+    ("tHrEe cats", 3, "tHrEe", "cats"),
+    ("😀😀 three cats", 3, "three", "cats"),
+    ("ثلاث قطط three cats", 3, "three", "cats"),
+    ("שלושה חתולים three cats", 3, "three", "cats"),
+    ("e\u0301 three cats", 3, "three", "cats"),
+    ("Nine oranges sit together, three to a row.", 9, "Nine", "oranges"),
+    ("four chairs in 1999", 4, "four", "chairs"),
+    ("one red apple", 1, "one", "apple"),
+    ("1 cat", 1, "1", "cat"),
+    ("only one cat", 1, "one", "cat"),
+    ("three cats at 5 pm", 3, "three", "cats"),
+    ("two dogs, $5", 2, "two", "dogs"),
+    ("The top three cats and three dogs", 3, "three", "dogs", 1),
+]
+REPLACEMENTS = [  # (text, numeral, n, expected)
+    ("Three cats", "Three", 7, "Seven cats"),
+    ("three cats", "three", 1, "one cat"),
+    ("THREE CATS", "THREE", 1, "ONE CAT"),
+    ("Three Cats", "Three", 1, "One Cat"),
+    ("3 cats", "3", 1, "1 cat"),
+    ("3 cats", "3", 12, "12 cats"),
+    ("one cat", "one", 4, "four cats"),
+    ("One Puppy", "One", 2, "Two Puppies"),
+    ("1 puppy", "1", 2, "2 puppies"),
+    ("three light bulbs", "three", 1, "one light bulb"),
+    ("two children", "two", 1, "one child"),
+    ("two sheep", "two", 1, "one sheep"),
+    ("two boxes", "two", 1, "one box"),
+    ("two glasses", "two", 1, "one glass"),
+    ("two knives", "two", 1, "one knife"),
+    ("one knife", "one", 3, "three knives"),
+    ("two puppies", "two", 1, "one puppy"),
+    ("two movies", "two", 1, "one movie"),
+    ("one bus", "one", 2, "two buses"),
+    ("one church", "one", 2, "two churches"),
+    ("one toy", "one", 2, "two toys"),
+    ("a pair of shoes", "a pair of", 1, "one shoe"),
+    ("A pair of shoes", "A pair of", 3, "Three shoes"),
+    ("A dozen eggs", "A dozen", 3, "Three eggs"),
+    ("two of the cats", "two", 1, "one of the cats"),
+    ("😀 three cats", "three", 1, "😀 one cat"),
+    ("three cats", "three", 3, "three cats"),
+    ("three cats and three dogs", "three", 5, "five cats and three dogs"),
+    ("ten small white mice", "ten", 1, "one small white mouse"),
+    ("Set of 8", "8", 1, "Set of 1"),
+    ("seven", "seven", 2, "two"),
+]
+VARIANTS = [  # (text, number): expected built by substitution below
+    ("Three little pigs - three pigs", 3, "word"),
+    ("Set of 4 mugs", 4, "digits"),
+    ("five 5 holiday nail polishes", 5, "word"),
+    ("TWO cats", 2, "word"),
+    ("twenty-two cats and two dogs", 2, "word"),
+    ("😀 Nine 🐈 nine", 9, "word"),
+    ("Ten science fiction paperbacks for ten bucks", 10, "word"),
+    ("Seven often seven", 7, "word"),
+]
+QUERIES = [
+    ("three cats", {"count": 3, "noun": "cats", "singular": "cat"}),
+    ("two puppies", {"count": 2, "noun": "puppies", "singular": "puppy"}),
+    ("a photo of 4 children", {"count": 4, "noun": "children", "singular": "child"}),
+    ("cats", {"count": None, "noun": None, "singular": None}),
+    ("one cat", {"count": 1, "noun": "cat", "singular": "cat"}),
+    ("Three Light Bulbs", {"count": 3, "noun": "Light Bulbs", "singular": "Light Bulb"}),
+    ("seven", {"count": 7, "noun": None, "singular": None}),
+    ("", {"count": None, "noun": None, "singular": None}),
+    ("two boxes", {"count": 2, "noun": "boxes", "singular": "box"}),
+    ("six sheep", {"count": 6, "noun": "sheep", "singular": "sheep"}),
+    ("three glasses", {"count": 3, "noun": "glasses", "singular": "glass"}),
+    ("five dollars", {"count": None, "noun": None, "singular": None}),
+]
+ERRORS = [  # calls that must raise (Python ValueError, TypeScript RangeError)
+    {"fn": "replace_count", "text": "three cats", "span": [0, 4], "n": 2},
+    {"fn": "replace_count", "text": "three cats", "span": [6, 10], "n": 2},
+    {"fn": "replace_count", "text": "three cats", "span": [0, 5], "n": 21},
+    {"fn": "replace_count", "text": "three cats", "span": [0, 50], "n": 2},
+    {"fn": "replace_count", "text": "fifty cats", "span": [0, 5], "n": 2},
+    {"fn": "count_variants", "text": "three cats", "number": 4},
+    {"fn": "count_variants", "text": "three cats", "number": 0},
+    {"fn": "count_variants", "text": "three cats", "number": 21},
+    {"fn": "number_word", "n": 21},
+    {"fn": "number_word", "n": -1},
+]
+
+
+def cased(word: str, case: str) -> str:
+    return {"lower": word, "title": word.capitalize(), "upper": word.upper()}[case]
+
+
+def expect(text: str, count: int | None, numeral: str | None = None, noun: str | None = None,
+           nth: int = 0) -> dict:
+    """A find_count case; the numeral's span is its `nth` occurrence in the text."""
+    if count is None:
+        return {"text": text, "expect": None}
+    start = -1
+    for _ in range(nth + 1):
+        start = text.index(numeral, start + 1)
+    return {"text": text, "expect": {"count": count, "start": start, "end": start + len(numeral), "noun": noun}}
+
+
+def count_cases() -> list[dict]:
+    cases = []
+    for value in range(1, 21):
+        for form in ("lower", "title", "upper", "digits"):
+            numeral = str(value) if form == "digits" else cased(WORDS[value], form)
+            for i, template in enumerate(COUNT_TEMPLATES):
+                singular, plural = NOUNS[(value + i) % len(NOUNS)]
+                noun = singular if value == 1 else plural
+                text = template.format(n=numeral, noun=noun)
+                if form == "upper":
+                    text, noun = text.upper(), noun.upper()
+                cases.append(expect(text, value, numeral if form != "upper" else numeral.upper(), noun))
+            if value > 1:
+                for template in NOUNLESS_TEMPLATES:
+                    cases.append(expect(template.format(n=numeral), value, numeral, None))
+    return cases
+
+
+def exclusion_cases() -> list[dict]:
+    cases = []
+    for tag, phrases in EXCLUSIONS.items():
+        for phrase in phrases:
+            cases.append({**expect(phrase, None), "tag": tag})
+            if phrase and phrase[0].isalpha() and phrase[0].islower():  # the same at a sentence start
+                cases.append({**expect(phrase[0].upper() + phrase[1:], None), "tag": tag})
+    return cases
+
+
+def replacement_cases() -> list[dict]:
+    out = []
+    for text, numeral, n, expected in REPLACEMENTS:
+        start = text.index(numeral)
+        out.append({"text": text, "span": [start, start + len(numeral)], "n": n, "expect": expected})
+    return out
+
+
+def variant_cases() -> list[dict]:
+    out = []
+    for text, number, form in VARIANTS:
+        word = WORDS[number]
+        expected = []
+        for n in range(2, 11):
+            caption = text
+            if form == "digits":
+                caption = caption.replace(str(number), str(n))
+            else:
+                for model in (word.upper(), word.capitalize(), word):
+                    caption = _replace_word(caption, model, cased(WORDS[n], _case_of(model)))
+            expected.append(caption)
+        out.append({"text": text, "number": number, "expect": expected})
+    return out
+
+
+def _case_of(model: str) -> str:
+    return "upper" if model.isupper() else "title" if model[0].isupper() else "lower"
+
+
+def _replace_word(text: str, word: str, new: str) -> str:
+    """Replace `word` where it stands alone (not inside "twenty-two", "often", "nineteen")."""
+    out, i = [], 0
+    while True:
+        j = text.find(word, i)
+        if j < 0:
+            return "".join(out) + text[i:]
+        alone = (j == 0 or not (text[j - 1].isalnum() or text[j - 1] == "-")) and \
+                (j + len(word) == len(text) or not text[j + len(word)].isalnum())
+        out.append(text[i:j] + (new if alone else word))
+        i = j + len(word)
+
+
+def build() -> dict:
+    return {
+        "description": "Shared specification of the count core (countclip.counts / server/counts/counts.ts). "
+                       "Offsets are Unicode code points. Generated by scripts/gen_count_vectors.py.",
+        "find_count": count_cases() + exclusion_cases() + [expect(*case) for case in SPECIAL_COUNTS],
+        "replace_count": replacement_cases(),
+        "count_variants": variant_cases(),
+        "parse_query": [{"text": text, "expect": expected} for text, expected in QUERIES],
+        "number_word": [{"n": n, "expect": word} for n, word in enumerate(WORDS)],
+        "errors": ERRORS,
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), ensure_ascii=False, indent=1) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the file differs from what would be written")
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        stale = not OUT.exists() or OUT.read_text("utf-8") != text
+        print(f"{OUT.relative_to(ROOT)} is {'stale' if stale else 'up to date'}")
+        return 1 if stale else 0
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT.with_suffix(".json.tmp")
+    tmp.write_text(text, "utf-8")
+    tmp.replace(OUT)  # atomic: a reader never sees half a file
+    data = build()
+    print(f"wrote {OUT.relative_to(ROOT)}: " + ", ".join(f"{k} {len(v)}" for k, v in data.items() if isinstance(v, list)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
