@@ -276,8 +276,10 @@ def _require(cosine: float, what: str) -> None:
 
 @torch.no_grad()
 def verify_text(adapter: Any, bundle_dir: Path) -> float:
-    """Padded batches through ONNX and through PyTorch, each against PyTorch on every caption alone
-    (unpadded): catches a wrong export and any dependence of an embedding on its batch's padding."""
+    """text.onnx fed exactly as the service feeds it (the bundle's tokenizer.json, padded to the
+    batch's longest and to the full context), and PyTorch on the model's own padded batch, each
+    against PyTorch on every caption alone (unpadded): catches a wrong export, a tokenizer that
+    disagrees with the model's, and any dependence of an embedding on its batch's padding."""
     from tokenizers import Tokenizer
 
     session, tower = _session(bundle_dir / B.TEXT_ONNX), TextTower(adapter)
@@ -289,16 +291,30 @@ def verify_text(adapter: Any, bundle_dir: Path) -> float:
         _check_tokenizer(bundle_tokenizer, captions, ids, mask)
         alone = np.concatenate([tower(**{k: v.long() for k, v in adapter.tokenize([c]).items()}).numpy()
                                 for c in captions])
-        onnx_batch = session.run([B.TEXT_OUTPUT], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
-        onnx_one = session.run([B.TEXT_OUTPUT], {"input_ids": ids[:1, : int(mask[0].sum())].numpy(),
-                                                 "attention_mask": mask[:1, : int(mask[0].sum())].numpy()})[0]
-        for label, got, want in ((f"text.onnx, {what}, padded batch", onnx_batch, alone),
-                                 (f"text.onnx, {what}, batch of one", onnx_one, alone[:1]),
-                                 (f"PyTorch text tower, {what}, padded vs unpadded", tower(ids, mask).numpy(), alone)):
+        checks = [(f"PyTorch text tower, {what}, padded vs unpadded", tower(ids, mask).numpy(), alone)]
+        for padding, feed in (("padded to longest", _service_feed(bundle_tokenizer, captions, None)),
+                              ("padded to context", _service_feed(bundle_tokenizer, captions, adapter.context_length)),
+                              ("batch of one", _service_feed(bundle_tokenizer, captions[-1:], None))):
+            want = alone[-1:] if padding == "batch of one" else alone
+            checks.append((f"text.onnx, {what}, {padding}", session.run([B.TEXT_OUTPUT], feed)[0], want))
+        for label, got, want in checks:
             cosine = _worst_cosine(got, want)
             _require(cosine, label)
             worst = min(worst, cosine)
     return worst
+
+
+def _service_feed(tokenizer: Any, captions: list[str], pad_to: int | None) -> dict[str, np.ndarray]:
+    """int64 input_ids/attention_mask from the bundle tokenizer, optionally padded to `pad_to`."""
+    encodings = tokenizer.encode_batch(captions)
+    ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+    mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+    if pad_to is not None and pad_to > ids.shape[1]:
+        pad_id = tokenizer.padding["pad_id"]
+        extra = pad_to - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (0, extra)), constant_values=pad_id)
+        mask = np.pad(mask, ((0, 0), (0, extra)), constant_values=0)
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 def _check_tokenizer(tokenizer: Any, captions: list[str], ids: torch.Tensor, mask: torch.Tensor) -> None:

@@ -134,11 +134,18 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_bundle(tmp_path):
     assert (out / "thesis.tex").read_text() == "do not lose me"
 
 
-def test_failed_verification_writes_nothing(adapter, tmp_path, monkeypatch):
-    monkeypatch.setattr(E, "MIN_COSINE", 1.5)  # unreachable: the check must fail and stop the export
-    out = tmp_path / "bundle"
-    with pytest.raises(E.ExportError, match="cosine"):
-        E.export_bundle(adapter, out, log=lambda *_: None)
+def test_padding_dependent_text_tower_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    """Pooling the last position (instead of CLIP's first EOS) makes embeddings depend on padding:
+    the export must notice and leave no bundle behind."""
+    model = create_model("tiny", seed=2)
+
+    def last_position(input_ids, attention_mask):
+        hidden = model.model.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return model.model.text_projection(hidden[:, -1])
+
+    monkeypatch.setattr(model, "encode_text", last_position)
+    with pytest.raises(E.ExportError, match="padded"):
+        E.export_bundle(model, tmp_path / "bundle", log=lambda *_: None)
     assert list(tmp_path.iterdir()) == []
 
 
