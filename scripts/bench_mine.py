@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -44,13 +45,15 @@ def templates() -> tuple[list[str], str]:
     return out + plain * 140, "synthetic templates (../shared absent)"
 
 
-def generate(path: Path, rows: int, seed: int) -> str:
+def generate(path: Path, rows: int, seed: int, distinct: float) -> str:
+    """`distinct`: share of rows given a random suffix word (made distinct); the rest repeat templates."""
     caps, origin = templates()
     rng = np.random.default_rng(seed)
     words = sorted({w for c in caps for w in c.lower().split() if w.isalpha() and len(w) > 3})
     base = pa.array(caps).take(pa.array(rng.integers(0, len(caps), rows)))
     suffix = pa.array(words).take(pa.array(rng.integers(0, len(words), rows)))
-    text = pc.binary_join_element_wise(base, suffix, " ")
+    suffixed = pc.binary_join_element_wise(base, suffix, " ")
+    text = pc.if_else(pa.array(rng.random(rows) < distinct), suffixed, base)
     urls = pc.binary_join_element_wise("https://img.example.com/", pa.array(np.arange(rows).astype(str)), ".jpg", "")
     pq.write_table(pa.table({"URL": urls, "TEXT": text}), path, row_group_size=131_072)
     return origin
@@ -93,25 +96,32 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cap", type=int, default=50_000, help="--cap-per-count for both paths")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distinct", type=float, default=1.0,
+                        help="share of captions made distinct by a random suffix word (1.0: no repeats to memoise)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-mine-") as tmp:
         data = Path(tmp) / "captions.parquet"
         t0 = time.perf_counter()
-        origin = generate(data, args.rows, args.seed)
+        origin = generate(data, args.rows, args.seed, args.distinct)
         print(f"generated {args.rows:,} captions from {origin} in {time.perf_counter() - t0:.1f}s "
-              f"({data.stat().st_size / 2**20:.0f} MiB parquet)")
+              f"({data.stat().st_size / 2**20:.0f} MiB parquet); {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} (other processes share these cores: compare the two paths, same run)")
         stats, mine_s = run_mine(data, Path(tmp) / "mined", args.cap, args.workers)
+        seconds = stats["worker_seconds"]
         print(f"\ncountclip mine ({args.workers} workers): {mine_s:.2f}s end to end, "
               f"{args.rows / mine_s:,.0f} captions/s; pre-filter passed "
-              f"{stats['prefilter_candidates'] / args.rows:.1%} to the count core")
+              f"{stats['prefilter_candidates'] / args.rows:.1%} to the count core, which took "
+              f"{seconds['count_core_s']:.1f}s of {seconds['worker_s']:.1f}s worker time "
+              f"({seconds['count_core_s'] / max(1, stats['prefilter_candidates']) * 1e6:.0f} us per candidate)")
         if args.skip_baseline:
             return 0
         eligible, base_s = baseline(data, args.cap, args.seed)
         print(f"baseline (pandas + per-row find_count, 1 process): {base_s:.2f}s, {args.rows / base_s:,.0f} captions/s")
         mined = {int(k): v for k, v in stats["eligible_per_count"].items() if v}
         same = mined == eligible
-        print(f"speed-up: {base_s / mine_s:.1f}x; eligible captions per count identical: {same}")
+        print(f"speed-up: {base_s / mine_s:.1f}x; eligible captions per count identical: {same}; "
+              f"load average now {os.getloadavg()[0]:.1f}")
         if not same:
             print(f"  mine:     {mined}\n  baseline: {eligible}")
             return 1

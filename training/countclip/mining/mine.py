@@ -59,6 +59,7 @@ class TaskResult:
     stats: Counter = field(default_factory=Counter)
     duplicates: int = 0
     failure: dict | None = None
+    timing: dict = field(default_factory=dict)  # seconds: worker_s, count_core_s
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -86,6 +87,7 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
 
 
 def _run_task(task: Task, config: MineConfig) -> TaskResult:
+    started = time.perf_counter()
     prefilter, reader = _worker_tools(config)
     selector = select.BatchSelector(task.path, config.seed, require_url=task.kind == "parquet",
                                     require_noun=config.require_noun, prefilter=prefilter, reader=reader)
@@ -100,7 +102,8 @@ def _run_task(task: Task, config: MineConfig) -> TaskResult:
     frames.append(selector.take_frame())
     frame, dups = select.prune(pl.concat(frames), config.caps)
     stats = selector.stats + Counter({f"problem:{k}": v for k, v in problems.items()})
-    return TaskResult(frame, stats, duplicates + dups)
+    timing = {"worker_s": time.perf_counter() - started, "count_core_s": selector.core_seconds}
+    return TaskResult(frame, stats, duplicates + dups, timing=timing)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -127,8 +130,13 @@ def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[Ta
             yield run_task(task, config)
         return
     # spawn, not fork: the parent has arrow/polars thread pools that must not be forked.
-    with _single_threaded_children(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        yield from pool.map(run_task, tasks, [config] * len(tasks), chunksize=1)
+    with _single_threaded_children():  # children read these when they start, during map()
+        pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=get_context("spawn"))
+        try:
+            yield from pool.map(run_task, tasks, [config] * len(tasks), chunksize=1)
+        finally:
+            # On an error, stop at once rather than finishing every queued task first.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int = 262_144) -> tuple[pl.DataFrame, dict]:
@@ -136,9 +144,11 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
     started = time.perf_counter()
     tasks, failures = plan_tasks(paths, config.columns, rows_per_task, config.skip_bad_inputs)
     stats: Counter = Counter()
+    timing: Counter = Counter()
     frames, duplicates = [], 0
     for result in _results(tasks, config, workers):
         stats += result.stats
+        timing.update(result.timing)
         duplicates += result.duplicates
         frames.append(result.frame)
         if result.failure:
@@ -148,7 +158,9 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
             frames, duplicates = [frame], duplicates + dups
     frame, dups = select.balance(pl.concat(frames) if frames else pl.DataFrame(schema=select.SCHEMA), config.caps)
     elapsed = time.perf_counter() - started
-    return frame, _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)
+    report = _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)
+    report["worker_seconds"] = {k: round(v, 3) for k, v in sorted(timing.items())}
+    return frame, report
 
 
 def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures: list[dict],
