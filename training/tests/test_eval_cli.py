@@ -41,7 +41,7 @@ def test_countbench_and_zeroshot_results_and_report(tmp_path, capsys):
     assert cli_main(["eval", "zeroshot", "--model", "random:tiny", "--data", str(folder), "--out", str(out),
                      "--name", "toy-classes", "--device", "cpu"]) == 0
 
-    record = json.loads((out / "countbench__countclip-tiny-random.json").read_text())
+    record = json.loads((out / "countbench__countclip-tiny-random__random_tiny.json").read_text())
     assert set(record) == {"dataset", "model", "pretrained", "task", "metrics"}
     assert (record["dataset"], record["model"], record["pretrained"], record["task"]) == \
         ("countbench", "countclip-tiny-random", "random:tiny", "counting")
@@ -50,9 +50,9 @@ def test_countbench_and_zeroshot_results_and_report(tmp_path, capsys):
     assert sum(map(sum, metrics["confusion_matrix"])) == 9
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["digits"]["n_scored"] == 9
     for suffix in ("confusion.png", "confusion-digits.png"):
-        with Image.open(out / f"countbench__countclip-tiny-random.{suffix}") as image:
+        with Image.open(out / f"countbench__countclip-tiny-random__random_tiny.{suffix}") as image:
             assert image.format == "PNG" and image.size[0] > 300
-    zero = json.loads((out / "toy-classes__countclip-tiny-random.json").read_text())
+    zero = json.loads((out / "toy-classes__countclip-tiny-random__random_tiny.json").read_text())
     assert zero["task"] == "zeroshot_classification" and zero["metrics"]["n_scored"] == 2
     assert zero["metrics"]["acc5"] == 1.0  # two classes: always in the top five
     report = (out / "report.md").read_text()

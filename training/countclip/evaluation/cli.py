@@ -4,8 +4,8 @@
     countclip eval zeroshot   --model SPEC [--model SPEC ...] --data IMAGE_FOLDER [--out DIR]
     countclip eval list
 
-Each model x dataset gives `OUT/<dataset>__<model>.json` in CLIP_benchmark's shape; counting adds
-`OUT/<dataset>__<model>.confusion.png` (and `.confusion-digits.png`); `OUT/report.md` summarises
+Each model x dataset gives `OUT/<dataset>__<model>__<spec>.json` in CLIP_benchmark's shape; counting
+adds `<same stem>.confusion.png` and `.confusion-digits.png` heat maps; `OUT/report.md` summarises
 every result in OUT, so a CountBench run and a zero-shot run end in one report. CountBench.json's
 URLs are fetched into --cache, with a dead-link report in OUT/dead_links.json.
 """

@@ -175,16 +175,21 @@ def _record_problem(record: Any) -> str | None:
 
 
 def _local_loader(image: Any, base: Path | None, max_pixels: int) -> Callable[[], Image.Image] | None:
-    """Embedded bytes ({"bytes": ...}) or a path (relative to the index file)."""
-    if isinstance(image, dict) and image.get("bytes"):
-        data = image["bytes"]
-        return lambda: decode_image(data, max_pixels)
-    if isinstance(image, dict) and image.get("path") and base is not None:
-        image = image["path"]
-    if isinstance(image, str) and image:
-        path = Path(image) if Path(image).is_absolute() or base is None else base / image
-        return lambda: open_image_file(path, max_pixels)
-    return None
+    """Embedded bytes (`{"bytes": ...}`, as `datasets` stores images) or a path relative to the index
+    file; None when the record has neither (its image_url is used instead)."""
+    if isinstance(image, dict):
+        if image.get("bytes"):
+            data = image["bytes"]
+            return lambda: decode_image(data, max_pixels)
+        image = image.get("path")
+    if not isinstance(image, str) or not image:
+        return None
+    path = Path(image)
+    if not path.is_absolute():
+        if base is None:
+            return None
+        path = base / path
+    return lambda: open_image_file(path, max_pixels)
 
 
 def _download(pending: list[tuple[str, str, int]], data: CountBenchData, options: LoadOptions) -> None:

@@ -24,7 +24,8 @@ def slug(text: str) -> str:
 
 
 def result_stem(record: dict[str, Any]) -> str:
-    return f"{slug(record['dataset'])}__{slug(record['model'])}"
+    """`<dataset>__<model>__<pretrained>`: two checkpoints of one model name never overwrite each other."""
+    return f"{slug(record['dataset'])}__{slug(record['model'])}__{slug(record['pretrained'])[-60:]}"
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
