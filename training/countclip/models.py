@@ -261,6 +261,10 @@ def load_model(spec: str) -> ClipAdapter:
         return load_open_clip(spec)
     if spec.startswith("random:"):
         return create_model(spec.removeprefix("random:"))
+    if (Path(spec) / "open_clip_config.json").is_file():  # a directory OpenClipAdapter.save wrote
+        from countclip.open_clip_adapter import load_open_clip
+
+        return load_open_clip(spec)
     return load_hf_clip(spec)
 
 
