@@ -131,6 +131,8 @@ def test_custom_columns_and_missing_column_error(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     frame, _ = run_mine(tmp_path, [path], "--url-col", "link", "--caption-col", "caption_text")
     assert frame["caption"].to_list() == ["two dogs"]
+    assert mine.main([str(path), "--out", str(tmp_path / "o"), "--url-col", "link", "--caption-col", "extra"]) == 2
+    assert "column 'extra' has type int64" in capsys.readouterr().err
 
 
 def test_malformed_parquet_is_a_clear_error_or_skipped_and_counted(tmp_path, capsys):

@@ -179,6 +179,8 @@ def test_duplicate_shard_names_and_missing_inputs_are_errors(tmp_path, capsys):
     assert verify.main([str(tmp_path / "a" / "shard.tar"), str(tmp_path / "b" / "shard.tar"), *args]) == 2
     assert verify.main([str(tmp_path / "nothing-*.tar"), *args]) == 2
     assert "share names" in capsys.readouterr().err
+    assert verify.main([str(tmp_path / "a" / "shard.tar"), "--out", str(tmp_path / "a"), "--detector", "fake"]) == 2
+    assert "would replace them" in capsys.readouterr().err
 
 
 def test_blob_detector_counts_squares():

@@ -92,7 +92,7 @@ def _run_task(task: Task, config: MineConfig) -> TaskResult:
     selector = select.BatchSelector(task.path, config.seed, require_url=task.kind == "parquet",
                                     require_noun=config.require_noun, prefilter=prefilter, reader=reader)
     problems: Counter = Counter()
-    frames, duplicates, buffered = [], 0, 0
+    frames, duplicates = [], 0
     for batch in iter_batches(task, config.columns, config.batch_size, problems):
         selector.add(batch.captions, batch.urls, batch.first_row)
         if len(selector.rows["key"]) >= PRUNE_EVERY_ROWS:
@@ -145,7 +145,7 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
     tasks, failures = plan_tasks(paths, config.columns, rows_per_task, config.skip_bad_inputs)
     stats: Counter = Counter()
     timing: Counter = Counter()
-    frames, duplicates = [], 0
+    frames, duplicates, limit = [], 0, 4 * PRUNE_EVERY_ROWS
     for result in _results(tasks, config, workers):
         stats += result.stats
         timing.update(result.timing)
@@ -153,9 +153,10 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
         frames.append(result.frame)
         if result.failure:
             failures.append(result.failure)
-        if sum(f.height for f in frames) > 4 * PRUNE_EVERY_ROWS:
+        if sum(f.height for f in frames) > limit:
             frame, dups = select.prune(pl.concat(frames), config.caps)
-            frames, duplicates = [frame], duplicates + dups
+            # Without caps little is pruned: grow the limit so merging stays linear overall.
+            frames, duplicates, limit = [frame], duplicates + dups, max(limit, 2 * frame.height)
     frame, dups = select.balance(pl.concat(frames) if frames else pl.DataFrame(schema=select.SCHEMA), config.caps)
     elapsed = time.perf_counter() - started
     report = _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)

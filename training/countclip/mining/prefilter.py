@@ -82,7 +82,7 @@ class Prefilter:
         return pc.indices_nonzero(self.mask(captions))
 
 
-def clean_captions(values: pa.Array) -> tuple[pa.Array, int, int]:
+def clean_captions(values: pa.Array, what: str = "caption") -> tuple[pa.Array, int, int]:
     """Captions as a valid UTF-8 string array; returns (captions, n_null, n_invalid_utf8).
 
     Parquet string columns can hold bytes that are not UTF-8 (writers do not all validate),
@@ -99,7 +99,7 @@ def clean_captions(values: pa.Array) -> tuple[pa.Array, int, int]:
         except pa.ArrowInvalid:
             values = values.cast(pa.large_binary() if pa.types.is_large_string(values.type) else pa.binary())
     if not (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
-        raise TypeError(f"caption column has type {values.type}, expected a string or binary column")
+        raise TypeError(f"{what} column has type {values.type}, expected a string or binary column")
     try:
         return values.cast(pa.string()), n_null_in, 0
     except pa.ArrowInvalid:

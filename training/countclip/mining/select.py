@@ -145,7 +145,7 @@ class BatchSelector:
     def _urls(self, urls, indices) -> list[str | None]:
         if urls is None:
             return [None] * len(indices)
-        cleaned, _, _ = clean_captions(urls.take(indices))
+        cleaned, _, _ = clean_captions(urls.take(indices), what="url")
         return cleaned.to_pylist()
 
     def _keep(self, row: int, caption: str, url: str | None, read: tuple[int | None, str | None, str]) -> None:

@@ -85,7 +85,13 @@ def plan_tasks(paths: list[Path], columns: Columns, rows_per_task: int,
 
 def _parquet_tasks(path: Path, columns: Columns, rows_per_task: int) -> list[Task]:
     metadata = open_parquet(path).metadata
-    check_columns(path, metadata.schema.to_arrow_schema().names, [columns.caption, columns.url])
+    schema = metadata.schema.to_arrow_schema()
+    check_columns(path, schema.names, [columns.caption, columns.url])
+    for name in (columns.caption, columns.url):
+        kind = schema.field(name).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+                or pa.types.is_large_binary(kind)):
+            raise InputError(f"{path}: column {name!r} has type {kind}; expected text (string or binary)")
     tasks, groups, first, rows = [], [], 0, 0
     for index in range(metadata.num_row_groups):
         groups.append(index)

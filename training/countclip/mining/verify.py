@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         rank, world = rank_and_world()
         shards = resolve_paths(args.inputs, (".tar",))
         _check_unique_names(shards)
+        if any(shard.parent.resolve() == args.out.resolve() for shard in shards):
+            raise ValueError(f"--out {args.out} holds input shards; verified shards would replace them")
     except (ValueError, FileNotFoundError) as error:
         print(f"countclip verify: error: {error}", file=sys.stderr)
         return 2
