@@ -216,7 +216,12 @@ def _tokenizer_json_from_bpe(files: dict[str, Path], workdir: Path) -> dict[str,
     if "vocab.json" not in files or "merges.txt" not in files:
         raise ExportError(f"the model's tokenizer provides neither tokenizer.json nor vocab.json + merges.txt "
                           f"(it gave: {', '.join(files) or 'nothing'})")
-    tokenizer = CLIPTokenizer(vocab_file=str(files["vocab.json"]), merges_file=str(files["merges.txt"]))
+    source = workdir / "bpe"
+    source.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(files[name], source / name)
+    # from_pretrained on a directory: the constructor's vocab_file/merges_file are ignored by transformers 5.
+    tokenizer = CLIPTokenizer.from_pretrained(source)
     tokenizer.save_pretrained(workdir)
     if not (workdir / B.TOKENIZER).exists():
         raise ExportError("transformers could not produce tokenizer.json from vocab.json + merges.txt")

@@ -166,3 +166,15 @@ def test_unused_attention_mask_is_kept_as_an_input(tmp_path):
     E._check_signature(path, ["input_ids", "attention_mask"], "text_embeds")
     out = _session(path).run(None, {"input_ids": np.ones((1, 5), np.int64), "attention_mask": np.ones((1, 5), np.int64)})
     assert out[0].shape == (1, 2)
+
+
+def test_tokenizer_json_is_built_from_bare_bpe_files(tmp_path):
+    """Adapters that only ship vocab.json + merges.txt (open_clip) still get a working tokenizer.json."""
+    from tokenizers import Tokenizer
+
+    from countclip.models import clip_bpe_dir
+
+    files = {"vocab.json": clip_bpe_dir() / "vocab.json", "merges.txt": clip_bpe_dir() / "merges.txt"}
+    built = E._tokenizer_json_from_bpe(files, tmp_path)
+    ids = Tokenizer.from_file(str(built["tokenizer.json"])).encode("Three cats!").ids
+    assert ids == [49406, 2097, 3989, 256, 49407]
