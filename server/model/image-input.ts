@@ -11,7 +11,7 @@
  * The decoded pixels keep the source's layout (grey / grey16 / RGB / CMYK, alpha or not, 8 or 16
  * bit) so that preprocess.ts can convert colour exactly the way Python's PIL path does.
  */
-import sharp, { type ColourspaceEnum, type Metadata } from "sharp";
+import sharp, { type ColourspaceEnum, type Metadata, type OutputInfo, type Sharp } from "sharp";
 
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 export const DEFAULT_MAX_INPUT_BYTES = 25 * 1024 * 1024;
@@ -61,6 +61,18 @@ export interface ImageLimits {
 
 export const DEFAULT_LIMITS: ImageLimits = { maxPixels: DEFAULT_MAX_PIXELS, maxInputBytes: DEFAULT_MAX_INPUT_BYTES };
 
+/** How to decode an image so that its pixels can be converted exactly as PIL would. */
+export interface DecodePlan {
+  layout: PixelLayout;
+  bits: 8 | 16;
+  hasAlpha: boolean;
+  /** libvips colourspace to process in (CMYK must not pass through sRGB), or null for the default. */
+  pipeline: ColourspaceKey | null;
+  target: ColourspaceKey;
+}
+
+type ColourspaceKey = keyof ColourspaceEnum & string;
+
 export interface ImageInfo {
   format: string;
   /** Stored dimensions (before EXIF orientation). */
@@ -69,6 +81,7 @@ export interface ImageInfo {
   /** Dimensions after EXIF auto-orientation. */
   orientedWidth: number;
   orientedHeight: number;
+  plan: DecodePlan;
 }
 
 export type PixelLayout = "grey" | "rgb" | "cmyk";
@@ -110,7 +123,7 @@ function checkBytes(bytes: Uint8Array, limits: ImageLimits): void {
 }
 
 /** Reads and validates the header only. Rejects with ImageInputError; decodes no pixels. */
-export async function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS): Promise<ImageInfo & { meta: Metadata }> {
+export async function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS): Promise<ImageInfo> {
   checkBytes(bytes, limits);
   let meta: Metadata;
   try {
@@ -131,36 +144,64 @@ export async function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFA
     throw new ImageInputError("too_many_pixels", `the image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxPixels}`);
   }
   const swap = (meta.orientation ?? 1) >= 5;
-  return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, meta };
+  return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, plan: planOf(meta) };
 }
 
-type ColourspaceKey = keyof ColourspaceEnum & string;
-
-function layoutOf(meta: Metadata): { layout: PixelLayout; pipeline: ColourspaceKey | null; target: ColourspaceKey } {
+function planOf(meta: Metadata): DecodePlan {
   const space = meta.space ?? "srgb";
-  const sixteen = meta.depth === "ushort";
-  if (space === "cmyk") return { layout: "cmyk", pipeline: "cmyk", target: "cmyk" };
-  if (space === "b-w" || space === "grey16") return { layout: "grey", pipeline: null, target: sixteen ? "grey16" : "b-w" };
-  return { layout: "rgb", pipeline: null, target: sixteen ? "rgb16" : "srgb" };
+  const bits = meta.depth === "ushort" ? 16 : 8;
+  const hasAlpha = meta.hasAlpha === true;
+  if (space === "cmyk") return { layout: "cmyk", bits: 8, hasAlpha, pipeline: "cmyk", target: "cmyk" };
+  // 16-bit grey without alpha is PIL's "I;16", whose 8-bit scaling differs from every other mode.
+  if (bits === 16 && (space === "grey16" || space === "b-w") && !hasAlpha) {
+    return { layout: "grey", bits, hasAlpha, pipeline: null, target: "grey16" };
+  }
+  // Everything else as RGB: libvips replicates grey into three equal bands, as PIL's L -> RGB does.
+  return { layout: "rgb", bits, hasAlpha, pipeline: null, target: bits === 16 ? "rgb16" : "srgb" };
 }
 
 /**
- * Validates, then decodes to oriented pixels in the source layout. CMYK stays CMYK (libvips would
- * otherwise apply an ICC transform that PIL does not), 16-bit stays 16-bit.
+ * The decoder for validated bytes. Embedded ICC profiles are ignored, as PIL ignores them (the
+ * model was trained on PIL's pixels); CMYK stays CMYK for the same reason.
  */
-export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS): Promise<DecodedImage> {
-  const { meta } = await inspectImage(bytes, limits);
-  const { layout, pipeline, target } = layoutOf(meta);
-  const bits = meta.depth === "ushort" ? 16 : 8;
-  let image = sharp(bytes, { failOn: "error", limitInputPixels: limits.maxPixels, sequentialRead: true, autoOrient: true });
-  if (pipeline) image = image.pipelineColourspace(pipeline);
-  image = image.toColourspace(target);
+function decoder(bytes: Uint8Array, info: ImageInfo, limits: ImageLimits): Sharp {
+  let image = sharp(bytes, { failOn: "error", limitInputPixels: limits.maxPixels, sequentialRead: true, autoOrient: true, ignoreIcc: true });
+  if (info.plan.pipeline) image = image.pipelineColourspace(info.plan.pipeline);
+  return image.toColourspace(info.plan.target);
+}
+
+async function run(image: Sharp, depth: "uchar" | "ushort"): Promise<{ data: Buffer; info: OutputInfo }> {
   try {
-    const { data, info } = await image.raw({ depth: bits === 16 ? "ushort" : "uchar" }).toBuffer({ resolveWithObject: true });
-    const samples = bits === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const colour = layout === "grey" ? 1 : layout === "rgb" ? 3 : 4;
-    return { width: info.width, height: info.height, layout, bits, channels: info.channels, hasAlpha: info.channels > colour, data: samples };
+    return await image.raw({ depth }).toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw decodeFailure(err);
   }
+}
+
+/** Validates (unless `info` is given), then decodes to EXIF-oriented pixels in the source layout. */
+export async function decodeImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_LIMITS, info?: ImageInfo): Promise<DecodedImage> {
+  const header = info ?? await inspectImage(bytes, limits);
+  const { layout, bits } = header.plan;
+  const { data, info: out } = await run(decoder(bytes, header, limits), bits === 16 ? "ushort" : "uchar");
+  const samples = bits === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const colour = layout === "grey" ? 1 : layout === "rgb" ? 3 : 4;
+  return { width: out.width, height: out.height, layout, bits, channels: out.channels, hasAlpha: out.channels > colour, data: samples };
+}
+
+/** Whether `decodeResized` reproduces PIL's colour path for this image (8-bit RGB or grey, no alpha). */
+export function canDecodeResized(info: ImageInfo): boolean {
+  return info.plan.layout === "rgb" && info.plan.bits === 8 && !info.plan.hasAlpha;
+}
+
+/**
+ * Decode + orient + shrink in one libvips pipeline (no full-size copy through JavaScript), for
+ * images where `canDecodeResized`. Shrink-on-load (JPEG DCT scaling) is off: it is not PIL's filter.
+ */
+export async function decodeResized(bytes: Uint8Array, info: ImageInfo, width: number, height: number,
+  limits: ImageLimits = DEFAULT_LIMITS): Promise<{ width: number; height: number; data: Uint8Array }> {
+  if (!canDecodeResized(info)) throw new Error("decodeResized: image needs colour conversion first");
+  const image = decoder(bytes, info, limits).resize(width, height, { kernel: "cubic", fit: "fill", fastShrinkOnLoad: false });
+  const { data, info: out } = await run(image, "uchar");
+  if (out.channels !== 3) throw new ImageInputError("corrupt", `decoded ${out.channels} channels where 3 were expected`);
+  return { width: out.width, height: out.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -8,12 +8,14 @@
  *   float32 -> CHW.
  *
  * Colour conversion is done here rather than by libvips because libvips applies ICC transforms
- * (notably to CMYK) that PIL does not, and the model was trained on PIL's pixels. Resampling is
- * libvips' cubic (Catmull-Rom, a = -0.5, antialiased when shrinking), the same kernel as PIL's
- * BICUBIC; the two differ by at most a few 8-bit levels (see test/model-preprocess.test.ts).
+ * (notably to CMYK) that PIL does not, and the model was trained on PIL's pixels; it is
+ * bit-exact. Enlarging is bit-exact too (Pillow's algorithm, resample.ts). Shrinking is libvips'
+ * cubic (Catmull-Rom, a = -0.5, antialiased), the same kernel as PIL's BICUBIC, run off the
+ * event loop; it agrees with PIL to within a few 8-bit levels (test/model-preprocess.test.ts).
  */
 import sharp from "sharp";
-import { decodeImage, DEFAULT_LIMITS, type DecodedImage, type ImageLimits } from "./image-input.ts";
+import { resizeBicubicPil } from "./resample.ts";
+import { canDecodeResized, decodeImage, decodeResized, DEFAULT_LIMITS, inspectImage, type DecodedImage, type ImageLimits } from "./image-input.ts";
 
 export interface PreprocessConfig {
   size: number;
@@ -81,56 +83,59 @@ function div255(a: number): number {
   return ((t >> 8) + t) >> 8;
 }
 
-/** The 8-bit value of a sample, as PIL reads it (16-bit sources keep their high byte). */
-function sampleReader(img: DecodedImage): (i: number) => number {
-  const data = img.data;
-  return img.bits === 16 ? (i) => data[i]! >> 8 : (i) => data[i]!;
+/** 16-bit samples as PIL reads 16-bit RGB(A) and LA: the high byte. */
+function highBytes(data: Uint16Array): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i]! >> 8;
+  return out;
 }
 
 /** PIL "I;16" -> uint8, as `to_rgb` does it: scale by 65535 when any value exceeds 255, else by 255. */
-function grey16ToGrey8(img: DecodedImage): Uint8Array {
-  const data = img.data;
+function grey16ToRgb(data: Uint16Array, out: Uint8Array): void {
   let peak = 255;
   for (let i = 0; i < data.length; i++) if (data[i]! > 255) { peak = 65535; break; }
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = roundHalfEven((data[i]! / peak) * 255);
-  return out;
+  for (let p = 0; p < data.length; p++) out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = roundHalfEven((data[p]! / peak) * 255);
+}
+
+/** PIL cmyk2rgb: nk - c * nk / 255 with PIL's rounding (no ICC profile). Extra channels are ignored. */
+function cmykToRgb(src: Uint8Array, channels: number, out: Uint8Array): void {
+  const n = out.length / 3;
+  for (let p = 0, i = 0; p < n; p++, i += channels) {
+    const nk = 255 - src[i + 3]!;
+    out[p * 3] = nk - div255(src[i]! * nk);
+    out[p * 3 + 1] = nk - div255(src[i + 1]! * nk);
+    out[p * 3 + 2] = nk - div255(src[i + 2]! * nk);
+  }
+}
+
+/** PIL paste(mask=A) of RGBA on an RGB canvas: DIV255(bg * (255 - a) + fg * a) per channel. */
+function compositeRgba(src: Uint8Array, background: readonly [number, number, number], out: Uint8Array): void {
+  const [br, bg, bb] = background;
+  const n = out.length / 3;
+  for (let p = 0, i = 0; p < n; p++, i += 4) {
+    const a = src[i + 3]!;
+    const na = 255 - a;
+    out[p * 3] = div255(br * na + src[i]! * a);
+    out[p * 3 + 1] = div255(bg * na + src[i + 1]! * a);
+    out[p * 3 + 2] = div255(bb * na + src[i + 2]! * a);
+  }
 }
 
 /** Any decoded image -> 8-bit RGB exactly as `countclip.models.to_rgb` produces it. */
 export function toRgb(img: DecodedImage, background: readonly [number, number, number]): RgbImage {
-  const n = img.width * img.height;
-  const out = new Uint8Array(n * 3);
-  const ch = img.channels;
-  if (img.layout === "grey" && img.bits === 16 && !img.hasAlpha) {
-    const grey = grey16ToGrey8(img);
-    for (let p = 0; p < n; p++) out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = grey[p]!;
-    return { width: img.width, height: img.height, data: out };
+  const { width, height } = img;
+  if (img.layout === "grey" && img.bits === 16) {
+    const out = new Uint8Array(width * height * 3);
+    grey16ToRgb(img.data as Uint16Array, out);
+    return { width, height, data: out };
   }
-  const at = sampleReader(img);
-  const colour = img.layout === "grey" ? 1 : img.layout === "rgb" ? 3 : 4;
-  for (let p = 0; p < n; p++) {
-    const base = p * ch;
-    let r: number, g: number, b: number;
-    if (colour === 1) {
-      r = g = b = at(base);
-    } else if (colour === 3) {
-      r = at(base); g = at(base + 1); b = at(base + 2);
-    } else {
-      // PIL cmyk2rgb: nk - c * nk / 255 with PIL's rounding (no ICC profile).
-      const nk = 255 - at(base + 3);
-      r = nk - div255(at(base) * nk); g = nk - div255(at(base + 1) * nk); b = nk - div255(at(base + 2) * nk);
-    }
-    if (img.hasAlpha && colour !== 4) {
-      // PIL paste(mask=A): BLEND(a, bg, fg) = DIV255(bg * (255 - a) + fg * a).
-      const a = at(base + colour);
-      r = div255(background[0] * (255 - a) + r * a);
-      g = div255(background[1] * (255 - a) + g * a);
-      b = div255(background[2] * (255 - a) + b * a);
-    }
-    out[p * 3] = r; out[p * 3 + 1] = g; out[p * 3 + 2] = b;
-  }
-  return { width: img.width, height: img.height, data: out };
+  const src = img.bits === 16 ? highBytes(img.data as Uint16Array) : (img.data as Uint8Array);
+  if (img.layout === "rgb" && img.channels === 3) return { width, height, data: src };
+  const out = new Uint8Array(width * height * 3);
+  if (img.layout === "cmyk") cmykToRgb(src, img.channels, out);
+  else if (img.layout === "rgb" && img.channels === 4) compositeRgba(src, background, out);
+  else throw new Error(`unexpected decoded layout ${img.layout} with ${img.channels} channels`);
+  return { width, height, data: out };
 }
 
 /** New size when the shortest edge becomes `size`; Python's arithmetic and rounding. */
@@ -139,9 +144,17 @@ export function shortestEdgeSize(width: number, height: number, size: number): {
   return { width: Math.max(1, roundHalfEven(width * scale)), height: Math.max(1, roundHalfEven(height * scale)) };
 }
 
+/**
+ * Shrinking runs in libvips (off the event loop; its reduce kernel agrees with PIL's to a few
+ * levels). Enlarging runs Pillow's own algorithm (resample.ts): libvips upsamples with a
+ * different pixel-centre convention, and enlarged inputs are small, so this is cheap.
+ */
 export async function resizeShortestEdge(rgb: RgbImage, size: number): Promise<RgbImage> {
   const target = shortestEdgeSize(rgb.width, rgb.height, size);
   if (target.width === rgb.width && target.height === rgb.height) return rgb;
+  if (target.width >= rgb.width && target.height >= rgb.height) {
+    return { ...target, data: resizeBicubicPil(rgb.data, rgb.width, rgb.height, target.width, target.height) };
+  }
   const data = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 }, limitInputPixels: false })
     .resize(target.width, target.height, { kernel: "cubic", fit: "fill" })
     .raw()
@@ -184,16 +197,28 @@ export function cropNormalizeInto(rgb: RgbImage, cropSize: number, table: Normal
   }
 }
 
-/** Decoded pixels -> normalised CHW tensor data, written into `out` at `offset`. */
-export async function preprocessDecodedInto(img: DecodedImage, config: PreprocessConfig, table: NormalizeTable,
-  out: Float32Array, offset = 0): Promise<void> {
-  const resized = await resizeShortestEdge(toRgb(img, config.background), config.size);
-  cropNormalizeInto(resized, config.cropSize, table, out, offset);
+/**
+ * Untrusted bytes -> normalised CHW floats written into `out` at `offset` (one image of a batch).
+ * Rejects with ImageInputError on bad input. Plain 8-bit RGB/grey images that shrink are
+ * decoded and resized in one libvips pipeline; everything else is decoded, converted like PIL,
+ * then resized.
+ */
+export async function preprocessInto(bytes: Uint8Array, config: PreprocessConfig, table: NormalizeTable,
+  out: Float32Array, offset = 0, limits: ImageLimits = DEFAULT_LIMITS): Promise<void> {
+  const info = await inspectImage(bytes, limits);
+  const target = shortestEdgeSize(info.orientedWidth, info.orientedHeight, config.size);
+  let rgb: RgbImage;
+  if (config.size < Math.min(info.orientedWidth, info.orientedHeight) && canDecodeResized(info)) {
+    rgb = await decodeResized(bytes, info, target.width, target.height, limits);
+  } else {
+    rgb = await resizeShortestEdge(toRgb(await decodeImage(bytes, limits, info), config.background), config.size);
+  }
+  cropNormalizeInto(rgb, config.cropSize, table, out, offset);
 }
 
 /** Untrusted bytes -> Float32Array [3, cropSize, cropSize]. Rejects with ImageInputError on bad input. */
 export async function preprocessImage(bytes: Uint8Array, config: PreprocessConfig, limits: ImageLimits = DEFAULT_LIMITS): Promise<Float32Array> {
   const out = new Float32Array(3 * config.cropSize * config.cropSize);
-  await preprocessDecodedInto(await decodeImage(bytes, limits), config, normalizeTable(config), out, 0);
+  await preprocessInto(bytes, config, normalizeTable(config), out, 0, limits);
   return out;
 }

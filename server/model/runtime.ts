@@ -11,8 +11,8 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { BundleError, openBundle, readBundleJson, type Bundle, type BundleManifest } from "./bundle.ts";
 import type { Embedder, EmbedderOptions } from "./embedder.ts";
-import { decodeImage, DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
-import { normalizeTable, parsePreprocessConfig, preprocessDecodedInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
+import { DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
+import { normalizeTable, parsePreprocessConfig, preprocessInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
 import { loadTokenizer, TokenizerError, type ClipTokenizer } from "./tokenizer.ts";
 
 const TEXT_INPUTS = ["input_ids", "attention_mask"];
@@ -166,7 +166,7 @@ class OnnxEmbedder implements Embedder {
     const pixels = new Float32Array(images.length * per);
     await Promise.all(images.map(async (bytes, i) => {
       try {
-        await preprocessDecodedInto(await decodeImage(bytes, this.limits), this.preprocess, this.table, pixels, i * per);
+        await preprocessInto(bytes, this.preprocess, this.table, pixels, i * per, this.limits);
       } catch (err) {
         if (err instanceof ImageInputError) err.index = firstIndex + i;
         throw err;

@@ -54,11 +54,12 @@ export async function parityImages(): Promise<NamedImage[]> {
   const greyAlpha = photoPixels(w, h, 7, 2);
   for (let i = 0; i < w * h; i++) greyAlpha[i * 2 + 1] = Math.round(255 * Math.floor(i / w) / h); // alpha ramp, top to bottom
   const grey16 = new Uint16Array(w * h).map((_, i) => Math.round(65535 * (((i % w) / w) * 0.7 + 0.3 * ((i * 7919) % 101) / 100)));
-  const rgb16 = new Uint16Array(photoPixels(w, h, 4)).map((v, i) => v * 257 + (i % 200));
+  const rgb16 = new Uint16Array(photoPixels(w, h, 4)).map((v, i) => Math.min(65535, v * 257 + (i % 200)));
   const portrait = photoPixels(200, 300, 5);
   return [
     { name: "photo.jpg", bytes: await raw(rgb, w, h, 3).jpeg({ quality: 90 }).toBuffer() },
     { name: "photo.png", bytes: await raw(rgb, w, h, 3).png().toBuffer() },
+    { name: "p3-profile.jpg", bytes: await raw(rgb, w, h, 3).jpeg({ quality: 90 }).withIccProfile("p3").toBuffer() },
     { name: "photo.webp", bytes: await raw(rgb, w, h, 3).webp({ lossless: true }).toBuffer() },
     { name: "portrait.png", bytes: await raw(portrait, 200, 300, 3).png().toBuffer() },
     { name: "alpha.png", bytes: await raw(rgba, w, h, 4).png().toBuffer() },

@@ -1,0 +1,53 @@
+/** The Python ONNX/PIL reference (scripts/embed_reference.py) over generated images written to a temp dir. */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { NamedImage } from "./images.ts";
+import { runPythonJson } from "./python-ref.ts";
+
+export interface ReferenceResult {
+  pixels: Float32Array[];
+  imageEmbeds: number[][];
+  textEmbeds: number[][];
+}
+
+export interface ReferenceRequest {
+  bundle?: string;
+  preprocess?: Record<string, unknown>;
+  images?: NamedImage[];
+  texts?: string[];
+}
+
+export async function pythonReference(request: ReferenceRequest): Promise<ReferenceResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "countclip-ref-"));
+  try {
+    const paths = (request.images ?? []).map((im, i) => {
+      const file = path.join(dir, `${i}-${im.name}`);
+      writeFileSync(file, im.bytes);
+      return file;
+    });
+    const raw = await runPythonJson(["scripts/embed_reference.py"], {
+      bundle: request.bundle ?? null, preprocess: request.preprocess ?? null, images: paths, texts: request.texts ?? [],
+    }) as { pixels: string[]; image_embeds?: number[][]; text_embeds?: number[][] };
+    return {
+      pixels: raw.pixels.map((b64) => {
+        const bytes = Buffer.from(b64, "base64");
+        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      }),
+      imageEmbeds: raw.image_embeds ?? [],
+      textEmbeds: raw.text_embeds ?? [],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
