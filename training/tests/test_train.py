@@ -38,17 +38,22 @@ def held_out(n=200):
 def test_count_loss_falls_and_held_out_counting_beats_chance(world, tmp_path):
     images, captions = held_out()
     before = count_choice_accuracy(load_model(world["model"]), images, captions)["count_eval_acc"]
+    eval_spec = write_toy_shards(tmp_path / "eval", "eval", shards=1, per_shard=150, counts=COUNTS, seed=99)
     config = TrainConfig(model=world["model"], train_data=world["general"], counting_data=world["counting"],
                          counting_ratio=0.75, count_loss_weight=1.0, steps=60, batch_size=16, lr=2e-3, warmup=5,
-                         output_dir=str(tmp_path / "run"), log_every=10, save_every=0, progress=False, threads=1)
+                         output_dir=str(tmp_path / "run"), log_every=10, save_every=0, progress=False, threads=1,
+                         eval_data=eval_spec, eval_every=30)
     final = train(config, CPU)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    first, last = records[0]["count_loss"], records[-1]["count_loss"]  # means over 10 steps each
-    assert last < 0.6 * first, (first, last)
+    losses = [r["count_loss"] for r in records if "count_loss" in r]  # means over 10 steps each
+    assert losses[-1] < 0.6 * losses[0], losses
     after = count_choice_accuracy(load_model(str(final)), images, captions)["count_eval_acc"]
     assert before < 0.65 and after > 0.8, (before, after)
+    evals = [r for r in records if "count_eval_acc" in r]
+    assert [r["step"] for r in evals] == [30, 60] and evals[-1]["count_eval_samples"] == 150
     training = json.loads((final / "training.json").read_text())
     assert training["steps"] == 60 and training["config"]["count_loss_weight"] == 1.0
+    assert training["metrics"]["count_eval_acc"] == evals[-1]["count_eval_acc"] > 0.8
     assert (tmp_path / "run" / "config.json").is_file() and any((tmp_path / "run" / "tensorboard").iterdir())
 
 

@@ -31,6 +31,10 @@ class TrainConfig:
     counting_data: str = option("", "counting data (captions with a count 2..10), same forms as --train-data")
     image_root: str = option("", "directory that table image paths/keys are relative to (default: the table's directory)")
     counting_ratio: float = option(0.5, "fraction of every batch drawn from --counting-data")
+    eval_data: str = option("", "held-out counting data (same forms as --train-data): logs count_eval_acc, "
+                            "how often the true caption beats a counterfactual (chance 0.5)")
+    eval_every: int = option(0, "evaluate on --eval-data every N steps; 0 = only at the end")
+    eval_samples: int = option(512, "use the first N usable samples of --eval-data")
     # --- objective
     count_loss_weight: float = option(1.0, "lambda, the weight of L_count; 0 disables L_count")
     counterfactual_mode: str = option("count-loss", "count-loss: L_count on (true, counterfactual) pairs; "

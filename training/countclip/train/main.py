@@ -40,7 +40,9 @@ from countclip.train import checkpoint as ckpt
 from countclip.train.config import TrainConfig, dump, parse_config
 from countclip.train.monitor import Monitor
 from countclip.train.optim import build_optimizer, build_scheduler
-from countclip.train.step import ContrastiveModel, Objective, StepContext, resolve_precision, to_device, train_step
+from countclip.train.evaluate import count_choice_accuracy, load_eval_samples
+from countclip.train.step import (ContrastiveModel, Objective, StepContext, autocast_context, resolve_precision,
+                                  to_device, train_step)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +80,7 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
         monitor.info(describe_start(config, env, adapter, total_steps, general, counting, resume_from, step))
     loader = build_loader(config, env, adapter, general, counting, step, data_state)
     global_batch = config.batch_size * env.world_size
+    evaluate = Evaluator(config, adapter, env, ctx.precision)
 
     window = MetricWindow()
     monitor.start(samples_seen)
@@ -96,6 +99,8 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
                 values = distributed.all_reduce_mean(window.mean(), env.device)
                 values["lr"] = ctx.scheduler.get_last_lr()[0]
                 monitor.log_step(step, samples_seen, values)
+            if (config.eval_every and step % config.eval_every == 0) or step == total_steps:
+                monitor.log_eval(step, evaluate())
             if (config.save_every and step % config.save_every == 0) or step == total_steps:
                 save(output, config, ctx, step, samples_seen, data_state, env)
     finally:
@@ -104,7 +109,8 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     skipped = merged_skips(data_state)
     final = output / "final"
     if env.is_main:
-        summary = {"steps": step, "samples_seen": samples_seen, "skipped": skipped, "config": config.to_json()}
+        summary = {"steps": step, "samples_seen": samples_seen, "skipped": skipped, "metrics": evaluate.last,
+                   "config": config.to_json()}
         save_final_model(adapter, final, summary)
         monitor.info(f"done: {step} steps, {samples_seen} samples; {describe_skips(skipped)}")
         for problem in loader.problems():
@@ -113,6 +119,24 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
         monitor.close(summary)
     distributed.barrier()
     return final
+
+
+class Evaluator:
+    """Count-choice accuracy on held-out data, on rank 0 while the other ranks wait."""
+
+    def __init__(self, config: TrainConfig, adapter: ClipAdapter, env: DistEnv, precision: str) -> None:
+        self.adapter, self.env, self.precision = adapter, env, precision
+        self.samples = None
+        self.last: dict[str, float] = {}
+        if config.eval_data and env.is_main:
+            self.samples = load_eval_samples(config.eval_data, adapter, config.eval_samples, config.image_root or None)
+
+    def __call__(self) -> dict[str, float]:
+        if self.samples is not None:
+            with autocast_context(self.env.device, self.precision):
+                self.last = count_choice_accuracy(self.adapter, *self.samples)
+        distributed.barrier()
+        return self.last
 
 
 class MetricWindow:

@@ -70,6 +70,16 @@ class Monitor:
                 if key != "step":
                     self.writer.add_scalar(f"train/{key}", value, step)
 
+    def log_eval(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled or not metrics:
+            return
+        self.metrics_file.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.metrics_file.flush()
+        self.info(f"eval step {step} | " + " | ".join(f"{k} {_fmt(float(v))}" for k, v in metrics.items()))
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"eval/{key}", value, step)
+
     def close(self, summary: dict[str, Any] | None = None) -> None:
         if not self.enabled:
             return
