@@ -72,6 +72,10 @@ EXCLUSIONS = {
     "compound": ["twenty-one", "twenty one pilots", "two hundred", "two dozen eggs",
                  "a three-legged stool", "a two-story house", "a 5-star hotel", "nineteen eighty-four",
                  "one-of-a-kind"],
+    "modifier": ["Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
+                 "Two Bedroom Suite", "a four door car"],
+    "mixed number": ["two and a half men", "Two and a Half Men", "three and a half years"],
+    "code": ["HJC CL-17 helmet", "COVID-19 cases", "an F-16 jet", "B-2 bomber"],
     "beyond the lexicon": ["21 cats", "fifty cats", "100 balloons", "twenty-five dogs", "thirty chairs",
                            "hundreds of birds", "dozens of eggs", "0 cats", "007 agents"],
     "several counts": ["two cucumbers and three tomatoes", "3 cats and 2 dogs", "one dog and two cats",
@@ -116,6 +120,11 @@ SPECIAL_COUNTS = [
     ("three cats at 5 pm", 3, "three", "cats"),
     ("two dogs, $5", 2, "two", "dogs"),
     ("The top three cats and three dogs", 3, "three", "dogs", 1),
+    ("Three lovely, young dogs", 3, "Three", None),
+    ("three businesswomen in an office", 3, "three", "businesswomen"),
+    ("two light bulbs", 2, "two", "light bulbs"),
+    ("Two Piece Suits", 2, "Two", "Piece Suits"),
+    ("five bottle caps", 5, "five", "bottle caps"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),
@@ -149,6 +158,8 @@ REPLACEMENTS = [  # (text, numeral, n, expected)
     ("ten small white mice", "ten", 1, "one small white mouse"),
     ("Set of 8", "8", 1, "Set of 1"),
     ("seven", "seven", 2, "two"),
+    ("three firemen", "three", 1, "one fireman"),
+    ("one policeman", "one", 3, "three policemen"),
 ]
 VARIANTS = [  # (text, number): expected built by substitution below
     ("Three little pigs - three pigs", 3, "word"),

@@ -81,7 +81,7 @@ const RANK_WORDS = wordSet(`
   platform route highway channel phase lesson unit module figure fig table item game match
   lot psalm verse exhibit plate apollo windows iphone ipad galaxy pixel playstation ps xbox
   sonnet symphony opus op class day week year rank ranked ranking place no. issue edition
-  mark mk model gen`);
+  mark mk model gen sz`);
 const APPROX_WORDS = wordSet(`
   about around approximately approx roughly nearly almost over under than least most upto
   circa ca c some maybe perhaps estimated est`);
@@ -110,6 +110,13 @@ const STOP_WORDS = wordSet(`
   sitting standing lying playing walking running looking holding wearing eating posing
   smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
   up down out off away back together alone apart each apiece`);
+// Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
+// Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
+const MODIFIER_NOUNS = wordSet(`
+  piece pc bedroom bed bath bathroom room story storey floor door seater person man player
+  speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
+  level drawer shelf burner slice hole point car family cylinder stroke channel string
+  button blade pocket compartment tier burner disc disk`);
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -162,7 +169,10 @@ const IRREGULAR_SINGULARS: ReadonlyMap<string, string> = new Map(
 // Words ending in "s" that are not plurals.
 const NOT_PLURAL = wordSet(`
   glass grass class bus gas lens plus news series species chess dress cross boss moss mass
-  kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics`);
+  kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics
+  specimen abdomen stamen semen ramen lumen yemen regimen bitumen albumen`);
+// "-man" nouns whose plural is "-mans".
+const MAN_NOUNS_WITH_S = wordSet("human german roman shaman talisman caiman cayman ottoman walkman doberman");
 // "-ie" nouns whose plural is "-ies" but whose singular is not "-y".
 const IE_NOUNS = wordSet(`
   movie cookie pie tie lie die zombie hippie rookie goalie selfie smoothie brownie hoodie
@@ -190,8 +200,9 @@ export const LEXICON: Record<string, unknown> = {
   approx_words: APPROX_WORDS, age_words: AGE_WORDS, multiplier_prefix_words: MULTIPLIER_PREFIX_WORDS,
   prefix_symbols: PREFIX_SYMBOLS, introducer_words: INTRODUCER_WORDS, one_pronoun_prefix: ONE_PRONOUN_PREFIX,
   one_not_count_next: ONE_NOT_COUNT_NEXT, stop_words: STOP_WORDS, adjectives: ADJECTIVES,
-  ing_ed_nouns: ING_ED_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
+  ing_ed_nouns: ING_ED_NOUNS, modifier_nouns: MODIFIER_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
   irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
+  man_nouns_with_s: MAN_NOUNS_WITH_S,
   punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
 };
 
@@ -230,6 +241,7 @@ const NUMERAL_AT_RE = new RegExp(NUMERAL_SOURCE, "yu");
 // What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
 const TOKEN = "(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)";
 const AFTER_RE = new RegExp(`([-‐–](?=[A-Za-z0-9]))?[ \\t\u00a0]*(${TOKEN}(?:(?:[ \\t\u00a0]+|-)${TOKEN}){0,7})?`, "yu");
+const NOUN_PHRASE_ENDERS: ReadonlySet<string> = new Set([...STOP_WORDS, ...WORD_VALUES.keys(), ...BIG_WORDS]);
 const BLANK_TOKEN_RE = /[^ \t\u00a0]+/gu;
 const BLANKS_RE = /[ \t\u00a0]+/;
 const MIXED_CASE_RE = /^[a-z]+[A-Z]/;
@@ -237,6 +249,7 @@ const PARTITIVE_DETERMINERS = wordSet("the these those his her their our my your
 const JOINERS = new Set(".,:/-–"); // a digit joined by these to another digit: decimal, time, date, score
 const AFTER_SYMBOLS = new Set("%°+″′"); // 5%, 20°, 5+, 6″
 const ASCII_DIGITS_RE = /^[0-9]+$/;
+const ASCII_ALNUM_RE = /^[0-9A-Za-z]$/;
 const ASCII_RE = /^[\x00-\x7f]*$/;
 const ALPHA_RE = /^[A-Za-z]+$/;
 const SURROGATE_RE = /[\ud800-\udfff]/;
@@ -419,6 +432,7 @@ function isNumeralWord(word: string): boolean {
 /** `word` lowercased looks like a plural noun (cats, children, sheep). */
 function isPlural(word: string): boolean {
   if (IRREGULAR_PLURALS.has(word)) return true;
+  if (word.endsWith("men") && word.length > 4 && !NOT_PLURAL.has(word)) return true; // firemen, businesswomen
   return (
     word.length > 2 &&
     word.endsWith("s") &&
@@ -434,12 +448,9 @@ function nounTokens(lower: readonly string[]): [number, number] {
   let first = 0;
   if (lower.length > 2 && lower[0] === "of" && PARTITIVE_DETERMINERS.has(lower[1]!)) first = 2; // "two of the cats"
   let stop = first;
-  while (stop < lower.length && !endsNounPhrase(lower[stop]!)) stop++;
+  // A stop word or another numeral ends the phrase.
+  while (stop < lower.length && !NOUN_PHRASE_ENDERS.has(lower[stop]!) && !ASCII_DIGITS_RE.test(lower[stop]!)) stop++;
   return [first, stop];
-}
-
-function endsNounPhrase(word: string): boolean {
-  return STOP_WORDS.has(word) || isNumeralWord(word);
 }
 
 /** The counted head: the first plural after a plural numeral, else the phrase's last word. */
@@ -455,13 +466,26 @@ function isAdjective(word: string): boolean {
   return ADJECTIVES.has(word) || ADJECTIVE_SUFFIXES.some((s) => word.endsWith(s)) || !ALPHA_RE.test(word);
 }
 
-/** The counted noun as written: its head and at most one noun modifier ("light bulbs"). */
-function nounOf(ctx: Context, value: number | null): string | null {
-  const [first, stop] = nounTokens(ctx.lower);
+/**
+ * The counted noun as written: its head and at most one noun modifier ("light bulbs").
+ * Null when there is no phrase, or when a plural numeral's phrase ends in an adjective
+ * ("three lovely, young dogs": the noun is past the comma).
+ */
+function nounOf(ctx: Context, first: number, stop: number, value: number | null): string | null {
   if (stop === first) return null;
   const head = headIndex(ctx.lower, first, stop, value);
+  const headWord = ctx.lower[head]!;
+  if (value !== 1 && isAdjective(headWord) && !NOUN_ADJECTIVES.has(headWord)) return null;
   if (head > first && !isAdjective(ctx.lower[head - 1]!)) return `${ctx.words[head - 1]} ${ctx.words[head]}`;
   return ctx.words[head]!;
+}
+
+/** "Two Piece Suit", "6 person tent", "two bedroom flat": a plural numeral before a singular
+ * noun (and no plural after it) is a modifier, not a count. */
+function singularModifier(num: Numeral, lower: readonly string[], first: number, stop: number): string | null {
+  if (num.value === 1 || stop === first || !MODIFIER_NOUNS.has(lower[first]!)) return null;
+  for (let i = first; i < stop; i++) if (isPlural(lower[i]!)) return null;
+  return "compound modifier (two piece suit)";
 }
 
 // ---------------------------------------------------------------------------- exclusion rules
@@ -470,11 +494,14 @@ function nounOf(ctx: Context, value: number | null): string | null {
 type Rule = (num: Numeral, ctx: Context) => string | null;
 
 /** 6-4, 1.5, 3,000, 5:30, 2/3, 1914-1980: scores, decimals, times, dates, fractions. */
-const joined: Rule = (_num, ctx) => {
+const joined: Rule = (num, ctx) => {
   const [b0, b1] = ctx.before;
   if (ctx.before.length === 2 && JOINERS.has(b1!) && ASCII_DIGITS_RE.test(b0!)) return "joined digits";
   const [a0, a1] = ctx.after;
   if (ctx.after.length === 2 && JOINERS.has(a0!) && ASCII_DIGITS_RE.test(a1!)) return "joined digits";
+  if (num.kind === "digits" && ctx.before.length === 2 && (b1 === "-" || b1 === "–") && ASCII_ALNUM_RE.test(b0!)) {
+    return "code (CL-17, COVID-19)";
+  }
   return null;
 };
 
@@ -524,6 +551,7 @@ const range: Rule = (_num, ctx) => {
   if (CONNECTOR_WORDS.has(ctx.prev) && isNumeralWord(ctx.prev2)) return "range, score or ratio";
   if (ctx.prev === "of" && ctx.prev2 === "out") return "range, score or ratio";
   if (lw[0] === "to" && lw[1] === "a") return "distributive (three to a row)";
+  if (lw[0] === "and" && lw[1] === "a" && lw[2] === "half") return "mixed number (two and a half)";
   return null;
 };
 
@@ -620,7 +648,10 @@ function classify(text: string, num: Numeral): [string | null, string | null] {
     const reason = rule(num, ctx);
     if (reason) return [reason, null];
   }
-  const noun = nounOf(ctx, num.value);
+  const [first, stop] = nounTokens(ctx.lower);
+  const modifier = singularModifier(num, ctx.lower, first, stop);
+  if (modifier) return [modifier, null];
+  const noun = nounOf(ctx, first, stop, num.value);
   const reason = needsNoun(num, ctx, noun);
   return [reason, reason ? null : noun];
 }
@@ -801,6 +832,7 @@ function singularWord(word: string): string {
   if (!ASCII_RE.test(lw) || !isPlural(lw)) return word;
   let s: string;
   if (IRREGULAR_PLURALS.has(lw)) s = IRREGULAR_PLURALS.get(lw)!;
+  else if (lw.endsWith("men")) s = `${lw.slice(0, -3)}man`;
   else if (lw.endsWith("ies") && lw.length > 4) s = IE_NOUNS.has(lw.slice(0, -1)) ? lw.slice(0, -1) : `${lw.slice(0, -3)}y`;
   else if (["sses", "shes", "ches", "xes", "zzes"].some((suffix) => lw.endsWith(suffix))) s = lw.slice(0, -2);
   else s = lw.slice(0, -1);
@@ -812,6 +844,7 @@ function pluralWord(word: string): string {
   if (!ALPHA_RE.test(lw) || isPlural(lw)) return word;
   let p: string;
   if (IRREGULAR_SINGULARS.has(lw)) p = IRREGULAR_SINGULARS.get(lw)!;
+  else if (lw.endsWith("man") && !MAN_NOUNS_WITH_S.has(lw)) p = `${lw.slice(0, -3)}men`; // fireman -> firemen
   else if (lw.endsWith("y") && lw.length > 1 && !"aeiou".includes(lw[lw.length - 2]!)) p = `${lw.slice(0, -1)}ies`;
   else if (["s", "x", "z", "ch", "sh"].some((suffix) => lw.endsWith(suffix))) p = `${lw}es`;
   else p = `${lw}s`;

@@ -89,7 +89,7 @@ RANK_WORDS = frozenset("""
     platform route highway channel phase lesson unit module figure fig table item game match
     lot psalm verse exhibit plate apollo windows iphone ipad galaxy pixel playstation ps xbox
     sonnet symphony opus op class day week year rank ranked ranking place no. issue edition
-    mark mk model gen
+    mark mk model gen sz
 """.split())
 APPROX_WORDS = frozenset("""
     about around approximately approx roughly nearly almost over under than least most upto
@@ -122,6 +122,14 @@ STOP_WORDS = frozenset("""
     sitting standing lying playing walking running looking holding wearing eating posing
     smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
     up down out off away back together alone apart each apiece
+""".split())
+# Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
+# Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
+MODIFIER_NOUNS = frozenset("""
+    piece pc bedroom bed bath bathroom room story storey floor door seater person man player
+    speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
+    level drawer shelf burner slice hole point car family cylinder stroke channel string
+    button blade pocket compartment tier burner disc disk
 """.split())
 # Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
 ADJECTIVES = frozenset("""
@@ -175,7 +183,10 @@ IRREGULAR_SINGULARS = {singular: plural for plural, singular in IRREGULAR_PLURAL
 NOT_PLURAL = frozenset("""
     glass grass class bus gas lens plus news series species chess dress cross boss moss mass
     kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics
+    specimen abdomen stamen semen ramen lumen yemen regimen bitumen albumen
 """.split())
+# "-man" nouns whose plural is "-mans".
+MAN_NOUNS_WITH_S = frozenset("human german roman shaman talisman caiman cayman ottoman walkman doberman".split())
 # "-ie" nouns whose plural is "-ies" but whose singular is not "-y".
 IE_NOUNS = frozenset("""
     movie cookie pie tie lie die zombie hippie rookie goalie selfie smoothie brownie hoodie
@@ -204,7 +215,8 @@ def lexicon_tables() -> dict:
         "age_words": AGE_WORDS, "multiplier_prefix_words": MULTIPLIER_PREFIX_WORDS,
         "introducer_words": INTRODUCER_WORDS, "one_pronoun_prefix": ONE_PRONOUN_PREFIX,
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
-        "ing_ed_nouns": ING_ED_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
+        "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
+        "man_nouns_with_s": MAN_NOUNS_WITH_S,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
     tables = {name: sorted(values) for name, values in sets.items()}
@@ -247,14 +259,21 @@ def _trie_pattern(phrases: list[str]) -> str:
 
 
 NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BIG_WORDS)
-NUMERAL_RE = re.compile(rf"(?<![{WORD_CHARS}])(?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]+)(?![{WORD_CHARS}])")
 # What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
 _TOKEN = r"(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)"
+_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]+|-){_TOKEN}){{0,7}})?"
+AFTER_RE = re.compile(_AFTER)
+NOUN_PHRASE_ENDERS = STOP_WORDS | frozenset(WORD_VALUES) | frozenset(BIG_WORDS)
 BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.words are these tokens of the AFTER_RE words
-AFTER_RE = re.compile(
-    rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]+|-){_TOKEN}){{0,7}})?")
+# A numeral at a word start, then (in a lookahead, so nothing is consumed) what follows it.
+# The first-letter lookahead lets the scan skip most word starts without entering the trie.
+_FIRST_CHARS = "".join(sorted({ch for phrase in NUMERAL_PHRASES for ch in (phrase[0], phrase[0].upper())}))
+NUMERAL_RE = re.compile(
+    rf"(?<![{WORD_CHARS}])(?=[{_FIRST_CHARS}0-9])(?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]+)(?![{WORD_CHARS}])"
+    rf"(?={_AFTER})")
 MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
 PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
+ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
 AFTER_SYMBOLS = frozenset("%°+″′")  # 5%, 20°, 5+, 6″
 
@@ -275,6 +294,8 @@ class _Numeral(NamedTuple):
     value: int | None  # None: beyond the lexicon (fifty, 1945, hundreds)
     kind: str  # "word" | "digits" | "idiom"
     text: str
+    hyphen: bool  # a hyphen joins the numeral to the next word ("two-year-old")
+    words: str  # the tokens after it (AFTER_RE's words), "" when none
 
 
 class _Context(NamedTuple):
@@ -295,12 +316,14 @@ class _Context(NamedTuple):
 
 
 def _numerals(text: str) -> list[_Numeral]:
-    found = []
-    for m in NUMERAL_RE.finditer(text):
-        raw = m.group()
-        kind = _kind(raw)
-        found.append(_Numeral(m.start(), m.end(), _value(kind, raw), kind, raw))
-    return found
+    return [_numeral(m) for m in NUMERAL_RE.finditer(text)]
+
+
+def _numeral(m: re.Match) -> _Numeral:
+    raw = m.group()
+    kind = _kind(raw)
+    hyphen, words = m.group("hyphen", "words")
+    return _Numeral(m.start(), m.end(), _value(kind, raw), kind, raw, hyphen is not None, words or "")
 
 
 def _kind(raw: str) -> str:
@@ -329,8 +352,7 @@ def _context(text: str, num: _Numeral) -> _Context:
     tokens = text[max(0, num.start - LEFT_WINDOW):num.start].split()
     prev_raw = tokens[-1] if tokens else ""
     prev2_raw = tokens[-2] if len(tokens) >= 2 else ""
-    hyphen, words = AFTER_RE.match(text, num.end).groups()
-    words = words or ""  # ASCII letters, digits and ’: lower() is safe
+    words = num.words  # ASCII letters, digits, blanks and ’: lower() is safe
     return _Context(
         text[max(0, num.start - 2):num.start],
         text[num.end:num.end + 2],
@@ -338,7 +360,7 @@ def _context(text: str, num: _Numeral) -> _Context:
         _ascii_lower(prev_raw.strip(PUNCT)),
         prev2_raw,
         _ascii_lower(prev2_raw.strip(PUNCT)),
-        hyphen is not None,
+        num.hyphen,
         words.split(),
         words.lower().split(),
     )
@@ -356,6 +378,8 @@ def _is_plural(word: str) -> bool:
     """`word` lowercased looks like a plural noun (cats, children, sheep)."""
     if word in IRREGULAR_PLURALS:
         return True
+    if word.endswith("men") and len(word) > 4 and word not in NOT_PLURAL:
+        return True  # firemen, businesswomen
     return (len(word) > 2 and word[-1] == "s" and word not in NOT_PLURAL
             and not word.endswith(("ss", "us", "is", "'s", "’s")))
 
@@ -363,19 +387,16 @@ def _is_plural(word: str) -> bool:
 # ----------------------------------------------------------------------------- the counted noun
 
 
-def _noun_tokens(ctx: _Context) -> tuple[int, int]:
-    """[first, stop) indexes into ctx.words of the noun phrase after a numeral."""
+def _noun_tokens(lower: list[str]) -> tuple[int, int]:
+    """[first, stop) indexes into the (lowercased) words after a numeral of its noun phrase."""
     first = 0
-    if len(ctx.lower) > 2 and ctx.lower[0] == "of" and ctx.lower[1] in PARTITIVE_DETERMINERS:
+    if len(lower) > 2 and lower[0] == "of" and lower[1] in PARTITIVE_DETERMINERS:
         first = 2  # "two of the cats"
     stop = first
-    while stop < len(ctx.lower) and not _ends_noun_phrase(ctx.lower[stop]):
+    # A stop word or another numeral ends the phrase (tokens here are ASCII: isdigit is exact).
+    while stop < len(lower) and lower[stop] not in NOUN_PHRASE_ENDERS and not lower[stop].isdigit():
         stop += 1
     return first, stop
-
-
-def _ends_noun_phrase(word: str) -> bool:
-    return word in STOP_WORDS or _is_numeral_word(word)
 
 
 def _head_index(lower: list[str], first: int, stop: int, value: int | None) -> int:
@@ -393,15 +414,30 @@ def _is_adjective(word: str) -> bool:
     return word in ADJECTIVES or word.endswith(ADJECTIVE_SUFFIXES) or not word.isalpha()
 
 
-def _noun(ctx: _Context, value: int | None) -> str | None:
-    """The counted noun as written: its head and at most one noun modifier ("light bulbs")."""
-    first, stop = _noun_tokens(ctx)
+def _noun(ctx: _Context, first: int, stop: int, value: int | None) -> str | None:
+    """The counted noun as written: its head and at most one noun modifier ("light bulbs").
+
+    None when there is no phrase, or when a plural numeral's phrase ends in an adjective
+    ("three lovely, young dogs": the noun is past the comma).
+    """
     if stop == first:
         return None
     head = _head_index(ctx.lower, first, stop, value)
+    if value != 1 and _is_adjective(ctx.lower[head]) and ctx.lower[head] not in NOUN_ADJECTIVES:
+        return None
     if head > first and not _is_adjective(ctx.lower[head - 1]):
         return f"{ctx.words[head - 1]} {ctx.words[head]}"
     return ctx.words[head]
+
+
+def _singular_modifier(num: _Numeral, lower: list[str], first: int, stop: int) -> str | None:
+    """"Two Piece Suit", "6 person tent", "two bedroom flat": a plural numeral before a
+    singular noun (and no plural after it) is a modifier, not a count."""
+    if num.value == 1 or stop == first or lower[first] not in MODIFIER_NOUNS:
+        return None
+    if any(_is_plural(word) for word in lower[first:stop]):
+        return None
+    return "compound modifier (two piece suit)"
 
 
 # ----------------------------------------------------------------------------- exclusion rules
@@ -415,6 +451,8 @@ def _joined(num: _Numeral, ctx: _Context) -> str | None:
         return "joined digits"
     if len(ctx.after) == 2 and ctx.after[0] in JOINERS and _is_ascii_digits(ctx.after[1]):
         return "joined digits"
+    if num.kind == "digits" and len(ctx.before) == 2 and ctx.before[1] in "-–" and ctx.before[0] in ASCII_ALNUM:
+        return "code (CL-17, COVID-19)"
     return None
 
 
@@ -470,6 +508,8 @@ def _range(num: _Numeral, ctx: _Context) -> str | None:
         return "range, score or ratio"
     if lw[:2] == ["to", "a"]:
         return "distributive (three to a row)"
+    if lw[:3] == ["and", "a", "half"]:
+        return "mixed number (two and a half)"
     return None
 
 
@@ -569,7 +609,11 @@ def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
         reason = rule(num, ctx)
         if reason:
             return reason, None
-    noun = _noun(ctx, num.value)
+    first, stop = _noun_tokens(ctx.lower)
+    reason = _singular_modifier(num, ctx.lower, first, stop)
+    if reason:
+        return reason, None
+    noun = _noun(ctx, first, stop, num.value)
     reason = _needs_noun(num, ctx, noun)
     return reason, (None if reason else noun)
 
@@ -672,10 +716,10 @@ def _numeral_at(text: str, start: int, end: int) -> _Numeral:
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
         raise ValueError(f"replace_count: span ({start}, {end}) is not inside the text")
     m = NUMERAL_RE.match(text, start)
-    kind = _kind(m.group()) if m else ""
-    if m is None or m.end() != end or _value(kind, m.group()) is None:
+    num = _numeral(m) if m else None
+    if num is None or num.end != end or num.value is None:
         raise ValueError(f"replace_count: {text[start:end]!r} is not a number from one to twenty")
-    return _Numeral(start, end, _value(kind, m.group()), kind, m.group())
+    return num
 
 
 def _occurrences(text: str, number: int) -> list[tuple[int, int]]:
@@ -713,12 +757,11 @@ def _agree_noun(text: str, pos: int, old: int, new: int) -> str:
     if m.group("hyphen") or m.group("words") is None:
         return text
     tokens = list(BLANK_TOKEN_RE.finditer(text, m.start("words"), m.end("words")))
-    words = [t.group() for t in tokens]
-    ctx = _Context("", "", "", "", "", "", False, words, [_ascii_lower(w) for w in words])
-    first, stop = _noun_tokens(ctx)
+    lower = [_ascii_lower(t.group()) for t in tokens]
+    first, stop = _noun_tokens(lower)
     if first > 0 or stop == first:
         return text  # partitive ("two of the cats") keeps its plural; no noun, nothing to fix
-    head = tokens[_head_index(ctx.lower, first, stop, old)]
+    head = tokens[_head_index(lower, first, stop, old)]
     word = head.group()
     fixed = _singular_word(word) if new == 1 else _plural_word(word)
     return text[:head.start()] + fixed + text[head.end():]
@@ -737,6 +780,8 @@ def _singular_word(word: str) -> str:
         return word
     if lw in IRREGULAR_PLURALS:
         s = IRREGULAR_PLURALS[lw]
+    elif lw.endswith("men"):
+        s = lw[:-3] + "man"
     elif lw.endswith("ies") and len(lw) > 4:
         s = lw[:-1] if lw[:-1] in IE_NOUNS else lw[:-3] + "y"
     elif lw.endswith(("sses", "shes", "ches", "xes", "zzes")):
@@ -752,6 +797,8 @@ def _plural_word(word: str) -> str:
         return word
     if lw in IRREGULAR_SINGULARS:
         p = IRREGULAR_SINGULARS[lw]
+    elif lw.endswith("man") and lw not in MAN_NOUNS_WITH_S:
+        p = lw[:-3] + "men"  # fireman -> firemen
     elif lw.endswith("y") and len(lw) > 1 and lw[-2] not in "aeiou":
         p = lw[:-1] + "ies"
     elif lw.endswith(("s", "x", "z", "ch", "sh")):
