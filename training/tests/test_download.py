@@ -234,3 +234,19 @@ def test_countbench_json_with_urls_skips_dead_links(server, tmp_path):
     assert data.samples[0].image().size == (40, 30)
     assert sorted(s["reason"] for s in data.skipped) == ["download:bad_content_type", "download:not_found"]
     assert json.loads((tmp_path / "out" / "dead_links.json").read_text())["ok"] == 1
+
+
+def test_unresolvable_host_is_a_dns_error_not_retried_nor_cached(server, tmp_path, monkeypatch):
+    import socket
+
+    real = socket.getaddrinfo
+
+    def fake_getaddrinfo(host, *args, **kwargs):
+        if host == "dead.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    first = fetch_all(["http://dead.invalid/x.png"], tmp_path / "c", CONFIG)[0]
+    assert (first.status, first.attempts) == ("dns_error", 1)
+    assert not list((tmp_path / "c").rglob("*.json"))  # offline must not poison the cache

@@ -92,14 +92,19 @@ def _write_plots(out: Path, record: dict[str, Any]) -> None:
                                   out / f"{stem}.{suffix}.png", title)
 
 
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
+
+
 def _headline(record: dict[str, Any]) -> str:
     m = record["metrics"]
     if record["task"] == "counting":
-        acc = "n/a" if m["accuracy"] is None else f"{100 * m['accuracy']:.1f}%"
-        return f"accuracy {acc}, mean abs. deviation {m['mean_abs_deviation']}, scored {m['n_scored']}, skipped {m['n_skipped']}"
-    acc1 = "n/a" if m["acc1"] is None else f"{100 * m['acc1']:.1f}%"
-    acc5 = "n/a" if m["acc5"] is None else f"{100 * m['acc5']:.1f}%"
-    return f"top-1 {acc1}, top-5 {acc5}, scored {m['n_scored']}, skipped {m['n_skipped']}"
+        return (f"accuracy {_fmt(m['accuracy'], True)} (digits {_fmt(m['digits']['accuracy'], True)}), "
+                f"mean abs. deviation {_fmt(m['mean_abs_deviation'])}, scored {m['n_scored']}, skipped {m['n_skipped']}")
+    return (f"top-1 {_fmt(m['acc1'], True)}, top-5 {_fmt(m['acc5'], True)}, "
+            f"scored {m['n_scored']}, skipped {m['n_skipped']}")
 
 
 def collect_results(out: Path) -> list[dict[str, Any]]:

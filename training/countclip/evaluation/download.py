@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable
 
 from countclip.evaluation.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 
-# Outcomes. OK_STATUSES carry an image; RETRYABLE ones may succeed later; PERMANENT ones are cached.
+# Outcomes. OK_STATUSES carry an image; RETRYABLE ones may succeed later; PERMANENT ones are cached;
+# "dns_error" is neither (a dead domain, or no network at all: not worth retrying now, worth it later).
 OK_STATUSES = ("ok", "cached")
 RETRYABLE = frozenset({"timeout", "connection_error", "server_error", "rate_limited"})
 PERMANENT = frozenset({"not_found", "http_error", "bad_content_type", "too_large", "too_many_pixels",
@@ -139,6 +140,9 @@ def _attempt(url: str, config: DownloadConfig) -> tuple[bytes, str, int]:
     except urllib.error.URLError as error:
         if isinstance(error.reason, (socket.timeout, TimeoutError)):
             raise _Failure("timeout", f"no connection within {config.timeout:g}s") from error
+        if isinstance(error.reason, socket.gaierror):
+            # Dead domains are common in old benchmarks; not retried, and not cached (offline looks the same).
+            raise _Failure("dns_error", f"cannot resolve host ({error.reason})") from error
         raise _Failure("connection_error", str(error.reason)) from error
     except (http.client.HTTPException, OSError, ValueError) as error:
         raise _Failure("connection_error", f"{type(error).__name__}: {error}") from error
