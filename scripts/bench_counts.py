@@ -4,7 +4,9 @@
     training/.venv/bin/python scripts/bench_counts.py [--countbench ../shared/countbench/CountBench.json]
 
 Every CountBench caption holds a count, so no caption takes a fast path. Prints the best of
-`--repeats` timed passes over all captions, in captions per second of process CPU time.
+`--repeats` timed passes over all captions, in captions per second of process CPU time, and
+`reference_us`: the best time of a fixed pure-Python loop (`sum(range(1000))`, about 8 us on
+an idle modern core), so figures from a loaded or shared machine can be judged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import pathlib
 import sys
 import time
+import timeit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
@@ -39,10 +42,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     captions = [entry["text"] for entry in json.loads(pathlib.Path(args.countbench).read_text("utf-8"))]
+    reference_us = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
     rate = best_rate(captions, args.passes, args.repeats)
     found = sum(find_count(text) is not None for text in captions)
     print(json.dumps({"implementation": "python", "captions": len(captions), "with_count_found": found,
-                      "captions_per_s": round(rate), "python": sys.version.split()[0]}))
+                      "captions_per_s": round(rate), "reference_us": round(reference_us, 2),
+                      "python": sys.version.split()[0]}))
     return 0
 
 
