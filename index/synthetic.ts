@@ -1,4 +1,4 @@
-/** Deterministic synthetic vectors for index tests and benchmarks (no model needed). */
+/** Deterministic synthetic unit vectors for index tests and benchmarks (no model needed). */
 
 /** mulberry32: a tiny seeded PRNG, so item i always has the same vector. */
 export function rng(seed: number): () => number {

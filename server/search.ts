@@ -46,7 +46,7 @@ export async function search(serving: Serving, req: SearchRequest, limits: Searc
   const weight = req.countWeight ?? 1;
   const parsed = parseCount(req.query);
   const aware = (req.countAware ?? true) && parsed.scoreable !== null;
-  const [query] = (await serving.embedder.embedTexts([req.query])) as [Float32Array];
+  const query = await serving.embedQuery(req.query);
   const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k);
   const prompts = parsed.count !== null ? await serving.countPrompts.get(parsed.forms) : undefined;
   const scale = serving.embedder.logitScale;
@@ -85,7 +85,7 @@ export async function rerank(
   weight: number,
 ): Promise<{ prompt: Schemas["ParsedQuery"]; results: RankedImage[] }> {
   const parsed = parseCount(prompt);
-  const [text] = (await serving.embedder.embedTexts([prompt])) as [Float32Array];
+  const text = await serving.embedQuery(prompt);
   const prompts = await serving.countPrompts.get(parsed.forms);
   const scale = serving.embedder.logitScale;
   const results = images.map(({ id, vector }): RankedImage => {

@@ -7,9 +7,11 @@
 import type { VectorIndex } from "../index/vector-index.ts";
 import { CountPromptCache } from "./count-prompts.ts";
 import type { Embedder } from "./model/embedder.ts";
+import { TextBatcher } from "./text-batcher.ts";
 
 export class Serving {
   readonly countPrompts: CountPromptCache;
+  private readonly queries: TextBatcher;
   private leases = 0;
   private retired = false;
 
@@ -23,6 +25,12 @@ export class Serving {
     countCacheSize: number,
   ) {
     this.countPrompts = new CountPromptCache(embedder, countCacheSize);
+    this.queries = new TextBatcher((texts) => embedder.embedTexts(texts));
+  }
+
+  /** Embed one query or prompt, batched with concurrent ones. */
+  embedQuery(text: string): Promise<Float32Array> {
+    return this.queries.embed(text);
   }
 
   get modelId(): string {

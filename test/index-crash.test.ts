@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { IndexStore } from "../index/persist.ts";
-import { randomUnit } from "./helpers/vectors.ts";
+import { randomUnit } from "../index/synthetic.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(HERE, "helpers", "index-crash-child.ts");

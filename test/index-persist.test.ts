@@ -7,7 +7,7 @@ import { BlobStore } from "../index/blobs.ts";
 import { exactTopK, recallAtK } from "../index/exact.ts";
 import { IndexStore } from "../index/persist.ts";
 import { VectorIndex } from "../index/vector-index.ts";
-import { clusteredUnit, randomUnit } from "./helpers/vectors.ts";
+import { clusteredUnit, randomUnit } from "../index/synthetic.ts";
 
 const params = { m: 16, efConstruction: 100, efSearch: 64 };
 const origin = { modelId: "m1", modelDir: "/models/a", startModelDir: "/models/a", build: 3 };

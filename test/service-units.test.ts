@@ -7,6 +7,7 @@ import { generate, TARGET } from "../scripts/gen-api-types.ts";
 import { loadConfig } from "../server/config.ts";
 import { countPrompts, formsOfBareNoun, nounForms } from "../server/count-prompts.ts";
 import { Lru } from "../server/lru.ts";
+import { TextBatcher } from "../server/text-batcher.ts";
 import { confine, isWithin } from "../server/paths.ts";
 import { countAwareScore, countPosterior, softmax } from "../server/scoring.ts";
 import { candidateCount } from "../server/search.ts";
@@ -108,4 +109,22 @@ test("config: defaults are safe, bad values are refused", () => {
 
 test("server/api/types.gen.ts is generated from the current openapi.yaml", async () => {
   assert.equal(await readFile(TARGET, "utf8"), await generate(), "stale: run `npm run gen:api`");
+});
+
+test("text batcher: a lone query runs at once, concurrent ones share a run, errors reach all", async () => {
+  const runs: string[][] = [];
+  let fail = false;
+  const batcher = new TextBatcher(async (texts) => {
+    runs.push(texts);
+    await new Promise((r) => setTimeout(r, 5));
+    if (fail) throw new Error("boom");
+    return texts.map((t) => Float32Array.of(t.length));
+  }, 3);
+  assert.deepEqual([...(await batcher.embed("a"))], [1]);
+  const results = await Promise.all(["bb", "ccc", "dddd", "eeeee", "ffffff"].map((t) => batcher.embed(t)));
+  assert.deepEqual(results.map((r) => r[0]), [2, 3, 4, 5, 6]);
+  assert.deepEqual(runs, [["a"], ["bb", "ccc", "dddd"], ["eeeee", "ffffff"]]);
+  fail = true;
+  const failed = await Promise.allSettled(["x", "y"].map((t) => batcher.embed(t)));
+  assert.ok(failed.every((r) => r.status === "rejected"));
 });

@@ -6,7 +6,7 @@
  */
 import { IndexStore } from "../../index/persist.ts";
 import { VectorIndex } from "../../index/vector-index.ts";
-import { randomUnit } from "./vectors.ts";
+import { randomUnit } from "../../index/synthetic.ts";
 
 const [dataDir, dimArg, initialArg, stepArg] = process.argv.slice(2);
 const dim = Number(dimArg);
