@@ -250,3 +250,24 @@ def test_unresolvable_host_is_a_dns_error_not_retried_nor_cached(server, tmp_pat
     first = fetch_all(["http://dead.invalid/x.png"], tmp_path / "c", CONFIG)[0]
     assert (first.status, first.attempts) == ("dns_error", 1)
     assert not list((tmp_path / "c").rglob("*.json"))  # offline must not poison the cache
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height but carries almost no data: a bomb's calling card."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [5_000, 100_000])  # our cap, and beyond PIL's own bomb limit
+def test_decompression_bombs_are_refused_before_decoding(side):
+    from countclip.evaluation.images import ImageRejected, decode_image
+
+    with pytest.raises(ImageRejected) as rejected:
+        decode_image(_png_header_only(side, side), max_pixels=1_000_000)
+    assert rejected.value.reason == "too_many_pixels"
