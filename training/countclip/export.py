@@ -10,10 +10,11 @@ the model's, hash everything into manifest.json, and only then move the bundle i
 Everything is written into a temporary directory beside DIR and renamed at the end, so a failed
 export never leaves a half-written bundle and never destroys the previous one.
 
-The default exporter is the TorchScript one (`--exporter torchscript`): on transformers 5.x with
-torch 2.11-2.13 it exports both towers in about a second with symbolic batch/seq axes; the
-dynamo exporter (`--exporter dynamo`) also works but takes ~15 s per tower. Either way the
-numerical check below is what decides whether the bundle is written.
+The default exporter is the TorchScript one (`--exporter torchscript`): with torch 2.13 and
+transformers 5.24 it gives symbolic batch/seq axes and exports the tiny model in ~1.5 s (ViT-B/32
+in ~1.5 min on a loaded 2-core CPU); the dynamo exporter (`--exporter dynamo`) also works, about
+ten times slower. Either way the numerical checks decide whether the bundle is written, so an
+exporter that misbehaves on another torch/transformers pair fails loudly instead of shipping.
 """
 
 from __future__ import annotations
