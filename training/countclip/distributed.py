@@ -73,24 +73,54 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _gather_rows(tensor: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """Every rank's rows concatenated, and each rank's row count (ranks may differ in rows:
+    they are padded to the longest for the collective, and the padding dropped again)."""
+    _, world_size = world()
+    size = torch.tensor([tensor.shape[0]], device=tensor.device)
+    sizes = [torch.zeros_like(size) for _ in range(world_size)]
+    dist.all_gather(sizes, size)
+    counts = [int(s) for s in sizes]
+    padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
+    padded[: tensor.shape[0]] = tensor
+    parts = [torch.empty_like(padded) for _ in range(world_size)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:n] for part, n in zip(parts, counts)], dim=0), counts
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient for this rank's rows."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        gathered, ctx.counts = _gather_rows(tensor)
+        ctx.rank = world()[0]
+        return gathered
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # each rank's loss contributes to every rank's rows
+        start = sum(ctx.counts[: ctx.rank])
+        return grad[start: start + ctx.counts[ctx.rank]]
+
+
 def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate every rank's tensor along dim 0; gradients flow back to each owner."""
     if world()[1] == 1:
         return tensor
-    import torch.distributed.nn.functional as dist_fn
-
-    return torch.cat(dist_fn.all_gather(tensor), dim=0)
+    return _GatherWithGrad.apply(tensor)
 
 
 def all_gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate every rank's tensor along dim 0, as constants (no gradient to other ranks)."""
+    """Concatenate every rank's tensor along dim 0; only the local rows stay in the graph."""
     rank, world_size = world()
     if world_size == 1:
         return tensor
-    parts = [torch.empty_like(tensor) for _ in range(world_size)]
-    dist.all_gather(parts, tensor.contiguous())
-    parts[rank] = tensor  # keep the local slice in the graph
-    return torch.cat(parts, dim=0)
+    with torch.no_grad():
+        gathered, counts = _gather_rows(tensor.detach())
+    start = sum(counts[:rank])
+    return torch.cat([gathered[:start], tensor, gathered[start + counts[rank]:]], dim=0)
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

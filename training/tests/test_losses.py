@@ -20,6 +20,7 @@ IMAGES = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]])
 TEXTS = torch.tensor([[0.6, 0.8], [0.0, 1.0], [1.0, 0.0], [0.8, 0.6]])
 COUNTERFACTUALS = torch.tensor([[0.0, 1.0], [-0.6, 0.8]])  # for images 0 and 2
 COUNT_INDEX = torch.tensor([0, 2])
+NEGATIVES = torch.tensor([[0.0, 1.0], [-0.6, 0.8], [1.0, 0.0]])
 SCALE = 10.0
 
 
@@ -105,7 +106,11 @@ def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
         # counting samples: image 0 lives on rank 0, image 2 on rank 1 (local index 0 on each)
         count = CountLoss()(IMAGES[rows], TEXTS[rows], torch.tensor(SCALE), COUNTERFACTUALS[rank:rank + 1],
                             torch.tensor([0]))
-        results[rank] = {"clip": clip.item(), "count": count["count_loss"].item(),
+        # NegCLIP ablation with uneven negatives per rank (2 on rank 0, 1 on rank 1), without grad gathering
+        negatives = NEGATIVES[:2] if rank == 0 else NEGATIVES[2:]
+        negclip = ClipLoss(gather_with_grad=False)(IMAGES[rows], TEXTS[rows], torch.tensor(SCALE),
+                                                   extra_negatives=negatives)["clip_loss"]
+        results[rank] = {"clip": clip.item(), "count": count["count_loss"].item(), "negclip": negclip.item(),
                          "acc": count["count_acc"].item(), "image_grad": images.grad.tolist()}
     finally:
         dist.destroy_process_group()
@@ -132,3 +137,7 @@ def test_losses_under_two_process_ddp_match_hand_and_single_process():
     expected = hand_count(images, texts, COUNTERFACTUALS.tolist(), [0, 2])
     assert (results[0]["count"] + results[1]["count"]) / 2 == pytest.approx(expected, rel=1e-6)
     assert results[0]["acc"] == results[1]["acc"] == 1.0
+    for rank in (0, 1):
+        rows = [2 * rank, 2 * rank + 1]
+        expected = hand_clip(images, texts, rows=rows, negatives=NEGATIVES.tolist())
+        assert results[rank]["negclip"] == pytest.approx(expected, rel=1e-6)

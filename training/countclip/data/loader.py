@@ -13,6 +13,7 @@ Decoding runs in a process pool (`workers` > 0) with bounded read-ahead, in orde
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import random
 import threading
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import multiprocessing
+import torch
+
 from countclip.data.collate import Tokenize, collate
 from countclip.data.decode import Decoded, SkipStats, decode_chunk
 from countclip.data.sources import Source
@@ -48,6 +50,7 @@ class LoaderSpec:
     context_length: int = 77
     workers: int = 0
     prefetch_batches: int = 2
+    pin_memory: bool = False  # page-locked batches: asynchronous host-to-GPU copies
 
 
 def split_batch(batch_size: int, ratio: float, has_general: bool, has_counting: bool) -> tuple[int, int]:
@@ -150,6 +153,8 @@ class MixedLoader:
             rng = random.Random(f"{self.spec.seed}:counterfactual:{step}:{self.rank}")
             batch = collate(samples, flags, self.tokenize, rng, self.spec.with_counterfactuals,
                             self.spec.pad_multiple, self.spec.pad_id, self.spec.context_length)
+            if self.spec.pin_memory:
+                batch.update({k: v.pin_memory() for k, v in batch.items() if torch.is_tensor(v)})
             batch["data_state"] = {"streams": {name: s.position for name, s in streams.items()},
                                    "skipped": self.stats.snapshot()}
             batch["step"] = step

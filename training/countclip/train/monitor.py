@@ -28,7 +28,7 @@ class Monitor:
             self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=start_step + 1)
         except ImportError:  # tensorboard is a declared dependency; a stripped install still trains
             self.info("tensorboard is not installed: no TensorBoard logs")
-        if progress:
+        if progress and sys.stderr.isatty():  # a bar in a log file is just noise
             from tqdm import tqdm
 
             self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step",
