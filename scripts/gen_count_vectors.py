@@ -72,7 +72,10 @@ EXCLUSIONS = {
     "compound": ["twenty-one", "twenty one pilots", "two hundred", "two dozen eggs",
                  "a three-legged stool", "a two-story house", "a 5-star hotel", "nineteen eighty-four",
                  "one-of-a-kind"],
-    "modifier": ["Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
+    "name or title": ["Tea for Two", "dinner for Four", "One Direction", "1 Thessalonians 5:17",
+                      "10 Best Places To Visit", "The 15 Most Common Mistakes", "One Piece manga",
+                      "One World Trade Center", "music by the Jackson Five"],
+    "modifier": ["one bedroom apartments", "Two Handle Faucet", "Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
                  "Two Bedroom Suite", "a four door car"],
     "mixed number": ["two and a half men", "Two and a Half Men", "three and a half years"],
     "code": ["HJC CL-17 helmet", "COVID-19 cases", "an F-16 jet", "B-2 bomber"],
@@ -125,6 +128,11 @@ SPECIAL_COUNTS = [
     ("two light bulbs", 2, "two", "light bulbs"),
     ("Two Piece Suits", 2, "Two", "Piece Suits"),
     ("five bottle caps", 5, "five", "bottle caps"),
+    ("two best friends", 2, "two", "friends"),
+    ("French Armchairs, Set of Four, 1950s", 4, "Four", None),
+    ("Photo of Three Cats", 3, "Three", "Cats"),
+    ("ONE CAT", 1, "ONE", "CAT"),
+    ("I will make one soon, with two cakes", 2, "two", "cakes"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),

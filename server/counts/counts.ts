@@ -85,6 +85,10 @@ const RANK_WORDS = wordSet(`
 const APPROX_WORDS = wordSet(`
   about around approximately approx roughly nearly almost over under than least most upto
   circa ca c some maybe perhaps estimated est`);
+// Superlatives after a numeral make a list title: "10 Best Places", "The 15 Most Common Mistakes".
+const SUPERLATIVE_WORDS = wordSet(`
+  best most top greatest worst biggest largest smallest easiest simplest coolest cutest
+  funniest craziest weirdest strangest finest`);
 const AGE_WORDS = wordSet("age aged ages");
 const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
 const PREFIX_SYMBOLS = "$€£¥₹₩#№";
@@ -109,14 +113,15 @@ const STOP_WORDS = wordSet(`
   we you i me us him not no so if each every all both some any one per via vs versus plus
   sitting standing lying playing walking running looking holding wearing eating posing
   smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
-  up down out off away back together alone apart each apiece`);
+  up down out off away back together alone apart each apiece soon now again too also today
+  tomorrow yesterday very just only even still yet ever never always already`);
 // Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
 // Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
 const MODIFIER_NOUNS = wordSet(`
   piece pc bedroom bed bath bathroom room story storey floor door seater person man player
   speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
   level drawer shelf burner slice hole point car family cylinder stroke channel string
-  button blade pocket compartment tier burner disc disk`);
+  button blade pocket compartment disc disk gang handle ingredient`);
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -197,7 +202,7 @@ export const LEXICON: Record<string, unknown> = {
   pair_nouns: PAIR_NOUNS, duration_words: DURATION_WORDS, time_words: TIME_WORDS, unit_words: UNIT_WORDS,
   money_words: MONEY_WORDS, fraction_words: FRACTION_WORDS, multiplier_words: MULTIPLIER_WORDS,
   connector_words: CONNECTOR_WORDS, month_words: MONTH_WORDS, rank_words: RANK_WORDS,
-  approx_words: APPROX_WORDS, age_words: AGE_WORDS, multiplier_prefix_words: MULTIPLIER_PREFIX_WORDS,
+  approx_words: APPROX_WORDS, age_words: AGE_WORDS, superlative_words: SUPERLATIVE_WORDS, multiplier_prefix_words: MULTIPLIER_PREFIX_WORDS,
   prefix_symbols: PREFIX_SYMBOLS, introducer_words: INTRODUCER_WORDS, one_pronoun_prefix: ONE_PRONOUN_PREFIX,
   one_not_count_next: ONE_NOT_COUNT_NEXT, stop_words: STOP_WORDS, adjectives: ADJECTIVES,
   ing_ed_nouns: ING_ED_NOUNS, modifier_nouns: MODIFIER_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
@@ -480,11 +485,15 @@ function nounOf(ctx: Context, first: number, stop: number, value: number | null)
   return ctx.words[head]!;
 }
 
-/** "Two Piece Suit", "6 person tent", "two bedroom flat": a plural numeral before a singular
- * noun (and no plural after it) is a modifier, not a count. */
+/** "Two Piece Suit", "6 person tent", "two bedroom flat", "one bedroom apartments": a modifier
+ * noun right after the numeral describes the thing that follows, unless (after a plural
+ * numeral) a plural follows that it counts ("two light bulbs"). */
 function singularModifier(num: Numeral, lower: readonly string[], first: number, stop: number): string | null {
-  if (num.value === 1 || stop === first || !MODIFIER_NOUNS.has(lower[first]!)) return null;
-  for (let i = first; i < stop; i++) if (isPlural(lower[i]!)) return null;
+  if (stop === first || !MODIFIER_NOUNS.has(lower[first]!)) return null;
+  let pluralAfter = false;
+  for (let i = first + 1; i < stop; i++) if (isPlural(lower[i]!)) pluralAfter = true;
+  if (num.value === 1) return pluralAfter ? "compound modifier (one bedroom apartments)" : null;
+  if (pluralAfter || isPlural(lower[first]!)) return null;
   return "compound modifier (two piece suit)";
 }
 
@@ -534,6 +543,9 @@ const nextWord: Rule = (num, ctx) => {
   const reason = NEXT_WORD_REASONS.get(word);
   if (reason) return reason;
   if (num.kind === "digits" && MONTH_WORDS.has(word)) return "date";
+  if (SUPERLATIVE_WORDS.has(word) && (num.kind === "digits" || isAsciiUpper(num.text[0]!))) {
+    return "list title (10 Best Places)";
+  }
   if (num.value === 1 && ONE_NOT_COUNT_NEXT.has(word)) return "one of";
   return null;
 };
@@ -594,9 +606,26 @@ function properNameBefore(ctx: Context): boolean {
   return possessive || midSentence;
 }
 
+/**
+ * "Tea for Two", "at the Four Seasons Hotel", "One Direction", "1 Thessalonians": a capitalised
+ * numeral in lowercase running text (with no noun or a capitalised one), or a "One"/"1" before
+ * a capitalised noun, is part of a name.
+ */
+function inAName(num: Numeral, ctx: Context, noun: string | null): boolean {
+  const nounCapitalised = noun !== null && isAsciiUpper(noun[0]!);
+  if (num.value === 1 && num.kind !== "idiom" && nounCapitalised && !(isUpper(num.text) || isUpper(noun!))) {
+    return true; // not in an all-caps caption ("ONE CAT")
+  }
+  if (num.kind !== "word" || !isAsciiUpper(num.text[0]!) || isUpper(num.text)) return false;
+  if (noun !== null && !nounCapitalised) return false;
+  const raw = ctx.prevRaw;
+  return raw.length > 0 && raw[0]! >= "a" && raw[0]! <= "z" && !INTRODUCER_WORDS.has(ctx.prev);
+}
+
 /** Rules that depend on the noun: "one" and digits need one; names and times have none. */
 function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | null {
   if (num.kind === "digits" && properNameBefore(ctx)) return "name or model";
+  if (inAName(num, ctx, noun)) return "name or title (Tea for Two, One Direction)";
   if (noun !== null) {
     const parts = noun.split(" ");
     const head = parts[parts.length - 1]!;

@@ -95,6 +95,11 @@ APPROX_WORDS = frozenset("""
     about around approximately approx roughly nearly almost over under than least most upto
     circa ca c some maybe perhaps estimated est
 """.split())
+# Superlatives after a numeral make a list title: "10 Best Places", "The 15 Most Common Mistakes".
+SUPERLATIVE_WORDS = frozenset("""
+    best most top greatest worst biggest largest smallest easiest simplest coolest cutest
+    funniest craziest weirdest strangest finest
+""".split())
 AGE_WORDS = frozenset("age aged ages".split())
 MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
 PREFIX_SYMBOLS = "$€£¥₹₩#№"
@@ -121,7 +126,8 @@ STOP_WORDS = frozenset("""
     we you i me us him not no so if each every all both some any one per via vs versus plus
     sitting standing lying playing walking running looking holding wearing eating posing
     smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
-    up down out off away back together alone apart each apiece
+    up down out off away back together alone apart each apiece soon now again too also today
+    tomorrow yesterday very just only even still yet ever never always already
 """.split())
 # Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
 # Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
@@ -129,7 +135,7 @@ MODIFIER_NOUNS = frozenset("""
     piece pc bedroom bed bath bathroom room story storey floor door seater person man player
     speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
     level drawer shelf burner slice hole point car family cylinder stroke channel string
-    button blade pocket compartment tier burner disc disk
+    button blade pocket compartment disc disk gang handle ingredient
 """.split())
 # Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
 ADJECTIVES = frozenset("""
@@ -212,7 +218,7 @@ def lexicon_tables() -> dict:
         "unit_words": UNIT_WORDS, "money_words": MONEY_WORDS, "fraction_words": FRACTION_WORDS,
         "multiplier_words": MULTIPLIER_WORDS, "connector_words": CONNECTOR_WORDS,
         "month_words": MONTH_WORDS, "rank_words": RANK_WORDS, "approx_words": APPROX_WORDS,
-        "age_words": AGE_WORDS, "multiplier_prefix_words": MULTIPLIER_PREFIX_WORDS,
+        "age_words": AGE_WORDS, "superlative_words": SUPERLATIVE_WORDS, "multiplier_prefix_words": MULTIPLIER_PREFIX_WORDS,
         "introducer_words": INTRODUCER_WORDS, "one_pronoun_prefix": ONE_PRONOUN_PREFIX,
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
         "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
@@ -431,11 +437,15 @@ def _noun(ctx: _Context, first: int, stop: int, value: int | None) -> str | None
 
 
 def _singular_modifier(num: _Numeral, lower: list[str], first: int, stop: int) -> str | None:
-    """"Two Piece Suit", "6 person tent", "two bedroom flat": a plural numeral before a
-    singular noun (and no plural after it) is a modifier, not a count."""
-    if num.value == 1 or stop == first or lower[first] not in MODIFIER_NOUNS:
+    """"Two Piece Suit", "6 person tent", "two bedroom flat", "one bedroom apartments": a
+    modifier noun right after the numeral describes the thing that follows, unless (after a
+    plural numeral) a plural follows that it counts ("two light bulbs")."""
+    if stop == first or lower[first] not in MODIFIER_NOUNS:
         return None
-    if any(_is_plural(word) for word in lower[first:stop]):
+    plural_after = any(_is_plural(word) for word in lower[first + 1:stop])
+    if num.value == 1:
+        return "compound modifier (one bedroom apartments)" if plural_after else None
+    if plural_after or _is_plural(lower[first]):
         return None
     return "compound modifier (two piece suit)"
 
@@ -491,6 +501,8 @@ def _next_word(num: _Numeral, ctx: _Context) -> str | None:
         return reason
     if num.kind == "digits" and word in MONTH_WORDS:
         return "date"
+    if word in SUPERLATIVE_WORDS and (num.kind == "digits" or "A" <= num.text[0] <= "Z"):
+        return "list title (10 Best Places)"
     if num.value == 1 and word in ONE_NOT_COUNT_NEXT:
         return "one of"
     return None
@@ -552,10 +564,27 @@ def _proper_name_before(ctx: _Context) -> bool:
     return possessive or mid_sentence
 
 
+def _in_a_name(num: _Numeral, ctx: _Context, noun: str | None) -> bool:
+    """"Tea for Two", "at the Four Seasons Hotel", "One Direction", "1 Thessalonians": a
+    capitalised numeral in lowercase running text (with no noun or a capitalised one), or a
+    "One"/"1" before a capitalised noun, is part of a name."""
+    noun_capitalised = noun is not None and "A" <= noun[0] <= "Z"
+    if num.value == 1 and num.kind != "idiom" and noun_capitalised and not (num.text.isupper() or noun.isupper()):
+        return True  # not in an all-caps caption ("ONE CAT")
+    if num.kind != "word" or not ("A" <= num.text[0] <= "Z") or num.text.isupper():
+        return False
+    if noun is not None and not noun_capitalised:
+        return False
+    raw = ctx.prev_raw
+    return bool(raw) and "a" <= raw[0] <= "z" and ctx.prev not in INTRODUCER_WORDS
+
+
 def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
     """Rules that depend on the noun: "one" and digits need one; names and times have none."""
     if num.kind == "digits" and _proper_name_before(ctx):
         return "name or model"
+    if _in_a_name(num, ctx, noun):
+        return "name or title (Tea for Two, One Direction)"
     if noun is not None:
         head = noun.split()[-1]
         if num.kind == "idiom" and num.value == 2 and _ascii_lower(head) in PAIR_NOUNS:
