@@ -141,3 +141,19 @@ def test_losses_under_two_process_ddp_match_hand_and_single_process():
         rows = [2 * rank, 2 * rank + 1]
         expected = hand_clip(images, texts, rows=rows, negatives=NEGATIVES.tolist())
         assert results[rank]["negclip"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_objective_routes_counterfactuals_to_count_loss_or_to_clip_negatives():
+    from countclip.train.step import Objective
+
+    outputs = {"image_features": IMAGES, "text_features": torch.cat([TEXTS, COUNTERFACTUALS]),
+               "logit_scale": torch.tensor(SCALE)}
+    images, texts, cfs = IMAGES.tolist(), TEXTS.tolist(), COUNTERFACTUALS.tolist()
+    paper = Objective(2.0, "count-loss")(outputs, COUNT_INDEX, num_captions=4)
+    assert paper["clip_loss"].item() == pytest.approx(hand_clip(images, texts), rel=1e-6)  # no counterfactuals here
+    assert paper["count_loss"].item() == pytest.approx(2.0 * hand_count(images, texts, cfs, [0, 2]), rel=1e-6)
+    negclip = Objective(1.0, "clip-negatives")(outputs, COUNT_INDEX, num_captions=4)
+    assert "count_loss" not in negclip
+    assert negclip["clip_loss"].item() == pytest.approx(hand_clip(images, texts, negatives=cfs), rel=1e-6)
+    plain = Objective(0.0, "count-loss")(outputs, COUNT_INDEX, num_captions=4)
+    assert set(k for k in plain if k.endswith("_loss")) == {"clip_loss"}

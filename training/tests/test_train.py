@@ -80,3 +80,13 @@ def test_every_flag_has_help_and_bad_flags_are_rejected():
         parse_config(["--steps", "5"])  # no data
     with pytest.raises(SystemExit):
         parse_config(["--train-data", "x.tar", "--counting-ratio", "1.5"])
+
+
+def test_clip_negatives_ablation_trains_without_count_loss(world, tmp_path):
+    config = TrainConfig(model=world["model"], train_data=world["general"], counting_data=world["counting"],
+                         counterfactual_mode="clip-negatives", steps=2, batch_size=8, lr=1e-3, warmup=1,
+                         output_dir=str(tmp_path / "run"), log_every=1, save_every=0, progress=False, threads=1)
+    train(config, CPU)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all("count_loss" not in r and r["loss"] == r["clip_loss"] for r in records)
+    assert records[-1]["skipped"] == 0

@@ -27,6 +27,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import torch
 
 from countclip import distributed
 from countclip.data import LoaderSpec, describe_skips, MixedLoader, count_samples, open_source, split_batch
+from countclip.data.decode import USED_ANYWAY
 from countclip.distributed import DistEnv
 from countclip.models import ClipAdapter, load_model
 from countclip.train import checkpoint as ckpt
@@ -71,7 +73,7 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     ctx = build_context(adapter, config, env, total_steps)
     step, samples_seen, data_state = 0, 0, None
     if resume_from is not None:
-        step, samples_seen, data_state = restore(resume_from, ctx, env)
+        step, samples_seen, data_state = restore(resume_from, ctx, env, config)
 
     monitor = Monitor(output, total_steps, step, enabled=env.is_main, progress=config.progress)
     if env.is_main:
@@ -98,6 +100,7 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
             if step % config.log_every == 0 or step == total_steps:
                 values = distributed.all_reduce_mean(window.mean(), env.device)
                 values["lr"] = ctx.scheduler.get_last_lr()[0]
+                values["skipped"] = float(sum(merged_skips(data_state, dropped_only=True).values()))
                 monitor.log_step(step, samples_seen, values)
             if (config.eval_every and step % config.eval_every == 0) or step == total_steps:
                 monitor.log_eval(step, evaluate())
@@ -234,9 +237,10 @@ def save(output: Path, config: TrainConfig, ctx: StepContext, step: int, samples
     distributed.barrier()
 
 
-def restore(path: Path, ctx: StepContext, env: DistEnv) -> tuple[int, int, dict[str, Any]]:
+def restore(path: Path, ctx: StepContext, env: DistEnv, config: TrainConfig) -> tuple[int, int, dict[str, Any]]:
     """Load weights, optimizer, schedule, scaler and RNG; return (step, samples seen, this rank's data state)."""
     weights, trainer, state = ckpt.load_checkpoint(path)
+    warn_config_drift(TrainConfig.from_json(state["config"]), config, path)
     if state["world_size"] != env.world_size:
         raise SystemExit(f"checkpoint {path} was written by {state['world_size']} ranks, this run has "
                          f"{env.world_size}: data positions cannot be mapped; resume with the same world size")
@@ -247,6 +251,17 @@ def restore(path: Path, ctx: StepContext, env: DistEnv) -> tuple[int, int, dict[
     rng = dict(state["rng"][env.rank], torch=trainer["rng_torch"][env.rank], cuda=trainer["rng_cuda"][env.rank])
     ckpt.set_rng_state(rng)
     return int(state["step"]), int(state["samples_seen"]), state["data"][env.rank]
+
+
+DATA_ORDER_FIELDS = ("train_data", "counting_data", "counting_ratio", "batch_size", "seed")
+
+
+def warn_config_drift(saved: TrainConfig, current: TrainConfig, path: Path) -> None:
+    """Resuming with different data settings is allowed, but then it is not the same run any more."""
+    changed = [name for name in DATA_ORDER_FIELDS if getattr(saved, name) != getattr(current, name)]
+    if changed and distributed.world()[0] == 0:
+        warnings.warn(f"resuming {path} with changed {', '.join(changed)}: the data order will not match an "
+                      f"uninterrupted run", stacklevel=2)
 
 
 def save_final_model(adapter: ClipAdapter, final: Path, summary: dict[str, Any]) -> None:
@@ -266,13 +281,14 @@ def save_final_model(adapter: ClipAdapter, final: Path, summary: dict[str, Any])
         os.replace(tmp, final)
 
 
-def merged_skips(data_state: dict[str, Any] | None) -> dict[str, int]:
-    """Skip counts summed over ranks."""
+def merged_skips(data_state: dict[str, Any] | None, dropped_only: bool = False) -> dict[str, int]:
+    """Skip counts summed over ranks (optionally without the problems whose samples were still used)."""
     per_rank = distributed.all_gather_object((data_state or {}).get("skipped", {}))
     total: dict[str, int] = {}
     for counts in per_rank:
         for reason, count in counts.items():
-            total[reason] = total.get(reason, 0) + count
+            if not (dropped_only and reason in USED_ANYWAY):
+                total[reason] = total.get(reason, 0) + count
     return total
 
 
