@@ -90,6 +90,15 @@ def run_mine(path: Path, out: Path, cap: int, workers: int) -> tuple[dict, float
     return json.loads((out / mine.STATS_NAME).read_text()), elapsed
 
 
+def core_fingerprint() -> str:
+    """The count core's source hash: it must not change between the two timed paths."""
+    import hashlib
+
+    import countclip.counts
+
+    return hashlib.sha256(Path(countclip.counts.__file__).read_bytes()).hexdigest()[:12]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -107,6 +116,7 @@ def main() -> int:
         print(f"generated {args.rows:,} captions from {origin} in {time.perf_counter() - t0:.1f}s "
               f"({data.stat().st_size / 2**20:.0f} MiB parquet); {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (other processes share these cores: compare the two paths, same run)")
+        core_before = core_fingerprint()
         stats, mine_s = run_mine(data, Path(tmp) / "mined", args.cap, args.workers)
         seconds = stats["worker_seconds"]
         print(f"\ncountclip mine ({args.workers} workers): {mine_s:.2f}s end to end, "
@@ -118,6 +128,9 @@ def main() -> int:
             return 0
         eligible, base_s = baseline(data, args.cap, args.seed)
         print(f"baseline (pandas + per-row find_count, 1 process): {base_s:.2f}s, {args.rows / base_s:,.0f} captions/s")
+        if core_fingerprint() != core_before:
+            print("the count core's source changed during the run: the comparison is void, run again")
+            return 1
         mined = {int(k): v for k, v in stats["eligible_per_count"].items() if v}
         same = mined == eligible
         print(f"speed-up: {base_s / mine_s:.1f}x; eligible captions per count identical: {same}; "
