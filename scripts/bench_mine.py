@@ -124,6 +124,9 @@ def main() -> int:
               f"{stats['prefilter_candidates'] / args.rows:.1%} to the count core, which took "
               f"{seconds['count_core_s']:.1f}s of {seconds['worker_s']:.1f}s worker time "
               f"({seconds['count_core_s'] / max(1, stats['prefilter_candidates']) * 1e6:.0f} us per candidate)")
+        rest = seconds["worker_s"] - seconds["count_core_s"]
+        print(f"  everything but the count core (read, validate, pre-filter, keys, sampling): {rest:.1f}s of worker "
+              f"time, i.e. {args.rows * args.workers / rest:,.0f} captions/s on {args.workers} workers if the core were free")
         if args.skip_baseline:
             return 0
         eligible, base_s = baseline(data, args.cap, args.seed)

@@ -91,6 +91,21 @@ def test_keeps_samples_whose_detected_count_matches(tmp_path):
     assert not list((tmp_path / "out").rglob("*.tmp-*"))
 
 
+def test_the_trainer_reads_verified_shards(tmp_path):
+    from countclip.data.sources import count_samples, open_source
+
+    (tmp_path / "in").mkdir()
+    make_shards(tmp_path, n_shards=2)
+    assert run_verify(tmp_path, pattern="shard-{00000..00001}.tar") == 0
+    source = open_source(str(tmp_path / "out" / "shard-{00000..00001}.tar"))
+    assert count_samples(source) == 4
+    entries = source.index(0)
+    sample = source.read(0, entries[1])
+    meta = json.loads(sample.meta)
+    assert (meta["count"], meta["noun"], meta["verified"]["detected"]) == (3, "squares", 3)
+    assert sample.image == squares_image(3) and sample.text == b"3 squares" and not source.problems
+
+
 def test_unusable_samples_are_dropped_with_a_reason(tmp_path):
     no_count = sample_files(2, None, caption="a plain photo")
     count_from_caption = sample_files(2, None, caption="two red squares")

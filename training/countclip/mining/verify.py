@@ -9,8 +9,9 @@ zero-shot detector (OWLv2 by default); the sample is kept when the number of box
 `--threshold`, after non-maximum suppression, equals the caption's count.
 
 Output, in `--out`: one verified shard per input shard (same name, kept samples only, their
-json gaining a "verified" record), `reports/<shard>.json` per shard, and `report.json` (kept and
-dropped per count and reason, detected-vs-caption counts) once every shard is done.
+json gaining a "verified" record) with img2dataset's `<shard>_stats.json` beside it,
+`reports/<shard>.json` per shard, and `report.json` (kept and dropped per count and reason,
+detected-vs-caption counts) once every shard is done.
 
 Shards are dealt to ranks round-robin (RANK / WORLD_SIZE from torchrun; no process group is
 needed). A shard's output appears atomically and its report is written after it, so a
@@ -206,6 +207,10 @@ def verify_shards(shards: list[Path], out_dir: Path, verifier: ShardVerifier, ra
             write_json(report_path(out_dir, shard), {"shard": shard.name, "error": str(error)})
             done["failed"].append({"shard": shard.name, "error": str(error)})
             continue
+        # img2dataset's per-shard stats file: the trainer reads "successes" instead of indexing the tar.
+        kept, samples = report["kept"], report["samples"]
+        write_json(out_dir / f"{Path(shard.name).stem}_stats.json",
+                   {"count": samples, "successes": kept, "failed_to_verify": samples - kept})
         write_json(report_path(out_dir, shard), report)
         done["processed"].append(shard.name)
         print(f"[rank {rank}] {shard.name}: kept {report['kept']}/{report['samples']}", flush=True)
