@@ -2,16 +2,18 @@
 
 One specification, two implementations: this module and `server/counts/counts.ts` give
 identical results (offsets are Unicode code points in both), proven by the shared vectors
-in `test/vectors/counts.json`. Change a rule here and the same rule there.
+in `test/vectors/counts.json` and by parity runs over real captions. Change a rule here and
+the same rule there.
 
-How `find_count` decides, in short:
+How `find_count` decides:
 1. `NUMERAL_RE` finds every numeral: number words (any case), digits, idioms ("a pair of").
-2. Each numeral is classified from its left words and its right words (`_exclusion`):
-   ages, times, durations, measures, money, ranks and titles, dates, scores, ranges,
-   fractions, multipliers, "one of", compound numerals ... are not counts.
+2. `_classify` reads each numeral's context (the words before and after it) and runs the
+   rules in order; the first that fires names why it is not a count: ages, times,
+   durations, measures, money, ranks and titles, dates, scores, ranges, fractions,
+   multipliers, "one of", compounds, names ...
 3. The surviving numerals are counts; when they disagree (two cats and three dogs) the
-   caption is ambiguous and we abstain.
-All vocabulary lives in the tables below, so rules are data, not code.
+   caption is ambiguous and we abstain. `explain` shows every decision.
+All vocabulary lives in `counts_lexicon`, so the rules are data, not code.
 """
 
 from __future__ import annotations
@@ -21,217 +23,15 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# ----------------------------------------------------------------------------- lexicon
-
-NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty",
+from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
+    ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, BIG_WORDS, CONNECTOR_WORDS,
+    DURATION_WORDS, FRACTION_WORDS, IDIOMS, IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS,
+    IRREGULAR_PLURALS, IRREGULAR_SINGULARS, LEFT_WINDOW, MAN_NOUNS_WITH_S, MODIFIER_NOUNS,
+    MONEY_WORDS, MONTH_WORDS, MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL,
+    NOUN_ADJECTIVES, NUMBER_WORDS, ONE_NOT_COUNT_NEXT, ONE_PRONOUN_PREFIX, PAIR_NOUNS,
+    PREFIX_SYMBOLS, PUNCT, RANK_WORDS, SENTENCE_END, STOP_WORDS, SUPERLATIVE_WORDS, TENS_WORDS,
+    TIME_WORDS, UNIT_WORDS, WORD_CHARS, WORD_VALUES, lexicon_tables,
 )
-WORD_VALUES = {word: value for value, word in enumerate(NUMBER_WORDS) if value >= 1}
-# Numerals beyond the lexicon: never a count we report, but a rival count when they count
-# something ("fifty cats"), and they make compounds ("twenty one", "two hundred").
-BIG_WORDS = (
-    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds",
-    "thousand", "thousands", "million", "millions", "billion", "billions", "dozen", "dozens",
-)
-TENS_WORDS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
-# Idioms that count, longest first so the alternation prefers them.
-IDIOMS = (("half a dozen", 6), ("a couple of", 2), ("a pair of", 2), ("a dozen", 12))
-IDIOM_VALUES = dict(IDIOMS)
-# "a pair of jeans" is one object.
-PAIR_NOUNS = frozenset("""
-    binoculars boxers briefs clippers glasses goggles headphones earphones jeans knickers
-    leggings overalls pajamas panties pants pliers pyjamas scissors shears shorts slacks
-    spectacles sunglasses tights tongs trousers tweezers underpants
-""".split())
-
-# ----------------------------------------------------------------------------- context vocabulary
-# Words right after a numeral that make it something other than a count.
-DURATION_WORDS = frozenset("""
-    second seconds sec secs minute minutes min mins hour hours hr hrs h day days week weeks
-    wk wks month months mo mos year years yr yrs y decade decades century centuries night
-    nights weekend weekends millennium millennia moment moments
-""".split())
-TIME_WORDS = frozenset("o'clock o’clock oclock am pm a.m p.m".split())
-UNIT_WORDS = frozenset("""
-    km kms kilometer kilometers kilometre kilometres mile miles mi m meter meters metre metres
-    cm mm nm inch inches ft feet foot yd yard yards kg kgs kilo kilos kilogram kilograms g gr
-    gram grams mg mcg lb lbs pound pounds oz ounce ounces ton tons tonne tonnes t l liter liters
-    litre litres ml cl dl gallon gallons gal quart quarts qt pint pints tbsp tsp teaspoon
-    teaspoons tablespoon tablespoons percent pct per degree degrees deg mph kph kmh mp
-    megapixel megapixels mpx px pixel pixels dpi gb mb kb tb gig gigs ghz mhz khz hz w watt watts
-    kw kwh v volt volts amp amps mah hp horsepower cal kcal calorie calories acre acres hectare
-    hectares ha sq cc bpm rpm psi ct carat carats karat karats k point points pts
-    x inchs quot
-""".split())
-MONEY_WORDS = frozenset("""
-    dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen
-    yuan rmb rupee rupees rs franc francs grand bitcoin btc
-""".split())
-FRACTION_WORDS = frozenset("""
-    half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths seventh
-    sevenths eighth eighths ninth ninths tenth tenths percentile
-""".split())
-MULTIPLIER_WORDS = frozenset("times fold x ×".split())
-# A connector between two numerals makes a range, score, ratio or dimension ("two or three",
-# "6 to 4", "2 x 3", "one in five", "two out of ten").
-CONNECTOR_WORDS = frozenset("or to x × by in of out and nor vs versus".split())
-MONTH_WORDS = frozenset("""
-    january february march april may june july august september october november december
-    jan feb mar apr jun jul aug sep sept oct nov dec
-""".split())
-
-# Words right before a numeral.
-RANK_WORDS = frozenset("""
-    top number no nr num part pt chapter chap ch episode ep season series volume vol book level
-    lvl grade stage round step page pg p act scene track version ver v type size room gate
-    platform route highway channel phase lesson unit module figure fig table item game match
-    lot psalm verse exhibit plate apollo windows iphone ipad galaxy pixel playstation ps xbox
-    sonnet symphony opus op class day week year rank ranked ranking place no. issue edition
-    mark mk model gen sz
-""".split())
-APPROX_WORDS = frozenset("""
-    about around approximately approx roughly nearly almost over under than least most upto
-    circa ca c some maybe perhaps estimated est
-""".split())
-# Superlatives after a numeral make a list title: "10 Best Places", "The 15 Most Common Mistakes".
-SUPERLATIVE_WORDS = frozenset("""
-    best most top greatest worst biggest largest smallest easiest simplest coolest cutest
-    funniest craziest weirdest strangest finest
-""".split())
-AGE_WORDS = frozenset("age aged ages".split())
-MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
-PREFIX_SYMBOLS = "$€£¥₹₩#№"
-# Words that introduce a count with no noun after it ("set of eight", "pack of 8").
-INTRODUCER_WORDS = frozenset("""
-    of set sets pack packs box lot group collection bundle kit total all only the these those
-    with and includes including featuring contains containing has have are were
-""".split())
-# Words before "one" that make it a pronoun ("the one", "no one", "each one").
-ONE_PRONOUN_PREFIX = frozenset("""
-    the this that each every no any which another someone anyone first second third last next
-    other big little new old right wrong same
-""".split())
-# Words after "one" that make it not a count ("one of", "one another", "one day").
-ONE_NOT_COUNT_NEXT = frozenset("of another more less by way or and on".split())
-
-# Words that end a noun phrase (the noun is before them).
-STOP_WORDS = frozenset("""
-    a an the this that these those his her its their our my your of in on at with from for by to
-    into onto under over near behind between among around against above below inside outside
-    beside across along through during after before about and or but nor & is are was were be
-    been being has have had do does did will would can could should may might must shall who
-    which whom whose where when while what how why as than then there here it they them he she
-    we you i me us him not no so if each every all both some any one per via vs versus plus
-    sitting standing lying playing walking running looking holding wearing eating posing
-    smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
-    up down out off away back together alone apart each apiece soon now again too also today
-    tomorrow yesterday very just only even still yet ever never always already
-""".split())
-# Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
-# Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
-MODIFIER_NOUNS = frozenset("""
-    piece pc bedroom bed bath bathroom room story storey floor door seater person man player
-    speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
-    level drawer shelf burner slice hole point car family cylinder stroke channel string
-    button blade pocket compartment disc disk gang handle ingredient
-""".split())
-# Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
-ADJECTIVES = frozenset("""
-    big small little large tiny huge giant tall short long wide narrow thick thin fat old new
-    young ancient modern vintage retro antique classic cute beautiful pretty lovely adorable
-    happy sad funny angry good bad great best better nice fine cool hot warm cold fresh ripe raw
-    white black red green blue yellow orange purple pink brown gray grey golden gold silver
-    dark bright colorful colourful colored coloured multicolored different same other various
-    assorted identical similar separate individual matching more many several few empty full
-    wild wooden metal plastic glass paper ceramic leather cotton round square flat striped
-    spotted dotted plain simple fancy elegant luxury cheap expensive real fake whole main
-    traditional stylish tropical heavy soft hard wet dry clean dirty sweet sour spicy tasty
-    delicious healthy organic natural handmade homemade custom original unique rare famous
-    favorite favourite popular amazing stunning gorgeous sleek shiny fluffy furry hairy
-    smiling sleeping running standing sitting male female adult baby teen senior elderly
-    cartoon realistic isolated diverse multiple tall various own first last next final
-    upper lower left right top bottom front back middle inner outer open closed
-""".split())
-# Nouns that look like participles ("one wedding ring" counts a ring).
-ING_ED_NOUNS = frozenset("""
-    king ring wing thing swing string spring sling building painting drawing wedding pudding
-    ceiling earring dumpling sapling seedling duckling bed shed sled seed reed
-""".split())
-# Adjectives that are also count nouns: "one glass" counts a glass, "one red" does not.
-NOUN_ADJECTIVES = frozenset("""
-    glass metal paper gold silver plastic leather cotton orange baby adult male female senior
-    teen cartoon square round top bottom back front giant classic antique
-""".split())
-ADJECTIVE_SUFFIXES = ("ed", "ing", "ful", "ous", "ive", "ish", "less", "able", "ible", "ic", "ical", "al", "ian", "ese", "ary")
-
-# Irregular plurals (plural -> singular); invariant nouns map to themselves.
-IRREGULAR_PLURALS = {
-    "men": "man", "women": "woman", "children": "child", "people": "person", "feet": "foot",
-    "teeth": "tooth", "mice": "mouse", "geese": "goose", "dice": "die", "oxen": "ox", "lice": "louse",
-    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf",
-    "halves": "half", "wolves": "wolf", "shelves": "shelf", "calves": "calf", "thieves": "thief",
-    "elves": "elf", "scarves": "scarf", "hooves": "hoof", "selves": "self", "cacti": "cactus",
-    "fungi": "fungus", "criteria": "criterion", "phenomena": "phenomenon", "bacteria": "bacterium",
-    "sheep": "sheep", "fish": "fish", "deer": "deer", "series": "series", "species": "species",
-    "moose": "moose", "aircraft": "aircraft", "bison": "bison", "salmon": "salmon", "trout": "trout",
-    "shrimp": "shrimp", "swine": "swine", "cattle": "cattle", "police": "police", "moai": "moai",
-    "buses": "bus", "lenses": "lens", "gases": "gas", "bonuses": "bonus", "viruses": "virus",
-    "campuses": "campus", "circuses": "circus", "walruses": "walrus", "octopuses": "octopus",
-    "cactuses": "cactus", "geniuses": "genius", "choruses": "chorus", "quizzes": "quiz",
-    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "echoes": "echo",
-    "mangoes": "mango", "volcanoes": "volcano", "torpedoes": "torpedo", "buffaloes": "buffalo",
-    "dominoes": "domino", "mosquitoes": "mosquito", "vetoes": "veto", "axes": "axe",
-}
-IRREGULAR_SINGULARS = {singular: plural for plural, singular in IRREGULAR_PLURALS.items()}
-# Words ending in "s" that are not plurals.
-NOT_PLURAL = frozenset("""
-    glass grass class bus gas lens plus news series species chess dress cross boss moss mass
-    kiss bass brass this is was has his its us yes thus always perhaps cos physics mathematics
-    specimen abdomen stamen semen ramen lumen yemen regimen bitumen albumen
-""".split())
-# "-man" nouns whose plural is "-mans".
-MAN_NOUNS_WITH_S = frozenset("human german roman shaman talisman caiman cayman ottoman walkman doberman".split())
-# "-ie" nouns whose plural is "-ies" but whose singular is not "-y".
-IE_NOUNS = frozenset("""
-    movie cookie pie tie lie die zombie hippie rookie goalie selfie smoothie brownie hoodie
-    beanie genie sweetie calorie prairie aussie collie birdie pixie auntie bookie budgie
-    cutie veggie nightie newbie freebie boogie hottie junkie yuppie
-""".split())
-
-# Punctuation stripped from the words around a numeral.
-PUNCT = "\"'()[]{}<>,.;:!?*_~`|/\\-–—‘’“”«»…"
-SENTENCE_END = ".!?:;|"
-# Code points of a "word" for numeral boundaries: ASCII letters and digits, the underscore,
-# combining diacritics, and the Latin, Greek and Cyrillic letter blocks. A fixed table (not
-# the runtime's Unicode database) so Python and JavaScript agree on every input.
-WORD_CHARS = "0-9A-Za-z_\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u0300-\u036f\u0370-\u03ff\u0400-\u052f\u1e00-\u1fff"
-LEFT_WINDOW = 40  # code points before a numeral that its left words are read from
-
-
-
-def lexicon_tables() -> dict:
-    """The tables as plain JSON (sets as sorted lists), for the cross-language parity test."""
-    sets = {
-        "pair_nouns": PAIR_NOUNS, "duration_words": DURATION_WORDS, "time_words": TIME_WORDS,
-        "unit_words": UNIT_WORDS, "money_words": MONEY_WORDS, "fraction_words": FRACTION_WORDS,
-        "multiplier_words": MULTIPLIER_WORDS, "connector_words": CONNECTOR_WORDS,
-        "month_words": MONTH_WORDS, "rank_words": RANK_WORDS, "approx_words": APPROX_WORDS,
-        "age_words": AGE_WORDS, "superlative_words": SUPERLATIVE_WORDS, "multiplier_prefix_words": MULTIPLIER_PREFIX_WORDS,
-        "introducer_words": INTRODUCER_WORDS, "one_pronoun_prefix": ONE_PRONOUN_PREFIX,
-        "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
-        "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
-        "man_nouns_with_s": MAN_NOUNS_WITH_S,
-        "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
-    }
-    tables = {name: sorted(values) for name, values in sets.items()}
-    tables.update(
-        number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
-        adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
-        prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW,
-    )
-    return tables
 
 
 # ----------------------------------------------------------------------------- regexes
