@@ -464,16 +464,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load(spec: str) -> Any:
+    from countclip.models import load_model
+
+    try:
+        return load_model(spec)
+    except (OSError, ValueError, ImportError) as error:  # missing dir, offline hub, unknown arch, no open_clip
+        raise ExportError(f"cannot load model {spec!r}: {type(error).__name__}: {error}") from error
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    from countclip.models import load_model
-
     try:
         metrics = _metrics_from_files(args.metrics)
         training = _read_json_object(args.training_summary, "--training-summary") if args.training_summary else {}
         _check_target(args.out.absolute())  # fail before spending time loading the model
-        adapter = load_model(args.model)
+        adapter = _load(args.model)
         manifest = export_bundle(adapter, args.out, name=args.name, metrics=metrics, training=training,
                                  command=shlex.join(["countclip", "export", *argv]), exporter=args.exporter)
     except (ExportError, B.BundleError) as error:

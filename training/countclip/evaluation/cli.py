@@ -131,7 +131,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     print(f"{label}: {len(data.samples)} samples from {args.data} ({time.time() - started:.1f}s)")
     device, records = _device(args.device), []
     for model_spec in args.model:
-        model = load_model(model_spec)
+        try:
+            model = load_model(model_spec)
+        except (OSError, ValueError, ImportError) as error:
+            raise ValueError(f"cannot load model {model_spec!r}: {type(error).__name__}: {error}") from error
         metrics = spec.evaluate(model, data, batch_size=args.batch_size, device=device)
         record = report.result_record(label, model.name, model_spec, spec.task, metrics)
         path = report.write_result(args.out, record)
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         run(args)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, ImportError) as error:
         print(f"countclip eval: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -116,7 +116,12 @@ def _from_hf(files: list[str] | None, source: str, options: LoadOptions) -> Coun
     import datasets
 
     if files is None:
-        dataset = datasets.load_dataset(source, split=options.split)
+        try:
+            dataset = datasets.load_dataset(source, split=options.split)
+        except Exception as error:  # offline, gated, renamed, wrong split: all end the same way for the user
+            raise ValueError(f"could not load the Hugging Face dataset {source!r} (split {options.split!r}): "
+                             f"{type(error).__name__}: {error}. Offline? Point --data at a local parquet file, "
+                             f"CountBench.json or JSONL/folder instead.") from error
     elif not files:
         raise FileNotFoundError(f"{source}: no parquet files")
     else:
