@@ -43,6 +43,7 @@ GENERAL_TEMPLATES_MANY = (
     "Flat design {thing} illustration",
     "Stock image of {things}",
     "Some {things} scattered on {bg}",
+    "A photo of {things} on {bg}",
     "{things}",
 )
 GENERAL_TEMPLATES_ONE = (
@@ -53,6 +54,7 @@ GENERAL_TEMPLATES_ONE = (
     "A single {thing} on {bg}",
     "Flat design {thing} illustration",
     "Stock image of {a_thing}",
+    "A photo of {a_thing}",
     "{thing}",
 )
 DISTRACTOR_SUFFIXES = (" and {other}", " with {other}", ", {other} nearby")

@@ -116,7 +116,8 @@ def write_countbench(out_dir: Path, seed: int, *, size: int = 128, fmt: str = "p
                      distractor_prob: float = 0.3) -> dict[str, Any]:
     """540 images (60 per count 2..10) with `CountBench.json` and `countbench.jsonl` in CountBench's schema.
 
-    `image` is relative to the directory holding the JSON; the JSONL adds the scene metadata.
+    `image` is relative to the directory holding the JSON; the JSONL adds the scene metadata, and
+    `countbench-held-out-kinds.jsonl` holds the 270 images of object kinds never seen in training.
     """
     make = partial(streams.countbench, seed, distractor_prob=distractor_prob)
     total = streams.COUNTBENCH_PER_COUNT * len(streams.COUNTBENCH_COUNTS)
@@ -130,6 +131,8 @@ def write_countbench(out_dir: Path, seed: int, *, size: int = 128, fmt: str = "p
             lines.append({**entries[-1], **meta})
         _write_json(stage / "CountBench.json", entries)
         _write_jsonl(stage / "countbench.jsonl", lines)
+        # The half whose object kinds never appear in training, for a transfer breakdown.
+        _write_jsonl(stage / "countbench-held-out-kinds.jsonl", [line for line in lines if line["held_out_kind"]])
     return {"images": total, "path": str(out_dir / "countbench.jsonl")}
 
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The embedded default model, end to end, in one command (2 CPU cores, offline):
+#
+#   scripts/train_default_model.sh            # SEED=0 WORK=runs/default-model
+#
+#   1. generate the synthetic counting world (training shards, synthetic CountBench, zero-shot folder)
+#   2. pre-train a small CLIP from scratch with L_clip only                      -> baseline
+#   3. fine-tune it with L_clip + L_count (general + counting stream)            -> ours
+#   4. fine-tune it with L_clip only, same data, steps and seed                  -> ablation
+#   5. evaluate all three (synthetic CountBench; object-kind zero-shot), write the report
+#   6. export ours to server/assets/default-model/ and regenerate the default gallery
+#
+# Everything follows from SEED. Scratch data and runs go to WORK; only the report, the bundle and
+# the gallery land in the repository. Knobs (environment): SEED, WORK, THREADS, PRETRAIN_STEPS,
+# FINETUNE_STEPS, BATCH, GENERAL_SAMPLES, COUNTING_SAMPLES, IMAGE_SIZE, REPORT_DIR, BUNDLE_DIR, GALLERY_DIR.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SEED=${SEED:-0}
+WORK=${WORK:-runs/default-model}
+THREADS=${THREADS:-2}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-1000}
+FINETUNE_STEPS=${FINETUNE_STEPS:-600}
+BATCH=${BATCH:-128}
+GENERAL_SAMPLES=${GENERAL_SAMPLES:-24000}
+COUNTING_SAMPLES=${COUNTING_SAMPLES:-16000}
+IMAGE_SIZE=${IMAGE_SIZE:-48}          # the "small" architecture's input side; shards are rendered at it
+REPORT_DIR=${REPORT_DIR:-training/reports/default-model}
+BUNDLE_DIR=${BUNDLE_DIR:-server/assets/default-model}
+GALLERY_DIR=${GALLERY_DIR:-server/assets/gallery}
+PY=${PY:-training/.venv/bin/python}
+COMMAND="scripts/train_default_model.sh (SEED=$SEED PRETRAIN_STEPS=$PRETRAIN_STEPS FINETUNE_STEPS=$FINETUNE_STEPS BATCH=$BATCH THREADS=$THREADS)"
+
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHONHASHSEED=$SEED
+countclip() { "$PY" -m countclip.cli "$@"; }
+DATA=$WORK/data
+TIMES=$WORK/timings.tsv
+mkdir -p "$WORK"
+: > "$TIMES"
+START=$SECONDS
+stage() {  # stage NAME COMMAND...: run, and record its wall time
+  local name=$1 begin=$SECONDS
+  shift
+  echo "== $name" >&2
+  "$@"
+  printf '%s\t%s\n' "$name" $((SECONDS - begin)) >> "$TIMES"
+}
+
+synth() {
+  countclip synth shards --stream general --samples "$GENERAL_SAMPLES" --size "$IMAGE_SIZE" --seed "$SEED" \
+    --workers "$THREADS" --out "$DATA/train"
+  countclip synth shards --stream counting --samples "$COUNTING_SAMPLES" --size "$IMAGE_SIZE" --seed "$SEED" \
+    --workers "$THREADS" --out "$DATA/train"
+  countclip synth countbench --seed "$SEED" --size 128 --workers "$THREADS" --out "$DATA/countbench"
+  countclip synth zeroshot --seed "$SEED" --size 128 --per-class 10 --workers "$THREADS" --out "$DATA/zeroshot"
+}
+
+train() {  # train NAME EXTRA_ARGS...: the flags every run shares
+  local name=$1
+  shift
+  rm -rf "$WORK/$name"
+  countclip train --device cpu --threads "$THREADS" --seed "$SEED" --batch-size "$BATCH" --workers 0 \
+    --no-progress --log-every 50 --save-every 0 --keep-checkpoints 1 --output-dir "$WORK/$name" "$@"
+}
+
+pretrain() {
+  train baseline --model random:small --train-data "$(shard_pattern general)" \
+    --steps "$PRETRAIN_STEPS" --lr 1e-3 --warmup 100
+}
+finetune() {  # finetune NAME LAMBDA
+  train "$1" --model "$WORK/baseline/final" --train-data "$(shard_pattern general)" \
+    --counting-data "$(shard_pattern counting)" --counting-ratio 0.5 --count-loss-weight "$2" \
+    --steps "$FINETUNE_STEPS" --lr 5e-4 --warmup 50
+}
+shard_pattern() {  # the brace pattern `countclip synth shards` recorded
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pattern"])' "$DATA/train/$1-summary.json"
+}
+
+evaluate() {
+  local name
+  for name in baseline ours ablation; do
+    countclip eval countbench --model "$WORK/$name/final" --data "$DATA/countbench/countbench.jsonl" \
+      --name synthetic-countbench --device cpu --out "$WORK/eval/$name"
+    countclip eval countbench --model "$WORK/$name/final" --data "$DATA/countbench/countbench-held-out-kinds.jsonl" \
+      --name synthetic-countbench-held-out-kinds --device cpu --out "$WORK/eval/$name"
+    countclip eval zeroshot --model "$WORK/$name/final" --data "$DATA/zeroshot" --name synthetic-object-kinds \
+      --device cpu --out "$WORK/eval/$name"
+  done
+}
+
+export_ours() {  # the manifest records the recipe command, seed, timings and ours' metrics
+  "$PY" -m countclip.synth.report summary --work "$WORK" --command "$COMMAND" --seed "$SEED"
+  countclip export --model "$WORK/ours/final" --out "$BUNDLE_DIR" --name countclip-synthetic-small \
+    --training-summary "$WORK/training-summary.json" --metrics "$WORK/metrics-ours.json"
+}
+
+stage synth synth
+stage pretrain pretrain
+stage finetune-ours finetune ours 1.0
+stage finetune-ablation finetune ablation 0
+stage evaluate evaluate
+stage export export_ours
+stage gallery countclip synth gallery --seed "$SEED" --count 500 --size 160 --workers "$THREADS" --out "$GALLERY_DIR"
+printf '%s\t%s\n' total $((SECONDS - START)) >> "$TIMES"
+printf 'cpu\t%s\n' "$(times | tail -n 1)" >> "$TIMES"  # user and system time of every child process
+"$PY" -m countclip.synth.report write --work "$WORK" --command "$COMMAND" --seed "$SEED" --out "$REPORT_DIR"
+echo "done in $((SECONDS - START)) s: report $REPORT_DIR, bundle $BUNDLE_DIR, gallery $GALLERY_DIR" >&2
