@@ -90,3 +90,9 @@ def test_clip_negatives_ablation_trains_without_count_loss(world, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all("count_loss" not in r and r["loss"] == r["clip_loss"] for r in records)
     assert records[-1]["skipped"] == 0
+
+
+def test_missing_shards_fail_fast_with_a_clear_message(tmp_path, capsys):
+    code = main(["--model", "random:tiny", "--train-data", str(tmp_path / "shard-{0..3}.tar"), "--steps", "1"])
+    assert code == 2
+    assert "4 shard(s)" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,15 +35,17 @@ from typing import Any
 import torch
 
 from countclip import distributed
-from countclip.data import LoaderSpec, describe_skips, MixedLoader, count_samples, open_source, split_batch
+from countclip.data import (DataSpecError, LoaderSpec, MixedLoader, count_samples, describe_skips, open_source,
+                            split_batch)
 from countclip.data.decode import USED_ANYWAY
+from countclip.data.stream import EmptyStreamError
 from countclip.distributed import DistEnv
 from countclip.models import ClipAdapter, load_model
 from countclip.train import checkpoint as ckpt
 from countclip.train.config import TrainConfig, dump, parse_config
+from countclip.train.evaluate import count_choice_accuracy, load_eval_samples
 from countclip.train.monitor import Monitor
 from countclip.train.optim import build_optimizer, build_scheduler
-from countclip.train.evaluate import count_choice_accuracy, load_eval_samples
 from countclip.train.step import (ContrastiveModel, Objective, StepContext, autocast_context, resolve_precision,
                                   to_device, train_step)
 
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     env = distributed.init_distributed(config.device)
     try:
         train(config, env)
+    except (DataSpecError, FileNotFoundError, EmptyStreamError) as error:  # bad input: say so, no traceback
+        print(f"countclip train: error: {error}", file=sys.stderr)
+        return 2
     finally:
         distributed.shutdown()
     return 0
@@ -63,11 +69,11 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     output = Path(config.output_dir)
     resume_from = ckpt.find_checkpoint(output, config.resume) if config.resume else None
 
+    general = open_source(config.train_data, config.image_root or None) if config.train_data else None
+    counting = open_source(config.counting_data, config.image_root or None) if config.counting_data else None
     adapter = load_model(config.model).to(env.device)
     if config.grad_checkpointing:
         adapter.set_gradient_checkpointing(True)
-    general = open_source(config.train_data, config.image_root or None) if config.train_data else None
-    counting = open_source(config.counting_data, config.image_root or None) if config.counting_data else None
     total_steps = config.steps or steps_for_epochs(config, general, counting, env.world_size)
 
     ctx = build_context(adapter, config, env, total_steps)
@@ -87,10 +93,10 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     window = MetricWindow()
     monitor.start(samples_seen)
     adapter.train()
+    batches = iter(loader)
     try:
-        for batch in loader:
-            if step >= total_steps:
-                break
+        while step < total_steps:
+            batch = next(batches)
             metrics = train_step(ctx, to_device(batch, adapter, env.device))
             step += 1
             samples_seen += global_batch
