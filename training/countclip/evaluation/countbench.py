@@ -139,7 +139,7 @@ def _from_records(records: list[dict[str, Any]], base: Path | None, source: str,
     if options.limit is not None:
         records = records[: options.limit]
     data = CountBenchData(source, [])
-    pending: list[tuple[str, str, int]] = []  # (key, text, number) to fetch from image_url
+    pending: list[tuple[str, str, int]] = []  # (image_url, text, number) still to fetch
     for index, record in enumerate(records):
         problem = _record_problem(record)
         key = _record_key(record, index)
