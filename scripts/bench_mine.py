@@ -11,17 +11,26 @@
 2. Baseline: pandas.read_parquet + `find_count` on every row in a Python loop + pandas
    groupby sampling: what one writes without thinking about scale.
 3. `countclip mine` (pre-filter + process pool), end to end including its output files.
-Checks both select the same eligible captions per count, then prints the figures.
+Checks both select the same eligible captions per count, then prints wall and CPU figures:
+the machine may be shared, so CPU seconds (this process plus its workers) say what the work
+costs, and the wall-clock speed on free cores is derived from them. Both paths run on a
+snapshot of the `countclip` package, so edits made meanwhile cannot skew the comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
+import resource
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +68,31 @@ def generate(path: Path, rows: int, seed: int, distinct: float) -> str:
     return origin
 
 
-def baseline(path: Path, cap: int, seed: int) -> tuple[dict[int, int], float]:
+@dataclass
+class Timing:
+    wall_s: float
+    cpu_s: float  # this process and its finished children: what the work cost, whatever else ran
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[Timing]]:
+    """Wall and CPU time of the block (children's CPU counts once they are reaped)."""
+    def cpu() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    out: list[Timing] = []
+    wall, used = time.perf_counter(), cpu()
+    yield out
+    out.append(Timing(time.perf_counter() - wall, cpu() - used))
+
+
+def baseline(path: Path, cap: int, seed: int) -> dict[int, int]:
+    """Naive mining: pandas, the count core on every row in a Python loop, pandas sampling."""
     import pandas as pd
 
     from countclip.counts import find_count
 
-    started = time.perf_counter()
     df = pd.read_parquet(path, columns=["URL", "TEXT"])
     rows = []
     for i, (url, text) in enumerate(zip(df["URL"], df["TEXT"])):
@@ -74,29 +102,49 @@ def baseline(path: Path, cap: int, seed: int) -> tuple[dict[int, int], float]:
                 rows.append((url, text, match.count, match.noun, i))
     selected = pd.DataFrame(rows, columns=["url", "caption", "count", "noun", "row"])
     sampled = selected.groupby("count", group_keys=False).apply(lambda g: g.sample(min(len(g), cap), random_state=seed))
-    elapsed = time.perf_counter() - started
     assert len(sampled) <= 9 * cap
-    return {int(k): int(v) for k, v in selected["count"].value_counts().items()}, elapsed
+    return {int(k): int(v) for k, v in selected["count"].value_counts().items()}
 
 
-def run_mine(path: Path, out: Path, cap: int, workers: int) -> tuple[dict, float]:
+def run_mine(path: Path, out: Path, cap: int, workers: int) -> dict:
     from countclip.mining import mine
 
-    started = time.perf_counter()
     code = mine.main([str(path), "--out", str(out), "--cap-per-count", str(cap), "--workers", str(workers)])
-    elapsed = time.perf_counter() - started
     if code != 0:
         sys.exit(f"countclip mine failed with exit code {code}")
-    return json.loads((out / mine.STATS_NAME).read_text()), elapsed
+    return json.loads((out / mine.STATS_NAME).read_text())
 
 
-def core_fingerprint() -> str:
-    """The count core's source hash: it must not change between the two timed paths."""
-    import hashlib
+def freeze_package(tmp: Path) -> str:
+    """Run both paths on a snapshot of `countclip`: the count core is edited while we measure."""
+    snapshot = tmp / "snapshot"
+    shutil.copytree(REPO / "training" / "countclip", snapshot / "countclip",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(snapshot))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))
+    source = (snapshot / "countclip" / "counts.py").read_bytes()
+    return hashlib.sha256(source).hexdigest()[:12]
 
-    import countclip.counts
 
-    return hashlib.sha256(Path(countclip.counts.__file__).read_bytes()).hexdigest()[:12]
+def report(args: argparse.Namespace, stats: dict, mined: Timing, base: Timing | None, same: bool | None) -> None:
+    rows, cpu = args.rows, stats["worker_cpu_seconds"]
+    print(f"\ncountclip mine, {args.workers} worker processes: {mined.wall_s:.1f}s wall ({rows / mined.wall_s:,.0f} captions/s), "
+          f"{mined.cpu_s:.1f} CPU-s in all")
+    print(f"  pre-filter passed {stats['prefilter_candidates'] / rows:.1%} of captions to the count core; the core used "
+          f"{cpu['count_core_cpu_s']:.1f} of the workers' {cpu['worker_cpu_s']:.1f} CPU-s "
+          f"({cpu['count_core_cpu_s'] / max(1, stats['prefilter_candidates']) * 1e6:.0f} us per candidate)")
+    rest = cpu["worker_cpu_s"] - cpu["count_core_cpu_s"]
+    print(f"  everything else (read, validate, pre-filter, keys, sampling): {rest:.1f} CPU-s = "
+          f"{rows * args.workers / rest:,.0f} captions/s on {args.workers} free cores without the core's share")
+    print(f"  on {args.workers} free cores the whole run would take about {mined.cpu_s / args.workers:.1f}s "
+          f"= {rows * args.workers / mined.cpu_s:,.0f} captions/s")
+    if base is None:
+        return
+    print(f"baseline, pandas + per-row find_count, 1 process: {base.wall_s:.1f}s wall "
+          f"({rows / base.wall_s:,.0f} captions/s), {base.cpu_s:.1f} CPU-s")
+    print(f"speed-up: {base.wall_s / mined.wall_s:.1f}x wall (this machine, now); {base.cpu_s / mined.cpu_s:.1f}x less CPU; "
+          f"{base.cpu_s / (mined.cpu_s / args.workers):.1f}x on {args.workers} free cores (baseline uses one)")
+    print(f"eligible captions per count identical in both paths: {same}")
 
 
 def main() -> int:
@@ -109,39 +157,26 @@ def main() -> int:
                         help="share of captions made distinct by a random suffix word (1.0: no repeats to memoise)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-mine-") as tmp:
-        data = Path(tmp) / "captions.parquet"
-        t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-mine-") as tmp_name:
+        tmp = Path(tmp_name)
+        core = freeze_package(tmp)
+        data = tmp / "captions.parquet"
+        started = time.perf_counter()
         origin = generate(data, args.rows, args.seed, args.distinct)
-        print(f"generated {args.rows:,} captions from {origin} in {time.perf_counter() - t0:.1f}s "
-              f"({data.stat().st_size / 2**20:.0f} MiB parquet); {os.cpu_count()} CPUs, load average "
-              f"{os.getloadavg()[0]:.1f} (other processes share these cores: compare the two paths, same run)")
-        core_before = core_fingerprint()
-        stats, mine_s = run_mine(data, Path(tmp) / "mined", args.cap, args.workers)
-        seconds = stats["worker_seconds"]
-        print(f"\ncountclip mine ({args.workers} workers): {mine_s:.2f}s end to end, "
-              f"{args.rows / mine_s:,.0f} captions/s; pre-filter passed "
-              f"{stats['prefilter_candidates'] / args.rows:.1%} to the count core, which took "
-              f"{seconds['count_core_s']:.1f}s of {seconds['worker_s']:.1f}s worker time "
-              f"({seconds['count_core_s'] / max(1, stats['prefilter_candidates']) * 1e6:.0f} us per candidate)")
-        rest = seconds["worker_s"] - seconds["count_core_s"]
-        print(f"  everything but the count core (read, validate, pre-filter, keys, sampling): {rest:.1f}s of worker "
-              f"time, i.e. {args.rows * args.workers / rest:,.0f} captions/s on {args.workers} workers if the core were free")
-        if args.skip_baseline:
-            return 0
-        eligible, base_s = baseline(data, args.cap, args.seed)
-        print(f"baseline (pandas + per-row find_count, 1 process): {base_s:.2f}s, {args.rows / base_s:,.0f} captions/s")
-        if core_fingerprint() != core_before:
-            print("the count core's source changed during the run: the comparison is void, run again")
-            return 1
-        mined = {int(k): v for k, v in stats["eligible_per_count"].items() if v}
-        same = mined == eligible
-        print(f"speed-up: {base_s / mine_s:.1f}x; eligible captions per count identical: {same}; "
-              f"load average now {os.getloadavg()[0]:.1f}")
-        if not same:
-            print(f"  mine:     {mined}\n  baseline: {eligible}")
-            return 1
-    return 0
+        print(f"generated {args.rows:,} captions ({args.distinct:.0%} made distinct) from {origin} in "
+              f"{time.perf_counter() - started:.1f}s ({data.stat().st_size / 2**20:.0f} MiB parquet); count core "
+              f"snapshot {core}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        with timed() as mined:
+            stats = run_mine(data, tmp / "mined", args.cap, args.workers)
+        base, same = None, None
+        if not args.skip_baseline:
+            with timed() as base_timing:
+                eligible = baseline(data, args.cap, args.seed)
+            base = base_timing[0]
+            same = {int(k): v for k, v in stats["eligible_per_count"].items() if v} == eligible
+        report(args, stats, mined[0], base, same)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0 if same is not False else 1
 
 
 if __name__ == "__main__":
