@@ -51,7 +51,7 @@ EXCLUSIONS = {
     "measure": ["10 km", "six inches", "ten percent", "5 kg of flour", "3 miles", "two feet tall", "20°",
                 "5% off", "a 12 mm lens", "two liters of water", "8 GB", "three gallons", "6\" tall",
                 "4 mph", "15 cm wide", "2 tbsp sugar", "7 lbs"],
-    "money": ["$5", "five dollars", "€10", "ten bucks", "20 cents", "£3", "US$ 9", "5 euros",
+    "money": ["$5", "5$", "10 €", "five dollars", "€10", "ten bucks", "20 cents", "£3", "US$ 9", "5 euros",
               "costs $ 12", "only 3 usd"],
     "rank or title": ["top ten", "number five", "No. 5", "#3", "Ocean's Eleven", "Part 2",
                       "Chapter Three", "season 4", "episode 7", "Apollo 11", "iPhone 6 case",

@@ -111,7 +111,7 @@ const BLANKS_RE = /[ \t\u00a0]+/;
 const MIXED_CASE_RE = /^[a-z]+[A-Z]/;
 const PARTITIVE_DETERMINERS: ReadonlySet<string> = new Set("the these those his her their our my your its them".split(" "));
 const JOINERS = new Set(".,:/-–"); // a digit joined by these to another digit: decimal, time, date, score
-const AFTER_SYMBOLS = new Set("%°+″′"); // 5%, 20°, 5+, 6″
+const AFTER_SYMBOLS = new Set("%°+″′$€£¥₹"); // 5%, 20°, 5+, 6″, 5$
 const ASCII_DIGITS_RE = /^[0-9]+$/;
 const ASCII_ALNUM_RE = /^[0-9A-Za-z]$/;
 const ASCII_RE = /^[\x00-\x7f]*$/;
@@ -290,7 +290,7 @@ function singularModifier(num: Numeral, lower: readonly string[], first: number,
   let pluralAfter = false;
   for (let i = first + 1; i < stop; i++) if (isPlural(lower[i]!)) pluralAfter = true;
   if (num.value === 1) return pluralAfter ? "compound modifier (one bedroom apartments)" : null;
-  if (pluralAfter || isPlural(lower[first]!)) return null;
+  if (pluralAfter) return null;
   return "compound modifier (two piece suit)";
 }
 

@@ -81,7 +81,7 @@ MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
 PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
 ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
-AFTER_SYMBOLS = frozenset("%°+″′")  # 5%, 20°, 5+, 6″
+AFTER_SYMBOLS = frozenset("%°+″′$€£¥₹")  # 5%, 20°, 5+, 6″, 5$
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ class _Numeral(NamedTuple):
 class _Context(NamedTuple):
     """What surrounds one numeral, read once and shared by every rule."""
 
-    before: str  # the two characters right before the numeral
-    after: str  # the two characters right after it
+    before: str  # the (up to) two code points right before the numeral
+    after: str  # the (up to) two code points right after it
     prev_raw: str  # the whitespace-separated token before it, as written
     prev: str  # ... lowercased, punctuation stripped
     prev2_raw: str  # the token before that
@@ -143,9 +143,7 @@ def _value(kind: str, raw: str) -> int | None:
         return WORD_VALUES.get(raw.lower())
     if kind == "digits":
         return int(raw) if len(raw) <= 2 and raw[0] != "0" and int(raw) <= 20 else None
-    if kind == "idiom":
-        return IDIOM_VALUES[" ".join(raw.lower().split())]
-    return WORD_VALUES.get(raw.lower())
+    return IDIOM_VALUES[" ".join(raw.lower().split())]
 
 
 def _ascii_lower(s: str) -> str:
@@ -245,7 +243,7 @@ def _singular_modifier(num: _Numeral, lower: list[str], first: int, stop: int) -
     plural_after = any(_is_plural(word) for word in lower[first + 1:stop])
     if num.value == 1:
         return "compound modifier (one bedroom apartments)" if plural_after else None
-    if plural_after or _is_plural(lower[first]):
+    if plural_after:
         return None
     return "compound modifier (two piece suit)"
 
