@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from countclip.bundle import BundleError
 from countclip.evaluation import registry, report
 from countclip.evaluation.download import DownloadConfig
 from countclip.evaluation.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -32,7 +33,8 @@ def _default_cache() -> Path:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", required=True,
-                        help="model spec (local dir, hub id, random:ARCH, open_clip:ARCH/TAG); repeatable")
+                        help="model spec (local dir, hub id, random:ARCH, open_clip:ARCH/TAG) or an exported bundle "
+                             "directory (scored through onnxruntime); repeatable")
     parser.add_argument("--out", type=Path, default=Path("eval-results"), help="results directory (default: %(default)s)")
     parser.add_argument("--name", help="dataset label in results (default: the registered dataset name)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -121,7 +123,7 @@ def collect_results(out: Path) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from countclip.models import load_model
+    from countclip.evaluation.bundle_model import load_any
 
     dataset_name = args.dataset if args.task == "zeroshot" else registry.TASK_DEFAULTS[args.task]
     spec = registry.get(dataset_name)
@@ -132,8 +134,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     device, records = _device(args.device), []
     for model_spec in args.model:
         try:
-            model = load_model(model_spec)
-        except (OSError, ValueError, ImportError) as error:
+            model = load_any(model_spec)
+        except (OSError, ValueError, ImportError, BundleError) as error:
             raise ValueError(f"cannot load model {model_spec!r}: {type(error).__name__}: {error}") from error
         metrics = spec.evaluate(model, data, batch_size=args.batch_size, device=device)
         record = report.result_record(label, model.name, model_spec, spec.task, metrics)
