@@ -5,15 +5,17 @@ Images go through `countclip.models.preprocess_image` (PIL) and the bundle's vis
 through the bundle's tokenizer (transformers CLIPTokenizer, as `countclip.models` tokenizes) and
 text.onnx. Used by test/model-embed.test.ts and test/model-preprocess.test.ts.
 
-stdin (JSON):
+stdin (JSON): {"jobs": [JOB, ...]}, each JOB
     {"bundle": DIR | null,           # embeddings need a bundle; pixels alone do not
      "preprocess": {...} | null,     # PreprocessConfig fields; default: the bundle's preprocess.json
      "images": [PATH, ...], "texts": [STR, ...]}
-stdout (JSON): {"pixels": [B64, ...], "image_embeds": [[...], ...], "text_embeds": [[...], ...]}
-where each pixels entry is base64 of little-endian float32 [3, crop, crop].
+stdout (JSON): {"results": [RESULT, ...]}, each RESULT
+    {"pixels": [B64, ...], "image_embeds": [[...], ...], "text_embeds": [[...], ...]}
+where each pixels entry is base64 of little-endian float32 [3, crop, crop]. Several jobs share
+one process because importing torch and transformers dominates the run time.
 
-    echo '{"bundle": "/tmp/b", "images": ["cat.jpg"], "texts": ["two cats"]}' | \
-        training/.venv/bin/python scripts/embed_reference.py
+    echo '{"jobs": [{"bundle": "/tmp/b", "images": ["cat.jpg"], "texts": ["two cats"]}]}' | \
+        training/.venv/bin/python scripts/embed_reference.py  # with {"jobs": [...]} as above
 """
 
 from __future__ import annotations
@@ -56,9 +58,7 @@ def embed_texts(bundle: Path, texts: list[str]) -> np.ndarray:
     return _session(bundle / "text.onnx").run(["text_embeds"], feeds)[0]
 
 
-def main() -> int:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    request = json.load(sys.stdin)
+def run_job(request: dict) -> dict:
     bundle = Path(request["bundle"]) if request.get("bundle") else None
     raw_config = request.get("preprocess")
     if raw_config is None:
@@ -73,7 +73,13 @@ def main() -> int:
     texts = list(request.get("texts", []))
     if bundle is not None and texts:
         result["text_embeds"] = embed_texts(bundle, texts).tolist()
-    json.dump(result, sys.stdout)
+    return result
+
+
+def main() -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    jobs = json.load(sys.stdin)["jobs"]
+    json.dump({"results": [run_job(job) for job in jobs]}, sys.stdout)
     return 0
 
 

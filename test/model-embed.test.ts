@@ -10,7 +10,7 @@ import { ImageInputError } from "../server/model/image-input.ts";
 import { loadEmbedder } from "../server/model/runtime.ts";
 import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
 import { parityImages, photoPixels, type NamedImage } from "./helpers/images.ts";
-import { cosine, pythonReference } from "./helpers/reference.ts";
+import { cosine, pythonReference, type ReferenceResult } from "./helpers/reference.ts";
 
 const TEXTS = [
   "three cats", "a photo of five balloons", "Two dogs and THREE cats’ toys 🐶🐶", "", "seven seven seven",
@@ -25,6 +25,9 @@ describe("Embedder", { skip: bundleUnavailableReason() ?? false }, () => {
   let bundleDir: string;
   let embedder: Embedder;
   let images: NamedImage[];
+  let reference: Promise<ReferenceResult> | undefined;
+  // Python's view of the same texts and images, computed once (one process) when first needed.
+  const python = () => (reference ??= pythonReference({ bundle: bundleDir, texts: TEXTS, images }));
 
   before(async () => {
     bundleDir = await testBundle();
@@ -67,7 +70,7 @@ describe("Embedder", { skip: bundleUnavailableReason() ?? false }, () => {
   });
 
   test("texts: agree with Python's tokenizer + text.onnx", async () => {
-    const ref = await pythonReference({ bundle: bundleDir, texts: TEXTS });
+    const ref = await python();
     const ours = await embedder.embedTexts(TEXTS);
     ours.forEach((v, i) => {
       const c = cosine(v, ref.textEmbeds[i]!);
@@ -76,7 +79,7 @@ describe("Embedder", { skip: bundleUnavailableReason() ?? false }, () => {
   });
 
   test("images: agree with Python's PIL + vision.onnx to cosine >= 0.999", async (t) => {
-    const ref = await pythonReference({ bundle: bundleDir, images });
+    const ref = await python();
     const ours = await embedder.embedImages(images.map((i) => i.bytes));
     const report: string[] = [];
     ours.forEach((v, i) => {

@@ -18,28 +18,42 @@ export interface ReferenceRequest {
   texts?: string[];
 }
 
-export async function pythonReference(request: ReferenceRequest): Promise<ReferenceResult> {
+/** Runs several reference jobs in one Python process (its imports dominate the run time). */
+export async function pythonReferences(requests: ReferenceRequest[]): Promise<ReferenceResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "countclip-ref-"));
   try {
-    const paths = (request.images ?? []).map((im, i) => {
-      const file = path.join(dir, `${i}-${im.name}`);
-      writeFileSync(file, im.bytes);
-      return file;
-    });
-    const raw = await runPythonJson(["scripts/embed_reference.py"], {
-      bundle: request.bundle ?? null, preprocess: request.preprocess ?? null, images: paths, texts: request.texts ?? [],
-    }) as { pixels: string[]; image_embeds?: number[][]; text_embeds?: number[][] };
-    return {
-      pixels: raw.pixels.map((b64) => {
-        const bytes = Buffer.from(b64, "base64");
-        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const jobs = requests.map((request, j) => ({
+      bundle: request.bundle ?? null,
+      preprocess: request.preprocess ?? null,
+      texts: request.texts ?? [],
+      images: (request.images ?? []).map((im, i) => {
+        const file = path.join(dir, `${j}-${i}-${im.name}`);
+        writeFileSync(file, im.bytes);
+        return file;
       }),
-      imageEmbeds: raw.image_embeds ?? [],
-      textEmbeds: raw.text_embeds ?? [],
-    };
+    }));
+    const raw = await runPythonJson(["scripts/embed_reference.py"], { jobs }) as { results: RawResult[] };
+    return raw.results.map(decode);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export async function pythonReference(request: ReferenceRequest): Promise<ReferenceResult> {
+  return (await pythonReferences([request]))[0]!;
+}
+
+interface RawResult { pixels: string[]; image_embeds?: number[][]; text_embeds?: number[][] }
+
+function decode(raw: RawResult): ReferenceResult {
+  return {
+    pixels: raw.pixels.map((b64) => {
+      const bytes = Buffer.from(b64, "base64");
+      return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    }),
+    imageEmbeds: raw.image_embeds ?? [],
+    textEmbeds: raw.text_embeds ?? [],
+  };
 }
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
