@@ -115,11 +115,15 @@ def test_balancing_caps_counts_is_seeded_and_independent_of_parallelism(tmp_path
     assert rows(other) != rows(one)
 
 
-def test_cap_per_noun(tmp_path):
-    path = write_parquet(tmp_path / "n.parquet", many_captions(540), row_group_size=100)
+def test_cap_per_noun_groups_case_and_number(tmp_path):
+    captions = many_captions(540) + ["two Dog", "three DOGS", "four dog"] * 4
+    path = write_parquet(tmp_path / "n.parquet", captions, row_group_size=100)
     frame, stats = run_mine(tmp_path, [path], "--cap-per-noun", "5")
-    assert frame.group_by("noun").len()["len"].max() == 5
-    assert frame.height == 6 * 5 and stats["eligible_total"] == 540
+    assert frame.group_by("noun").len()["len"].max() <= 5
+    singular = frame["noun"].str.to_lowercase().str.strip_suffix("s")
+    assert singular.value_counts()["count"].max() == 5  # dogs, Dog, DOGS, dog: one kind
+    assert frame.height == 6 * 5 and stats["eligible_total"] == 552
+    assert stats["top_nouns"]["dog"] == 5
 
 
 def test_custom_columns_and_missing_column_error(tmp_path, capsys):

@@ -171,7 +171,7 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
     selected = dict(zip(*frame.group_by("count").len().sort("count").to_dict(as_series=False).values()))
     excluded_keys = sorted(k for k in stats if k not in ("rows_read", "prefilter_candidates", "failed_tasks")
                            and not k.startswith(("eligible_count_", "problem:")))
-    nouns = frame.group_by("noun").len().sort(["len", "noun"], descending=[True, False]).head(25)
+    nouns = frame.group_by("noun_key").len().sort(["len", "noun_key"], descending=[True, False]).head(25)
     return {
         "inputs": n_inputs,
         "tasks": n_tasks,
@@ -185,7 +185,7 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
         "duplicates_dropped": duplicates,
         "input_problems": {k.removeprefix("problem:"): v for k, v in sorted(stats.items()) if k.startswith("problem:")},
         "failed_inputs": failures,
-        "top_nouns": dict(zip(nouns["noun"].to_list(), nouns["len"].to_list())),
+        "top_nouns": dict(zip(nouns["noun_key"].to_list(), nouns["len"].to_list())),
         "elapsed_s": round(elapsed, 3),
         "captions_per_s": round(stats.get("rows_read", 0) / elapsed) if elapsed > 0 else None,
     }

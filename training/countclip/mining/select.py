@@ -31,7 +31,7 @@ NO_NOUN = "no_noun"  # a count with no counted noun: nothing to ask the detector
 NO_URL = "no_url"  # nothing img2dataset could download
 
 SCHEMA = {"url": pl.String, "caption": pl.String, "count": pl.Int32, "noun": pl.String,
-          "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64}
+          "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64, "noun_key": pl.String}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class CountReader:
         from countclip import counts
 
         self._find_count = counts.find_count
+        self._singular = getattr(counts, "singularize", lambda noun: noun)
         self._explain = getattr(counts, "explain", None) if explain_abstentions else None
         self._cache: dict[str, tuple[int | None, str | None, str]] = {}
         self._max_cache = max_cache
@@ -72,6 +73,10 @@ class CountReader:
         if not MIN_COUNT <= match.count <= MAX_COUNT:
             return match.count, match.noun, OUT_OF_RANGE
         return match.count, match.noun, "selected"
+
+    def noun_key(self, noun: str | None) -> str | None:
+        """What the per-noun cap groups by: "Dogs", "dogs" and "dog" are one kind of object."""
+        return self._singular(noun.lower()) if noun else None
 
     def _abstention_reason(self, caption: str) -> str:
         if self._explain is None:
@@ -157,7 +162,8 @@ class BatchSelector:
         else:
             self.stats[f"eligible_count_{count}"] += 1
             key = row_key(self.seed, url, self.source, row, caption)
-            for name, value in zip(SCHEMA, (url, caption, count, noun, self.source, row, key)):
+            values = (url, caption, count, noun, self.source, row, key, self.reader.noun_key(noun))
+            for name, value in zip(SCHEMA, values):
                 self.rows[name].append(value)
 
     def take_frame(self) -> pl.DataFrame:
@@ -182,7 +188,7 @@ def prune(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
     """
     frame, duplicates = deduplicate(frame)
     if caps.per_noun is not None:
-        frame = _head_per_group(frame, "noun", caps.per_noun)
+        frame = _head_per_group(frame, "noun_key", caps.per_noun)
     elif caps.per_count is not None:
         frame = _head_per_group(frame, "count", caps.per_count)
     return frame, duplicates
@@ -192,7 +198,7 @@ def balance(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
     """The final sample: dedupe, per-noun cap, then per-count cap; sorted by (count, key)."""
     frame, duplicates = deduplicate(frame)
     if caps.per_noun is not None:
-        frame = _head_per_group(frame, "noun", caps.per_noun)
+        frame = _head_per_group(frame, "noun_key", caps.per_noun)
     if caps.per_count is not None:
         frame = _head_per_group(frame, "count", caps.per_count)
     return frame.sort(["count", "key", "source_file", "row"]), duplicates
