@@ -112,13 +112,14 @@ def test_unusable_samples_are_dropped_with_a_reason(tmp_path):
     bad_image = dict(sample_files(2, 2), jpg=b"\xff\xd8 not really a jpeg")
     no_image = {k: v for k, v in sample_files(2, 2).items() if k != "jpg"}
     out_of_range = sample_files(1, 1)
+    no_noun = dict(sample_files(2, 2), json=json.dumps({"count": 2}).encode(), txt=b"2")
     (tmp_path / "in").mkdir()
     write_tar(tmp_path / "in" / "shard-00000.tar", [("a", no_count), ("b", count_from_caption), ("c", bad_image),
-                                                   ("d", no_image), ("e", out_of_range)])
+                                                   ("d", no_image), ("e", out_of_range), ("f", no_noun)])
     assert run_verify(tmp_path, pattern="shard-00000.tar") == 0
     report = json.loads((tmp_path / "out" / verify.REPORT_NAME).read_text())
     assert report["kept"] == 1  # the count read from the caption by the count core
-    assert report["dropped"] == {"no_count": 2, "undecodable_image": 1, "no_image": 1}
+    assert report["dropped"] == {"no_count": 2, "undecodable_image": 1, "no_image": 1, "no_noun": 1}
 
 
 def test_resume_skips_finished_shards_and_redoes_interrupted_ones(tmp_path, monkeypatch):

@@ -35,12 +35,13 @@ from PIL import Image
 from countclip.mining.detectors import DEFAULT_DETECTOR, DEFAULT_QUERY, Detector, load_detector
 from countclip.mining.outputs import write_json
 from countclip.mining.shards import Sample, ShardError, ShardWriter, iter_samples, resolve_paths
+from countclip.models import to_rgb
 
 MIN_COUNT, MAX_COUNT = 2, 10
 REPORTS_DIR, REPORT_NAME = "reports", "report.json"
 KEPT = "kept"
 # Drop reasons
-NO_IMAGE, BAD_IMAGE, NO_COUNT = "no_image", "undecodable_image", "no_count"
+NO_IMAGE, BAD_IMAGE, NO_COUNT, NO_NOUN = "no_image", "undecodable_image", "no_count", "no_noun"
 FEWER, MORE = "detected_fewer", "detected_more"
 
 
@@ -101,7 +102,7 @@ class ShardVerifier:
     def _prepare(self, sample: Sample, report: ShardReport) -> Pending | None:
         count, noun = sample_count(sample)
         if count is None or noun is None:
-            report.record(count, NO_COUNT)
+            report.record(count, NO_COUNT if count is None else NO_NOUN)
             return None
         image = sample.image_bytes()
         if image is None:
@@ -113,7 +114,7 @@ class ShardVerifier:
         except Exception:  # PIL raises many types for corrupt data; all mean "unusable image"
             report.record(count, BAD_IMAGE)
             return None
-        return Pending(sample, count, noun, decoded.convert("RGB"))
+        return Pending(sample, count, noun, to_rgb(decoded))  # transparency on white, not black
 
     def _flush(self, pending: list[Pending], writer: ShardWriter, report: ShardReport) -> None:
         if not pending:
