@@ -551,12 +551,12 @@ export function countVariants(text: string, number: number): string[] {
   if (!Number.isInteger(number) || number < 1 || number > 20) {
     throw new RangeError(`countVariants: ${number} is not an integer from 1 to 20`);
   }
-  const spans = occurrences(text, number);
-  if (spans.length === 0) {
+  const nums = occurrences(text, number);
+  if (nums.length === 0) {
     throw new RangeError(`${number} (${NUMBER_WORDS[number]}) does not occur in the caption`);
   }
   const out: string[] = [];
-  for (let n = 2; n <= 10; n++) out.push(replaceSpans(text, spans, n));
+  for (let n = 2; n <= 10; n++) out.push(replaceAll(text, nums, n));
   return out;
 }
 
@@ -577,10 +577,7 @@ export function pluralize(noun: string): string {
 function replaceUnits(text: string, start: number, end: number, n: number): string {
   const num = numeralAt(text, start, end);
   numberWord(n); // validates n
-  if (n === num.value) return text;
-  const replacement = num.kind === "digits" ? String(n) : casedLike(NUMBER_WORDS[n]!, num.text);
-  const out = text.slice(0, start) + replacement + text.slice(end);
-  return agreeNoun(out, start + replacement.length, num.value!, n);
+  return apply(text, edits(text, num, n));
 }
 
 function numeralAt(text: string, start: number, end: number): Numeral {
@@ -594,27 +591,53 @@ function numeralAt(text: string, start: number, end: number): Numeral {
   return { start, end, value, kind, text: m[0] };
 }
 
-/** UTF-16 spans of `number` as a word (not inside "twenty-two"); as digits if never a word. */
-function occurrences(text: string, number: number): Array<[number, number]> {
-  const asWords: Array<[number, number]> = [];
-  const asDigits: Array<[number, number]> = [];
+/** `number` as a word (not inside "twenty-two"); as digits if never a word. */
+function occurrences(text: string, number: number): Numeral[] {
+  const asWords: Numeral[] = [];
+  const asDigits: Numeral[] = [];
   for (const num of numerals(text)) {
     if (num.value !== number || num.kind === "idiom") continue;
     const ctx = context(text, num);
     const b = ctx.before[ctx.before.length - 1];
     if (num.kind === "word" && !(TENS_WORDS.has(ctx.prev) && (b === "-" || b === " "))) {
-      asWords.push([num.start, num.end]);
+      asWords.push(num);
     } else if (num.kind === "digits" && !joined(num, ctx)) {
-      asDigits.push([num.start, num.end]);
+      asDigits.push(num);
     }
   }
   return asWords.length > 0 ? asWords : asDigits;
 }
 
-function replaceSpans(text: string, spans: ReadonlyArray<[number, number]>, n: number): string {
-  const rightToLeft = [...spans].sort((a, b) => b[0] - a[0]); // keeps earlier offsets valid
-  for (const [start, end] of rightToLeft) text = replaceUnits(text, start, end, n);
-  return text;
+type Edit = [start: number, end: number, replacement: string];
+
+function replaceAll(text: string, nums: readonly Numeral[], n: number): string {
+  return apply(text, nums.flatMap((num) => edits(text, num, n)));
+}
+
+/** `text` with non-overlapping [start, end, replacement] edits made, in one pass. */
+function apply(text: string, changes: Edit[]): string {
+  const pieces: string[] = [];
+  let pos = 0;
+  for (const [start, end, replacement] of [...changes].sort((a, b) => a[0] - b[0])) {
+    pieces.push(text.slice(pos, start), replacement);
+    pos = end;
+  }
+  pieces.push(text.slice(pos));
+  return pieces.join("");
+}
+
+/** The edits that set `num` to n: its numeral, and its noun when one <-> many. */
+function edits(text: string, num: Numeral, n: number): Edit[] {
+  if (n === num.value) return [];
+  const out: Edit[] = [[num.start, num.end, num.kind === "digits" ? String(n) : casedLike(NUMBER_WORDS[n]!, num.text)]];
+  if ((num.value === 1) !== (n === 1)) {
+    const head = headToken(text, num);
+    if (head !== null) {
+      const [start, word] = head;
+      out.push([start, start + word.length, n === 1 ? singularWord(word) : pluralWord(word)]);
+    }
+  }
+  return out;
 }
 
 function isUpper(s: string): boolean {
@@ -627,13 +650,13 @@ function casedLike(word: string, model: string): string {
   return isAsciiUpper(model[0]!) ? word[0]!.toUpperCase() + word.slice(1) : word;
 }
 
-/** After a numeral changed from `old` to `fresh` at `pos`: one cat <-> two cats. */
-function agreeNoun(text: string, pos: number, old: number, fresh: number): string {
-  if ((old === 1) === (fresh === 1)) return text;
-  AFTER_RE.lastIndex = pos;
+/** The counted head noun after `num` as [offset, word]; null without one, and for a partitive
+ * ("two of the cats" keeps its plural). */
+function headToken(text: string, num: Numeral): [number, string] | null {
+  AFTER_RE.lastIndex = num.end;
   const m = AFTER_RE.exec(text)!;
-  if (m[1] !== undefined || m[2] === undefined) return text;
-  const wordsStart = pos + m[0].length - m[2].length;
+  if (m[1] !== undefined || m[2] === undefined) return null;
+  const wordsStart = num.end + m[0].length - m[2].length;
   const tokens: Array<[number, string]> = [];
   BLANK_TOKEN_RE.lastIndex = 0;
   for (let t = BLANK_TOKEN_RE.exec(m[2]); t !== null; t = BLANK_TOKEN_RE.exec(m[2])) {
@@ -641,10 +664,8 @@ function agreeNoun(text: string, pos: number, old: number, fresh: number): strin
   }
   const lower = tokens.map(([, w]) => asciiLower(w));
   const [first, stop] = nounTokens(lower);
-  if (first > 0 || stop === first) return text; // partitive keeps its plural; no noun, nothing to fix
-  const [at, word] = tokens[headIndex(lower, first, stop, old)]!;
-  const fixed = fresh === 1 ? singularWord(word) : pluralWord(word);
-  return text.slice(0, at) + fixed + text.slice(at + word.length);
+  if (first > 0 || stop === first) return null;
+  return tokens[headIndex(lower, first, stop, num.value)]!;
 }
 
 /** `fresh` in the case of the noun `model`: CATS -> CAT, Cats -> Cat (ASCII words). */

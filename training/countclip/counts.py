@@ -497,21 +497,17 @@ def replace_count(text: str, span: tuple[int, int], n: int) -> str:
     start, end = span
     num = _numeral_at(text, start, end)
     number_word(n)  # validates n
-    if n == num.value:
-        return text
-    new = str(n) if num.kind == "digits" else _cased_like(NUMBER_WORDS[n], num.text)
-    out = text[:start] + new + text[end:]
-    return _agree_noun(out, start + len(new), num.value, n)
+    return _apply(text, _edits(text, num, n))
 
 
 def count_variants(text: str, number: int) -> list[str]:
     """CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions)."""
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 20:
         raise ValueError(f"count_variants: {number!r} is not an integer from 1 to 20")
-    spans = _occurrences(text, number)
-    if not spans:
+    nums = _occurrences(text, number)
+    if not nums:
         raise ValueError(f"{number} ({NUMBER_WORDS[number]}) does not occur in the caption")
-    return [_replace_spans(text, spans, n) for n in range(2, 11)]
+    return [_replace_all(text, nums, n) for n in range(2, 11)]
 
 
 def make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] | None:
@@ -521,7 +517,7 @@ def make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] |
         return None
     true = counts[0][0].value
     new = rng.choice([k for k in range(2, 11) if k != true])
-    return _replace_spans(text, [(num.start, num.end) for num, _ in counts], new), true, new
+    return _replace_all(text, [num for num, _ in counts], new), true, new
 
 
 def singularize(noun: str) -> str:
@@ -549,24 +545,46 @@ def _numeral_at(text: str, start: int, end: int) -> _Numeral:
     return num
 
 
-def _occurrences(text: str, number: int) -> list[tuple[int, int]]:
-    """Spans of `number` as a word (not inside "twenty-two"); as digits if never a word."""
+def _occurrences(text: str, number: int) -> list[_Numeral]:
+    """`number` as a word (not inside "twenty-two"); as digits if never a word."""
     words, digits = [], []
     for num in _numerals(text):
         if num.value != number or num.kind == "idiom":
             continue
         ctx = _context(text, num)
         if num.kind == "word" and not (ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " ")):
-            words.append((num.start, num.end))
+            words.append(num)
         elif num.kind == "digits" and not _joined(num, ctx):
-            digits.append((num.start, num.end))
+            digits.append(num)
     return words or digits
 
 
-def _replace_spans(text: str, spans: list[tuple[int, int]], n: int) -> str:
-    for span in sorted(spans, reverse=True):  # right to left keeps earlier offsets valid
-        text = replace_count(text, span, n)
-    return text
+def _replace_all(text: str, nums: list[_Numeral], n: int) -> str:
+    return _apply(text, [edit for num in nums for edit in _edits(text, num, n)])
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """`text` with non-overlapping (start, end, replacement) edits made, in one pass."""
+    pieces, pos = [], 0
+    for start, end, replacement in sorted(edits):
+        pieces += (text[pos:start], replacement)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _edits(text: str, num: _Numeral, n: int) -> list[tuple[int, int, str]]:
+    """The edits that set `num` to n: its numeral, and its noun when one <-> many."""
+    if n == num.value:
+        return []
+    edits = [(num.start, num.end, str(n) if num.kind == "digits" else _cased_like(NUMBER_WORDS[n], num.text))]
+    if (num.value == 1) != (n == 1):
+        head = _head_token(text, num)
+        if head is not None:
+            start, word = head
+            fixed = _singular_word(word) if n == 1 else _plural_word(word)
+            edits.append((start, start + len(word), fixed))
+    return edits
 
 
 def _cased_like(word: str, model: str) -> str:
@@ -576,22 +594,19 @@ def _cased_like(word: str, model: str) -> str:
     return word.capitalize() if "A" <= model[0] <= "Z" else word
 
 
-def _agree_noun(text: str, pos: int, old: int, new: int) -> str:
-    """After a numeral changed from `old` to `new` at `pos`: one cat <-> two cats."""
-    if (old == 1) == (new == 1):
-        return text
-    m = AFTER_RE.match(text, pos)
-    if m.group("hyphen") or m.group("words") is None:
-        return text
+def _head_token(text: str, num: _Numeral) -> tuple[int, str] | None:
+    """The counted head noun after `num` as (offset, word); None without one, and for a
+    partitive ("two of the cats" keeps its plural)."""
+    if num.hyphen or not num.words:
+        return None
+    m = AFTER_RE.match(text, num.end)
     tokens = list(BLANK_TOKEN_RE.finditer(text, m.start("words"), m.end("words")))
     lower = [_ascii_lower(t.group()) for t in tokens]
     first, stop = _noun_tokens(lower)
     if first > 0 or stop == first:
-        return text  # partitive ("two of the cats") keeps its plural; no noun, nothing to fix
-    head = tokens[_head_index(lower, first, stop, old)]
-    word = head.group()
-    fixed = _singular_word(word) if new == 1 else _plural_word(word)
-    return text[:head.start()] + fixed + text[head.end():]
+        return None
+    head = tokens[_head_index(lower, first, stop, num.value)]
+    return head.start(), head.group()
 
 
 def _recase(new: str, model: str) -> str:
