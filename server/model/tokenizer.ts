@@ -77,8 +77,13 @@ function bytesToUnicode(): string[] {
 const BYTE_CHARS = bytesToUnicode();
 const encoder = new TextEncoder();
 
-/** Rust's per-char `to_lowercase` (no final-sigma context, unlike String.prototype.toLowerCase). */
+/**
+ * Rust's per-char `to_lowercase`. String.prototype.toLowerCase agrees with it except for the one
+ * context-sensitive mapping of the default algorithm, final sigma (U+03A3), so only text with a
+ * capital sigma takes the slow per-code-point path.
+ */
 function lowercasePerCodePoint(text: string): string {
+  if (!text.includes("\u03a3")) return text.toLowerCase();
   let out = "";
   for (const ch of text) out += ch.toLowerCase();
   return out;
@@ -161,21 +166,28 @@ export class ClipTokenizer {
 
   private encodeNormalized(text: string, out: number[], limit: number): void {
     for (const piece of text.match(CLIP_SPLIT) ?? []) {
-      for (const word of piece.match(GPT2_SPLIT) ?? []) {
-        for (const id of this.bpe(byteLevel(word))) out.push(id);
-        // Very long inputs: everything past the context is discarded anyway.
-        if (out.length > limit) return;
+      // ByteLevel's GPT-2 regex leaves every piece of CLIP's split whole (letter runs, single
+      // digits, contractions, punctuation runs) except the literal special-token alternatives,
+      // "<|startoftext|>" / "<|endoftext|>", which it cuts at "<|" and "|>".
+      if (piece.startsWith("<|")) {
+        for (const word of piece.match(GPT2_SPLIT) ?? []) this.pushWord(word, out);
+      } else {
+        this.pushWord(piece, out);
       }
+      // Very long inputs: everything past the context is discarded anyway.
+      if (out.length > limit) return;
     }
   }
 
-  private bpe(word: string): number[] {
-    const cached = this.cache.get(word);
-    if (cached) return cached;
-    const ids = this.merge(word).map((symbol) => this.symbolId(symbol));
-    if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
-    this.cache.set(word, ids);
-    return ids;
+  /** BPE ids of one pre-tokenized word, cached by the word itself. */
+  private pushWord(word: string, out: number[]): void {
+    let ids = this.cache.get(word);
+    if (!ids) {
+      ids = this.merge(byteLevel(word)).map((symbol) => this.symbolId(symbol));
+      if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+      this.cache.set(word, ids);
+    }
+    for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
   }
 
   private symbolId(symbol: string): number {
