@@ -99,6 +99,16 @@ test("variants: bad lines give an error each, exit status 1, nothing lost", asyn
   assert.equal((rows[8]!.variants as string[])[1], "three cats");
 });
 
+test("variants: refuses deep nesting without crashing", async () => {
+  const deep = "[".repeat(100_000);
+  const nested = `{"text": "two cats", "number": 2, "x": ${"[".repeat(5000)}${"]".repeat(5000)}}`;
+  const ok = `{"text": "two cats", "number": 2, "x": "${"[".repeat(500)}"}`; // brackets in a string are text
+  const [code, rows] = await runCli("variants", Buffer.from([deep, nested, ok].join("\n")));
+  assert.equal(code, 1);
+  const depthError = "JSON nested deeper than 100 levels";
+  assert.deepEqual(rows.map((r) => r.error ?? null), [depthError, depthError, null]);
+});
+
 test("explain: every numeral with its reason", async () => {
   const [, rows] = await runCli("explain", Buffer.from("a 5-year-old boy with two dogs\n"));
   const numerals = rows[0]!.numerals as Array<{ text: string; reason: string | null }>;

@@ -17,6 +17,10 @@ const ERR_JSON = "invalid JSON";
 const ERR_OBJECT = 'expected a JSON object with "text" and "number"';
 const ERR_TEXT = '"text" must be a string';
 const ERR_NUMBER = '"number" must be an integer from 1 to 20';
+const MAX_DEPTH = 100;
+const ERR_DEPTH = `JSON nested deeper than ${MAX_DEPTH} levels`;
+// Strings (skipped whole) and brackets: enough to measure nesting without parsing.
+const JSON_NESTING_RE = /"(?:[^"\\]|\\[\s\S])*"|[[\]{}]/g;
 const BLANK_RE = /^[ \t\r\n]*$/;
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // keep a BOM, as Python does
 
@@ -35,8 +39,24 @@ function asNumber(value: Json | undefined): number | null {
   return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 20 ? value : null;
 }
 
+/** Deeper than MAX_DEPTH: Python's parser would recurse out of stack (and JSON.stringify
+ * here), so both CLIs refuse such lines the same way before parsing. */
+function tooDeep(line: string): boolean {
+  let depth = 0;
+  for (const m of line.matchAll(JSON_NESTING_RE)) {
+    const bracket = m[0];
+    if (bracket === "[" || bracket === "{") {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (bracket === "]" || bracket === "}") {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** [output object, error or null] for one JSON line. */
 export function variantsRecord(line: string): [Record<string, Json>, string | null] {
+  if (tooDeep(line)) return [{ text: null, number: null, variants: null, error: ERR_DEPTH }, ERR_DEPTH];
   let obj: Json;
   try {
     obj = JSON.parse(line) as Json;

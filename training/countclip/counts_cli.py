@@ -27,6 +27,10 @@ ERR_JSON = "invalid JSON"
 ERR_OBJECT = 'expected a JSON object with "text" and "number"'
 ERR_TEXT = '"text" must be a string'
 ERR_NUMBER = '"number" must be an integer from 1 to 20'
+MAX_DEPTH = 100
+ERR_DEPTH = f"JSON nested deeper than {MAX_DEPTH} levels"
+# Strings (skipped whole) and brackets: enough to measure nesting without parsing.
+JSON_NESTING_RE = re.compile(r'"(?:[^"\\]|\\[\s\S])*"|[\[\]{}]')
 
 
 def dumps(obj: object) -> str:
@@ -69,8 +73,25 @@ def _as_number(value: object) -> int | None:
     return int(value) if 1 <= value <= 20 else None
 
 
+def _too_deep(line: str) -> bool:
+    """Deeper than MAX_DEPTH: Python's parser would recurse out of stack (and JavaScript's
+    stringify), so both CLIs refuse such lines the same way before parsing."""
+    depth = 0
+    for m in JSON_NESTING_RE.finditer(line):
+        bracket = m.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
 def variants_record(line: str) -> tuple[dict, str | None]:
     """(output object, error or None) for one JSON line."""
+    if _too_deep(line):
+        return {"text": None, "number": None, "variants": None, "error": ERR_DEPTH}, ERR_DEPTH
     try:
         obj = json.loads(line, parse_constant=_reject_constant)
     except ValueError:

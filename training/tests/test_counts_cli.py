@@ -79,6 +79,15 @@ def test_variants_bad_lines_give_errors_and_lose_nothing():
     assert "line 1: invalid JSON" in err
 
 
+def test_variants_refuses_deep_nesting_without_crashing():
+    deep = b"[" * 100_000
+    nested = b'{"text": "two cats", "number": 2, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    ok = b'{"text": "two cats", "number": 2, "x": "[[[[' + b"[" * 500 + b'"}'  # brackets in a string are text
+    code, rows, _ = run("variants", b"\n".join([deep, nested, ok]))
+    assert code == 1
+    assert [row.get("error") for row in rows] == [counts_cli.ERR_DEPTH, counts_cli.ERR_DEPTH, None]
+
+
 def test_dumps_matches_json_stringify():
     assert counts_cli.dumps({"a": "\ud800\x01\n\"é😀", "b": None}) == '{"a":"\\ud800\\u0001\\n\\"é😀","b":null}'
 

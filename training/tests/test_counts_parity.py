@@ -95,7 +95,10 @@ def test_parity_on_vectors_and_fuzz():
 def test_parity_on_bad_variants_input():
     lines = [b"not json", b"[1]", b'{"text": 5, "number": 3}', b'{"text": "three cats", "number": 3.0}',
              b'{"text": "three cats", "number": NaN}', b'{"text": "\\ud800 Three cats", "number": 3}',
-             b'{"text": "three cats", "number": 4}', b"\xff\xfe", b"", b'{"2": 1, "text": "two cats", "number": 2}']
+             b'{"text": "three cats", "number": 4}', b"\xff\xfe", b"", b'{"2": 1, "text": "two cats", "number": 2}',
+             b"[" * 100_000, b'{"text": "two cats", "number": 2, "x": ' + b"[" * 101 + b"]" * 101 + b"}",
+             b'{"text": "two cats", "number": 2, "x": ' + b"[" * 100 + b"]" * 100 + b"}",
+             b'{"text": "two \\"[[[[[[", "number": 2}', b'"unterminated [[[[']
     assert_same_output("variants", b"\n".join(lines))
 
 
