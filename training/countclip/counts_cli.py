@@ -33,9 +33,24 @@ ERR_DEPTH = f"JSON nested deeper than {MAX_DEPTH} levels"
 JSON_NESTING_RE = re.compile(r'"(?:[^"\\]|\\[\s\S])*"|[\[\]{}]')
 
 
+ARRAY_INDEX_RE = re.compile(r"0|[1-9][0-9]{0,9}")
+
+
+def _js_key_order(value: object) -> object:
+    """Objects with JavaScript's key order: array-index keys ("2", "10") first, ascending."""
+    if isinstance(value, list):
+        return [_js_key_order(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    index = [k for k in value if ARRAY_INDEX_RE.fullmatch(k) and int(k) < 2**32 - 1]
+    order = sorted(index, key=int) + [k for k in value if k not in set(index)]
+    return {k: _js_key_order(value[k]) for k in order}
+
+
 def dumps(obj: object) -> str:
-    """JSON exactly as JavaScript's JSON.stringify writes it: compact, UTF-8, lone surrogates escaped."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    """JSON exactly as JavaScript's JSON.stringify writes it: compact, UTF-8, JavaScript's key
+    order, lone surrogates escaped."""
+    text = json.dumps(_js_key_order(obj), ensure_ascii=False, separators=(",", ":"))
     return LONE_SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

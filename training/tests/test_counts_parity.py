@@ -98,7 +98,8 @@ def test_parity_on_bad_variants_input():
              b'{"text": "three cats", "number": 4}', b"\xff\xfe", b"", b'{"2": 1, "text": "two cats", "number": 2}',
              b"[" * 100_000, b'{"text": "two cats", "number": 2, "x": ' + b"[" * 101 + b"]" * 101 + b"}",
              b'{"text": "two cats", "number": 2, "x": ' + b"[" * 100 + b"]" * 100 + b"}",
-             b'{"text": "two \\"[[[[[[", "number": 2}', b'"unterminated [[[[']
+             b'{"text": "two \\"[[[[[[", "number": 2}', b'"unterminated [[[[',
+             b'{"text": "two cats", "b": {"z": 1, "7": 2}, "10": 2, "2": 3, "01": 4, "number": 2}']
     assert_same_output("variants", b"\n".join(lines))
 
 
