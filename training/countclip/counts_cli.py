@@ -42,8 +42,8 @@ def _js_key_order(value: object) -> object:
         return [_js_key_order(v) for v in value]
     if not isinstance(value, dict):
         return value
-    index = [k for k in value if ARRAY_INDEX_RE.fullmatch(k) and int(k) < 2**32 - 1]
-    order = sorted(index, key=int) + [k for k in value if k not in set(index)]
+    index = {k for k in value if ARRAY_INDEX_RE.fullmatch(k) and int(k) < 2**32 - 1}
+    order = sorted(index, key=int) + [k for k in value if k not in index]
     return {k: _js_key_order(value[k]) for k in order}
 
 
