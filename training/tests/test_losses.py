@@ -1,15 +1,11 @@
-"""ClipLoss and CountLoss against hand computations, alone and under 2-process gloo DDP."""
+"""ClipLoss and CountLoss against hand computations (the 2-process DDP versions: test_ddp.py)."""
 
 from __future__ import annotations
 
 import math
-import os
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from countclip.losses import ClipLoss, CountLoss
 
@@ -84,63 +80,6 @@ def test_count_loss_gradient_pushes_true_caption_up():
     CountLoss()(IMAGES, texts, torch.tensor(SCALE), COUNTERFACTUALS, COUNT_INDEX)["count_loss"].backward()
     # d loss / d true-text feature is -(1 - p_true) * scale * image: opposite to the image.
     assert dot(texts.grad[0].tolist(), IMAGES[0].tolist()) < 0
-
-
-# --- the same losses under a 2-process gloo group: rank r holds pairs [2r, 2r+1] ---
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        rows = slice(2 * rank, 2 * rank + 2)
-        images, texts = IMAGES[rows].clone().requires_grad_(), TEXTS[rows].clone().requires_grad_()
-        clip = ClipLoss()(images, texts, torch.tensor(SCALE))["clip_loss"]
-        clip.backward()
-        # counting samples: image 0 lives on rank 0, image 2 on rank 1 (local index 0 on each)
-        count = CountLoss()(IMAGES[rows], TEXTS[rows], torch.tensor(SCALE), COUNTERFACTUALS[rank:rank + 1],
-                            torch.tensor([0]))
-        # NegCLIP ablation with uneven negatives per rank (2 on rank 0, 1 on rank 1), without grad gathering
-        negatives = NEGATIVES[:2] if rank == 0 else NEGATIVES[2:]
-        negclip = ClipLoss(gather_with_grad=False)(IMAGES[rows], TEXTS[rows], torch.tensor(SCALE),
-                                                   extra_negatives=negatives)["clip_loss"]
-        results[rank] = {"clip": clip.item(), "count": count["count_loss"].item(), "negclip": negclip.item(),
-                         "acc": count["count_acc"].item(), "image_grad": images.grad.tolist()}
-    finally:
-        dist.destroy_process_group()
-
-
-def test_losses_under_two_process_ddp_match_hand_and_single_process():
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_ddp_worker, args=(2, free_port(), results), nprocs=2, join=True)
-        results = dict(results)
-    images, texts = IMAGES.tolist(), TEXTS.tolist()
-    for rank in (0, 1):
-        # local loss: this rank's rows against the whole gathered batch, labels offset by 2 * rank
-        assert results[rank]["clip"] == pytest.approx(hand_clip(images, texts, rows=[2 * rank, 2 * rank + 1]), rel=1e-6)
-    # DDP averages ranks: the mean of local losses is the global-batch loss ...
-    mean_clip = (results[0]["clip"] + results[1]["clip"]) / 2
-    assert mean_clip == pytest.approx(hand_clip(images, texts), rel=1e-6)
-    # ... and with gather-with-grad, each rank's feature gradients equal world x the global loss's.
-    full = IMAGES.clone().requires_grad_()
-    ClipLoss()(full, TEXTS, torch.tensor(SCALE))["clip_loss"].backward()
-    gathered = torch.tensor(results[0]["image_grad"] + results[1]["image_grad"]) / 2
-    torch.testing.assert_close(gathered, full.grad, rtol=1e-5, atol=1e-7)
-    # CountLoss: each rank's share x world averages to the global mean over counting samples
-    expected = hand_count(images, texts, COUNTERFACTUALS.tolist(), [0, 2])
-    assert (results[0]["count"] + results[1]["count"]) / 2 == pytest.approx(expected, rel=1e-6)
-    assert results[0]["acc"] == results[1]["acc"] == 1.0
-    for rank in (0, 1):
-        rows = [2 * rank, 2 * rank + 1]
-        expected = hand_clip(images, texts, rows=rows, negatives=NEGATIVES.tolist())
-        assert results[rank]["negclip"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_objective_routes_counterfactuals_to_count_loss_or_to_clip_negatives():

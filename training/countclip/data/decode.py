@@ -8,6 +8,7 @@ device (`normalize_pixels`), so workers ship 4x fewer bytes and the GPU does the
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import warnings
@@ -57,10 +58,16 @@ def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy wants one)
 
 
+@functools.lru_cache(maxsize=8)
+def _mean_std(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Built once per device: a fresh torch.tensor(..., device="cuda") every step is a blocking copy.
+    return (torch.tensor(mean, dtype=torch.float32, device=device),
+            torch.tensor(std, dtype=torch.float32, device=device))
+
+
 def normalize_pixels(pixels: torch.Tensor, config: PreprocessConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> normalised [B, 3, H, W] on the tensor's device."""
-    mean = torch.tensor(config.mean, dtype=torch.float32, device=pixels.device)
-    std = torch.tensor(config.std, dtype=torch.float32, device=pixels.device)
+    mean, std = _mean_std(tuple(config.mean), tuple(config.std), pixels.device)
     values = (pixels.to(torch.float32) / 255.0 - mean) / std
     return values.permute(0, 3, 1, 2).contiguous().to(dtype)
 
