@@ -84,6 +84,10 @@ describe("tokenizer behaviour", () => {
     assert.deepEqual(Array.from(enc.inputIds.subarray(enc.seqLen), Number), long);
   });
 
+  test("lone surrogates (possible in JSON strings) encode as U+FFFD instead of throwing", () => {
+    assert.deepEqual(tok.encode("\ud800 cat").ids, tok.encode("\ufffd cat").ids);
+  });
+
   test("the per-word cache returns the same ids on repeat calls", () => {
     const text = "Seven balloons floating over a café 🎈";
     assert.deepEqual(tok.encode(text).ids, tok.encode(text).ids);

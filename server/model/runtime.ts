@@ -22,6 +22,7 @@ const VISION_OUTPUT = "image_embeds";
 const DEFAULT_TEXT_BATCH = 64;
 const DEFAULT_IMAGE_BATCH = 16;
 const TEXT_CACHE_LIMIT = 4096;
+const TEXT_CACHE_MAX_CHARS = 512;
 
 function bundleFail(err: unknown, file: string): never {
   if (err instanceof BundleError) throw err;
@@ -136,6 +137,7 @@ class OnnxEmbedder implements Embedder {
   }
 
   private remember(text: string, vec: Float32Array): void {
+    if (text.length > TEXT_CACHE_MAX_CHARS) return; // bounded memory: long texts are rarely repeated
     if (this.textCache.size >= TEXT_CACHE_LIMIT) this.textCache.delete(this.textCache.keys().next().value!);
     this.textCache.set(text, vec);
   }
