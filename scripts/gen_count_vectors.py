@@ -75,6 +75,8 @@ EXCLUSIONS = {
     "name or title": ["Tea for Two", "dinner for Four", "One Direction", "1 Thessalonians 5:17",
                       "10 Best Places To Visit", "The 15 Most Common Mistakes", "One Piece manga",
                       "One World Trade Center", "music by the Jackson Five"],
+    "idiom that does not count": ["a pair of jeans", "a pair of scissors", "A pair of sunglasses",
+                                  "a couple walking on the beach", "a dozen", "dozens of eggs"],
     "modifier": ["one bedroom apartments", "Two Handle Faucet", "Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
                  "Two Bedroom Suite", "a four door car"],
     "mixed number": ["two and a half men", "Two and a Half Men", "three and a half years"],

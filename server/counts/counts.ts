@@ -435,7 +435,7 @@ function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | nu
     }
     return null;
   }
-  if (num.value === 1 || num.value === null) return "no noun";
+  if (num.value === 1 || num.value === null || num.kind === "idiom") return "no noun"; // "the one", "hundreds", "a dozen" alone
   if (ctx.prev === "at") return "time";
   if (num.kind === "digits" && !INTRODUCER_WORDS.has(ctx.prev)) return "bare digits";
   if (num.kind === "word" && isAsciiUpper(num.text[0]!) && properNameBefore(ctx)) return "title";

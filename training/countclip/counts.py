@@ -152,18 +152,20 @@ def _ascii_lower(s: str) -> str:
 
 
 def _context(text: str, num: _Numeral) -> _Context:
+    start, end = num.start, num.end
     # Whitespace tokens of a fixed window: cheap, and the same in both languages.
-    tokens = text[max(0, num.start - LEFT_WINDOW):num.start].split()
+    tokens = text[start - LEFT_WINDOW if start > LEFT_WINDOW else 0:start].split()
     prev_raw = tokens[-1] if tokens else ""
     prev2_raw = tokens[-2] if len(tokens) >= 2 else ""
+    prev, prev2 = prev_raw.strip(PUNCT), prev2_raw.strip(PUNCT)
     words = num.words  # ASCII letters, digits, blanks and ’: lower() is safe
     return _Context(
-        text[max(0, num.start - 2):num.start],
-        text[num.end:num.end + 2],
+        text[start - 2 if start > 2 else 0:start],
+        text[end:end + 2],
         prev_raw,
-        _ascii_lower(prev_raw.strip(PUNCT)),
+        prev.lower() if prev.isascii() else prev,  # lower() outside ASCII differs from JavaScript's
         prev2_raw,
-        _ascii_lower(prev2_raw.strip(PUNCT)),
+        prev2.lower() if prev2.isascii() else prev2,
         num.hyphen,
         words.split(),
         words.lower().split(),
@@ -392,8 +394,8 @@ def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
         if num.value == 1 and _is_adjective(_ascii_lower(head)) and _ascii_lower(head) not in NOUN_ADJECTIVES:
             return "pronoun (one facing up)"
         return None
-    if num.value == 1 or num.value is None:
-        return "no noun"
+    if num.value == 1 or num.value is None or num.kind == "idiom":
+        return "no noun"  # "the one", "hundreds", "a dozen" alone count nothing
     if ctx.prev == "at":
         return "time"
     if num.kind == "digits" and ctx.prev not in INTRODUCER_WORDS:
