@@ -457,6 +457,12 @@ def _counts(text: str) -> list[tuple[_Numeral, str | None]]:
     return found
 
 
+def _agreed_value(counts: list[tuple[_Numeral, str | None]]) -> int | None:
+    """The single value the counts agree on, or None (none, disagreeing, or beyond the lexicon)."""
+    values = {num.value for num, _ in counts}
+    return values.pop() if len(values) == 1 else None
+
+
 def explain(text: str) -> list[dict]:
     """Every numeral with its decision: for debugging rules and for tests."""
     out = []
@@ -473,15 +479,16 @@ def explain(text: str) -> list[dict]:
 def find_count(text: str) -> CountMatch | None:
     """The number that counts objects in `text`, or None when there is none or it is unclear."""
     counts = _counts(text)
-    if not counts or len({num.value for num, _ in counts}) != 1 or counts[0][0].value is None:
+    value = _agreed_value(counts)
+    if value is None:
         return None
     num, noun = counts[0]
-    return CountMatch(num.value, num.start, num.end, noun)
+    return CountMatch(value, num.start, num.end, noun)
 
 
 def number_word(n: int) -> str:
     """3 -> "three" (0..20)."""
-    if not isinstance(n, int) or not 0 <= n <= 20:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 20:
         raise ValueError(f"number_word: {n!r} is not an integer in 0..20")
     return NUMBER_WORDS[n]
 
@@ -515,9 +522,9 @@ def count_variants(text: str, number: int) -> list[str]:
 def make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] | None:
     """(caption with a different count in 2..10, true count, new count), or None without a count."""
     counts = _counts(text)
-    if not counts or len({num.value for num, _ in counts}) != 1 or counts[0][0].value is None:
+    true = _agreed_value(counts)
+    if true is None:
         return None
-    true = counts[0][0].value
     new = rng.choice([k for k in range(2, 11) if k != true])
     return _replace_all(text, [num for num, _ in counts], new), true, new
 
