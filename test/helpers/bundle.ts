@@ -14,7 +14,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,7 @@ const COUNTCLIP = path.join(VENV_BIN, "countclip");
 const EXPORTER = path.join(REPO_ROOT, "training", "countclip", "export.py");
 const CACHE_ROOT = process.env["COUNTCLIP_TEST_CACHE"] ?? path.join(os.tmpdir(), "countclip-test-bundles");
 const LOCK_STALE_MS = 10 * 60_000;
+const STALE_MS = 60 * 60_000;
 const EXPORT_TIMEOUT_MS = 10 * 60_000;
 
 export interface TestBundleOptions {
@@ -99,6 +100,21 @@ async function build(final: string, model: string, args: readonly string[]): Pro
     await rename(tmp, final);
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+  await pruneStale(final);
+}
+
+/**
+ * Bundles of the same model built from older exporter sources are dead weight (a ViT-B/32 one
+ * is ~600 MB). Remove those not touched for STALE_MS: no test run lasts that long.
+ */
+async function pruneStale(current: string): Promise<void> {
+  const prefix = path.basename(current).replace(/-[0-9a-f]{16}$/, "-");
+  for (const name of await readdir(CACHE_ROOT).catch(() => [] as string[])) {
+    const full = path.join(CACHE_ROOT, name);
+    if (full === current || !name.startsWith(prefix) || !/^[0-9a-f]{16}$/.test(name.slice(prefix.length))) continue;
+    const info = await stat(full).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > STALE_MS) await rm(full, { recursive: true, force: true });
   }
 }
 
