@@ -433,6 +433,9 @@ function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | nu
     if (num.value === 1 && isAdjective(asciiLower(head)) && !NOUN_ADJECTIVES.has(asciiLower(head))) {
       return "pronoun (one facing up)";
     }
+    if (num.kind === "digits" && num.value !== 1 && !isPlural(asciiLower(head))) {
+      return "code or model (team 4 icon, 7 News)"; // digits count plurals: "4 chairs"
+    }
     return null;
   }
   if (num.value === 1 || num.value === null || num.kind === "idiom") return "no noun"; // "the one", "hundreds", "a dozen" alone

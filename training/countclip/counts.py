@@ -393,6 +393,8 @@ def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
             return "not a count"  # a big numeral rivals a count only before a plain plural noun
         if num.value == 1 and _is_adjective(_ascii_lower(head)) and _ascii_lower(head) not in NOUN_ADJECTIVES:
             return "pronoun (one facing up)"
+        if num.kind == "digits" and num.value != 1 and not _is_plural(_ascii_lower(head)):
+            return "code or model (team 4 icon, 7 News)"  # digits count plurals: "4 chairs"
         return None
     if num.value == 1 or num.value is None or num.kind == "idiom":
         return "no noun"  # "the one", "hundreds", "a dozen" alone count nothing
