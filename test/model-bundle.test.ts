@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BundleError, openBundle, parseManifest, sha256File, type BundleErrorCode } from "../server/model/bundle.ts";
 import { loadEmbedder } from "../server/model/runtime.ts";
-import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
+import { bundleUnavailableReason, REPO_ROOT, testBundle } from "./helpers/bundle.ts";
 
 const scratch: string[] = [];
 
@@ -115,6 +115,36 @@ describe("bundle verification", { skip: bundleUnavailableReason() ?? false }, ()
     const sha = await sha256File(file);
     editManifest(dir, (m) => { (m["files"] as Record<string, unknown>)["tokenizer.json"] = { sha256: sha, bytes: stat.length }; });
     await assert.rejects(loadEmbedder(dir), (err: unknown) => err instanceof BundleError && err.file === "tokenizer.json" && /BPE/.test(err.message));
+  });
+});
+
+describe("bundle with vocab.json + merges.txt instead of tokenizer.json", { skip: bundleUnavailableReason() ?? false }, () => {
+  after(() => { for (const dir of scratch) rmSync(dir, { recursive: true, force: true }); });
+
+  test("loads and embeds texts exactly like the tokenizer.json bundle", async () => {
+    const source = await testBundle();
+    const dir = copyBundle(source);
+    unlinkSync(path.join(dir, "tokenizer.json"));
+    const bpe = path.join(REPO_ROOT, "training", "countclip", "assets", "clip-bpe");
+    const files: Record<string, { sha256: string; bytes: number }> = {};
+    for (const name of ["vocab.json", "merges.txt"]) {
+      cpSync(path.join(bpe, name), path.join(dir, name));
+      files[name] = { sha256: await sha256File(path.join(dir, name)), bytes: readFileSync(path.join(dir, name)).length };
+    }
+    editManifest(dir, (m) => {
+      const listed = m["files"] as Record<string, unknown>;
+      delete listed["tokenizer.json"];
+      Object.assign(listed, files);
+    });
+    const [a, b] = await Promise.all([loadEmbedder(source), loadEmbedder(dir)]);
+    try {
+      const texts = ["three cats", "Two dogs and THREE cats’ toys 🐶", "a <|endoftext|> b", "cat ".repeat(80)];
+      const [va, vb] = await Promise.all([a.embedTexts(texts), b.embedTexts(texts)]);
+      va.forEach((v, i) => assert.deepEqual(Array.from(v), Array.from(vb[i]!), texts[i]));
+      assert.notEqual(a.modelId, b.modelId, "different files, different model id");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
 
