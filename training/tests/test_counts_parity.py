@@ -117,6 +117,7 @@ def test_parity_on_all_real_captions():
     assert len(texts) == 540 + 22_263
     lines = assert_same_output("parse", caption_lines(texts))
     assert len(lines) == len(texts)
+    assert_same_output("explain", caption_lines(texts[:540]))  # every decision on CountBench, too
     variants = "".join(json.dumps({"text": e["text"], "number": e["number"]}) + "\n"
                        for e in json.loads(COUNTBENCH.read_text("utf-8")))
     assert_same_output("variants", variants.encode())
