@@ -25,6 +25,7 @@ torch.utils.flop_counter on the real step shapes, against --peak-tflops), peak m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -41,7 +42,7 @@ from countclip.distributed import DistEnv  # noqa: E402
 from countclip.models import ARCHITECTURES, create_model  # noqa: E402
 from countclip.train.config import TrainConfig  # noqa: E402
 from countclip.train.main import build_context  # noqa: E402
-from countclip.train.step import compute_losses, to_device, train_step  # noqa: E402
+from countclip.train.step import ContrastiveModel, compute_losses, to_device, train_step  # noqa: E402
 
 PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L40S": 362.0}  # dense bf16 tensor-core peaks
 
@@ -99,8 +100,10 @@ def ours(case: Case, device: torch.device, precision: str) -> tuple[torch.nn.Mod
     def step(batch):
         return train_step(ctx, to_device(batch, adapter, device))
 
+    plain = dataclasses.replace(ctx, model=ContrastiveModel(adapter))  # FLOP counting: no compiled regions
+
     def losses(batch):
-        return compute_losses(ctx, to_device(batch, adapter, device))
+        return compute_losses(plain, to_device(batch, adapter, device))
 
     return adapter, step, losses
 
