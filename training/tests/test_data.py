@@ -214,3 +214,20 @@ def test_worker_pool_gives_the_same_batches_as_in_process_decoding(tmp_path):
     finally:
         pooled_loader.close()
     assert pooled == inline
+
+
+def test_epochs_become_steps_from_the_general_stream_and_img2dataset_stats(tmp_path):
+    from countclip.data import count_samples
+    from countclip.train.config import TrainConfig
+    from countclip.train.main import steps_for_epochs
+
+    general = open_source(write_toy_shards(tmp_path / "g", "g", shards=2, per_shard=10, counts=(2,)))
+    counting = open_source(write_toy_shards(tmp_path / "c", "c", shards=1, per_shard=6, counts=(2,)))
+    assert count_samples(general) == 20
+    config = TrainConfig(train_data="x", counting_data="y", batch_size=4, counting_ratio=0.5, epochs=1.5)
+    assert steps_for_epochs(config, general, counting, world_size=1) == 15  # 30 general samples, 2 per step
+    assert steps_for_epochs(config, general, counting, world_size=2) == 8
+    only_counting = TrainConfig(counting_data="y", batch_size=4, epochs=2)
+    assert steps_for_epochs(only_counting, None, counting, world_size=1) == 3
+    (tmp_path / "g" / "g-00000_stats.json").write_text(json.dumps({"successes": 7}))  # img2dataset's count wins
+    assert count_samples(general) == 17
