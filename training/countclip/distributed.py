@@ -73,14 +73,17 @@ def barrier() -> None:
         dist.barrier()
 
 
-def _gather_rows(tensor: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-    """Every rank's rows concatenated, and each rank's row count (ranks may differ in rows:
-    they are padded to the longest for the collective, and the padding dropped again)."""
+def _gather_rows(tensor: torch.Tensor, same_rows: bool) -> tuple[torch.Tensor, list[int]]:
+    """Every rank's rows concatenated, and each rank's row count. Unless `same_rows` promises equal
+    counts, the counts are exchanged first and rows padded to the longest for the collective."""
     _, world_size = world()
-    size = torch.tensor([tensor.shape[0]], device=tensor.device)
-    sizes = [torch.zeros_like(size) for _ in range(world_size)]
-    dist.all_gather(sizes, size)
-    counts = [int(s) for s in sizes]
+    if same_rows:
+        counts = [tensor.shape[0]] * world_size
+    else:
+        size = torch.tensor([tensor.shape[0]], device=tensor.device)
+        sizes = [torch.zeros_like(size) for _ in range(world_size)]
+        dist.all_gather(sizes, size)
+        counts = [int(s) for s in sizes]
     padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
     padded[: tensor.shape[0]] = tensor
     parts = [torch.empty_like(padded) for _ in range(world_size)]
@@ -92,8 +95,8 @@ class _GatherWithGrad(torch.autograd.Function):
     """all_gather whose backward sums every rank's gradient for this rank's rows."""
 
     @staticmethod
-    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
-        gathered, ctx.counts = _gather_rows(tensor)
+    def forward(ctx: Any, tensor: torch.Tensor, same_rows: bool) -> torch.Tensor:
+        gathered, ctx.counts = _gather_rows(tensor, same_rows)
         ctx.rank = world()[0]
         return gathered
 
@@ -102,23 +105,23 @@ class _GatherWithGrad(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # each rank's loss contributes to every rank's rows
         start = sum(ctx.counts[: ctx.rank])
-        return grad[start: start + ctx.counts[ctx.rank]]
+        return grad[start: start + ctx.counts[ctx.rank]], None
 
 
-def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+def all_gather_with_grad(tensor: torch.Tensor, same_rows: bool = False) -> torch.Tensor:
     """Concatenate every rank's tensor along dim 0; gradients flow back to each owner."""
     if world()[1] == 1:
         return tensor
-    return _GatherWithGrad.apply(tensor)
+    return _GatherWithGrad.apply(tensor, same_rows)
 
 
-def all_gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
+def all_gather_no_grad(tensor: torch.Tensor, same_rows: bool = False) -> torch.Tensor:
     """Concatenate every rank's tensor along dim 0; only the local rows stay in the graph."""
     rank, world_size = world()
     if world_size == 1:
         return tensor
     with torch.no_grad():
-        gathered, counts = _gather_rows(tensor.detach())
+        gathered, counts = _gather_rows(tensor.detach(), same_rows)
     start = sum(counts[:rank])
     return torch.cat([gathered[:start], tensor, gathered[start + counts[rank]:]], dim=0)
 

@@ -33,10 +33,10 @@ class ClipLoss(nn.Module):
         super().__init__()
         self.gather_with_grad = gather_with_grad
 
-    def _gather(self, features: torch.Tensor) -> torch.Tensor:
+    def _gather(self, features: torch.Tensor, same_rows: bool = True) -> torch.Tensor:
         if self.gather_with_grad:
-            return distributed.all_gather_with_grad(features)
-        return distributed.all_gather_no_grad(features)
+            return distributed.all_gather_with_grad(features, same_rows)
+        return distributed.all_gather_no_grad(features, same_rows)
 
     def forward(self, image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor,
                 extra_negatives: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -45,7 +45,8 @@ class ClipLoss(nn.Module):
         all_texts = self._gather(text_features)
         columns = all_texts
         if extra_negatives is not None:
-            columns = torch.cat([all_texts, self._gather(extra_negatives)], dim=0)
+            # ranks hold different numbers of counterfactuals, so their counts are exchanged
+            columns = torch.cat([all_texts, self._gather(extra_negatives, same_rows=False)], dim=0)
         logits_per_image = logit_scale * image_features @ columns.T
         logits_per_text = logit_scale * text_features @ all_images.T
         batch = image_features.shape[0]
@@ -74,12 +75,11 @@ class CountLoss(nn.Module):
         false_logit = logit_scale * (images * counterfactual_features).sum(dim=-1)
         logits = torch.stack([true_logit, false_logit], dim=1)
         per_sample = F.cross_entropy(logits, torch.zeros_like(count_index), reduction="none")
-        local = torch.tensor(float(count_index.numel()), device=image_features.device)
-        total = distributed.all_reduce_sum(local)
+        # One collective for both: how many counting samples, and how many already right, over all ranks.
+        local = torch.stack([torch.tensor(float(count_index.numel()), device=logits.device),
+                             (true_logit > false_logit).float().sum().detach()])
+        total, correct = distributed.all_reduce_sum(local).unbind()
         _, world_size = distributed.world()
         # Sum / global count, times world size because DDP averages the ranks' gradients.
-        scale = world_size / total.clamp(min=1.0)
-        loss = per_sample.sum() * scale
-        correct = (true_logit > false_logit).float().sum()
-        accuracy = distributed.all_reduce_sum(correct.detach()) / total.clamp(min=1.0)
-        return {"count_loss": self.weight * loss, "count_acc": accuracy, "count_samples": total}
+        loss = per_sample.sum() * (world_size / total.clamp(min=1.0))
+        return {"count_loss": self.weight * loss, "count_acc": correct / total.clamp(min=1.0), "count_samples": total}
