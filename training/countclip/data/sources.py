@@ -153,7 +153,10 @@ class TableSource:
         text = caption if isinstance(caption, bytes) or caption is None else str(caption).encode("utf-8", "surrogateescape")
         meta = {k: row[k] for k in ("count", "noun") if row.get(k) not in (None, "")}
         if "count" in meta:
-            meta["count"] = int(float(meta["count"]))
+            try:
+                meta["count"] = int(float(meta["count"]))
+            except (TypeError, ValueError):  # an unreadable count is metadata damage, not a reason to stop
+                meta = {"_bad_metadata": True}
         ext = path.suffix.lstrip(".").lower() if path is not None else None
         return RawSample(key=reference or str(row_index), image=image, image_ext=ext, text=text,
                          meta=json.dumps(meta).encode() if meta else None)
