@@ -3,7 +3,8 @@
  *
  *   CURRENT                  {"generation": 7}      (atomically replaced, the commit point)
  *   gen-00000007/graph.hnsw  hnswlib graph
- *   gen-00000007/meta.json   ids, labels, model id, sha256 of graph.hnsw
+ *   gen-00000007/vectors.f32 unit vectors, row = label (float32, little-endian)
+ *   gen-00000007/meta.json   ids, labels, model id, sha256 of graph.hnsw and vectors.f32
  *
  * A save writes a complete generation directory under a temp name, fsyncs it, renames it into
  * place and only then flips CURRENT. A kill at any instant therefore leaves CURRENT naming a
@@ -11,7 +12,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { fsyncDir, fsyncFile, sha256File, tempSibling, writeFileAtomic } from "./fsutil.ts";
+import { fsyncDir, fsyncFile, sha256 as sha256Of, sha256File, tempSibling, writeFileAtomic } from "./fsutil.ts";
 import { type IndexParams, type ItemMeta, VectorIndex } from "./vector-index.ts";
 
 export const META_FORMAT = "countclip-index";
@@ -37,6 +38,8 @@ export interface IndexMeta extends IndexOrigin {
   dim: number;
   params: IndexParams;
   graphSha256: string;
+  /** Absent in indexes saved before vectors.f32 existed; then vectors come from the graph. */
+  vectorsSha256?: string;
   nextLabel: number;
   items: Array<{ label: number; meta: ItemMeta }>;
 }
@@ -47,6 +50,7 @@ export interface LoadedIndex {
 }
 
 const GRAPH = "graph.hnsw";
+const VECTORS = "vectors.f32";
 const META = "meta.json";
 const CURRENT = "CURRENT";
 /** Generations kept besides the current one, for forensics after a bad save. */
@@ -59,6 +63,16 @@ function genName(generation: number): string {
 function parseGen(name: string): number | undefined {
   const m = /^gen-(\d{8})$/.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+async function readVectors(file: string, sha256: string): Promise<Float32Array> {
+  const bytes = await fs.readFile(file);
+  if (sha256Of(bytes) !== sha256) throw new Error("vectors checksum mismatch");
+  if (bytes.byteLength % 4 !== 0) throw new Error("vectors file is not float32");
+  // Copy into an aligned buffer: a Buffer may start at an odd offset of the pool.
+  const rows = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(rows.buffer).set(bytes);
+  return rows;
 }
 
 export class IndexStore {
@@ -89,6 +103,9 @@ export class IndexStore {
       const graph = path.join(tmpDir, GRAPH);
       await index.writeGraph(graph);
       await fsyncFile(graph);
+      const vectors = path.join(tmpDir, VECTORS);
+      const rows = index.vectorRows();
+      await writeFileAtomic(vectors, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
       const snapshot = index.snapshot();
       const meta: IndexMeta = {
         format: META_FORMAT,
@@ -99,6 +116,7 @@ export class IndexStore {
         dim: index.dim,
         params: index.params,
         graphSha256: await sha256File(graph),
+        vectorsSha256: await sha256File(vectors),
         ...snapshot,
       };
       await writeFileAtomic(path.join(tmpDir, META), JSON.stringify(meta));
@@ -139,7 +157,8 @@ export class IndexStore {
     const graph = path.join(dir, GRAPH);
     const digest = await sha256File(graph);
     if (digest !== meta.graphSha256) throw new Error("graph checksum mismatch");
-    const index = await VectorIndex.fromFiles(graph, meta.dim, meta.params, meta);
+    const rows = meta.vectorsSha256 === undefined ? undefined : await readVectors(path.join(dir, VECTORS), meta.vectorsSha256);
+    const index = await VectorIndex.fromFiles(graph, meta.dim, meta.params, meta, rows);
     return { index, meta };
   }
 

@@ -3,6 +3,11 @@
  * service needs. hnswlib stores integer labels; this class owns the id <-> label mapping,
  * growth of the preallocated capacity, and deletion (hnswlib marks deleted points, and the
  * label is never reused, so a stale label can never alias a newer item).
+ *
+ * It also keeps a dense copy of the unit vectors, row = label: count-aware search needs the
+ * vectors of its candidates, and hnswlib-node's getPoint crosses N-API one element at a time
+ * (~1 ms for a 512-d vector), which would dominate the request. The copy costs dim * 4 bytes
+ * per item and is persisted next to the graph.
  */
 import hnswlib from "hnswlib-node";
 
@@ -51,6 +56,8 @@ export class VectorIndex {
   private byId = new Map<string, Entry>();
   private idByLabel = new Map<number, string>();
   private nextLabel = 0;
+  /** Unit vectors, row = label; capacity rows allocated. */
+  private vectors: Float32Array;
 
   constructor(dim: number, params: IndexParams = DEFAULT_INDEX_PARAMS, capacity = INITIAL_CAPACITY) {
     if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`invalid dimension ${dim}`);
@@ -58,6 +65,7 @@ export class VectorIndex {
     this.params = params;
     this.hnsw = new HierarchicalNSW("cosine", dim);
     this.hnsw.initIndex({ maxElements: Math.max(capacity, 16), m: params.m, efConstruction: params.efConstruction, randomSeed: 100 });
+    this.vectors = new Float32Array(Math.max(capacity, 16) * dim);
   }
 
   get size(): number {
@@ -84,6 +92,7 @@ export class VectorIndex {
     this.ensureCapacity(this.nextLabel + 1);
     const label = this.nextLabel++;
     this.hnsw.addPoint(Array.from(vector), label);
+    this.vectors.set(normalize(Float32Array.from(vector)), label * this.dim);
     this.byId.set(meta.id, { label, meta });
     this.idByLabel.set(label, meta.id);
   }
@@ -97,10 +106,15 @@ export class VectorIndex {
     return true;
   }
 
-  /** The stored (unit-normalised) vector of an item. */
+  /** The stored unit vector of an item: a read-only view, valid until the next add. */
   vector(id: string): Float32Array | undefined {
     const entry = this.byId.get(id);
-    return entry ? Float32Array.from(this.hnsw.getPoint(entry.label)) : undefined;
+    return entry ? this.vectors.subarray(entry.label * this.dim, (entry.label + 1) * this.dim) : undefined;
+  }
+
+  /** Rows 0..nextLabel of the vector copy (deleted rows included), for persistence. */
+  vectorRows(): Float32Array {
+    return this.vectors.subarray(0, this.nextLabel * this.dim);
   }
 
   /** Approximate k nearest neighbours by cosine similarity, best first. */
@@ -130,12 +144,16 @@ export class VectorIndex {
     return { nextLabel: this.nextLabel, items: [...this.byId.values()].map((e) => ({ label: e.label, meta: e.meta })) };
   }
 
-  /** Rebuild an index object from a graph file and its snapshot. */
+  /**
+   * Rebuild an index object from a graph file, its snapshot and the vector rows. Without rows
+   * (an index saved before they were persisted) they are read back from the graph, slowly.
+   */
   static async fromFiles(
     file: string,
     dim: number,
     params: IndexParams,
     snapshot: { nextLabel: number; items: Array<{ label: number; meta: ItemMeta }> },
+    rows?: Float32Array,
   ): Promise<VectorIndex> {
     const index = new VectorIndex(dim, params, 16);
     await index.hnsw.readIndex(file);
@@ -145,10 +163,14 @@ export class VectorIndex {
     if (index.hnsw.getCurrentCount() !== snapshot.nextLabel) {
       throw new Error(`graph holds ${index.hnsw.getCurrentCount()} points, metadata expects ${snapshot.nextLabel}`);
     }
+    if (rows && rows.length !== snapshot.nextLabel * dim) throw new Error(`vector rows hold ${rows.length / dim} items, expected ${snapshot.nextLabel}`);
+    index.vectors = new Float32Array(Math.max(index.hnsw.getMaxElements(), 16) * dim);
+    if (rows) index.vectors.set(rows);
     for (const { label, meta } of snapshot.items) {
       if (label < 0 || label >= snapshot.nextLabel) throw new Error(`label ${label} of ${meta.id} out of range`);
       index.byId.set(meta.id, { label, meta });
       index.idByLabel.set(label, meta.id);
+      if (!rows) index.vectors.set(index.hnsw.getPoint(label), label * dim);
     }
     index.nextLabel = snapshot.nextLabel;
     return index;
@@ -157,7 +179,11 @@ export class VectorIndex {
   private ensureCapacity(needed: number): void {
     const capacity = this.hnsw.getMaxElements();
     if (needed <= capacity) return;
-    this.hnsw.resizeIndex(Math.max(needed, capacity * 2));
+    const grown = Math.max(needed, capacity * 2);
+    this.hnsw.resizeIndex(grown);
+    const vectors = new Float32Array(grown * this.dim);
+    vectors.set(this.vectors.subarray(0, this.nextLabel * this.dim));
+    this.vectors = vectors;
   }
 
   private checkVector(v: Float32Array | number[]): void {

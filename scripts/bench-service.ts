@@ -88,7 +88,24 @@ async function waitReady(url: string): Promise<Record<string, unknown>> {
   }
 }
 
+/** Server-side phase times (ms) parsed from Server-Timing headers. */
+type PhaseSamples = Record<string, number[]>;
+
+function recordTiming(samples: PhaseSamples, header: unknown): void {
+  const value = Array.isArray(header) ? header.join(",") : String(header ?? "");
+  for (const m of value.matchAll(/(\w+);dur=([\d.]+)/g)) (samples[m[1]!] ??= []).push(Number(m[2]));
+}
+
+function summarise(samples: PhaseSamples): Record<string, { p50ms: number; meanMs: number }> {
+  return Object.fromEntries(Object.entries(samples).map(([phase, xs]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return [phase, { p50ms: Number(fmt(percentile(sorted, 50))), meanMs: Number(fmt(mean)) }];
+  }));
+}
+
 async function load(url: string, bodies: Array<Record<string, unknown>>, connections: number, duration: number) {
+  const samples: PhaseSamples = {};
   const result = await autocannon({
     url: `${url}/v1/search`,
     connections,
@@ -97,6 +114,7 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
       method: "POST",
       headers: { "content-type": "application/json" },
       setupRequest: (req: autocannon.Request) => ({ ...req, body: JSON.stringify({ ...b, query: `${String(b["query"])}, ref ${uniqueWord()}` }) }),
+      onResponse: (_status: number, _body: string, _context: object, headers?: autocannon.Request["headers"]) => recordTiming(samples, headers?.["Server-Timing"] ?? headers?.["server-timing"]),
     })),
   });
   return {
@@ -107,6 +125,7 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     total: result.requests.total,
+    serverTiming: summarise(samples),
   };
 }
 

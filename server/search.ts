@@ -41,14 +41,28 @@ export function candidateCount(k: number, requested: number | undefined, cap: nu
   return Math.max(k, Math.min(requested ?? Math.max(5 * k, 50), cap));
 }
 
-export async function search(serving: Serving, req: SearchRequest, limits: SearchLimits): Promise<SearchResponse> {
+/** Milliseconds per phase of a request, reported in the Server-Timing header. */
+export type Timings = Record<string, number>;
+
+export async function search(serving: Serving, req: SearchRequest, limits: SearchLimits, timings: Timings = {}): Promise<SearchResponse> {
   const k = req.k ?? 10;
   const weight = req.countWeight ?? 1;
   const parsed = parseCount(req.query);
   const aware = (req.countAware ?? true) && parsed.scoreable !== null;
-  const query = await serving.embedQuery(req.query);
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    const now = performance.now();
+    timings[phase] = now - mark;
+    mark = now;
+  };
+  // The count prompts (cached per noun) are embedded alongside the query, not after it.
+  const [query, prompts] = await Promise.all([
+    serving.embedQuery(req.query),
+    parsed.count !== null ? serving.countPrompts.get(parsed.forms) : undefined,
+  ]);
+  lap("embed");
   const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k);
-  const prompts = parsed.count !== null ? await serving.countPrompts.get(parsed.forms) : undefined;
+  lap("ann");
   const scale = serving.embedder.logitScale;
   const hits = neighbours.map(({ meta, similarity }) => {
     const hit: Schemas["SearchHit"] = { id: meta.id, score: similarity, similarity, source: meta.source };
@@ -59,6 +73,7 @@ export async function search(serving: Serving, req: SearchRequest, limits: Searc
     return hit;
   });
   if (aware) hits.sort((a, b) => b.score - a.score);
+  lap("count");
   return {
     modelId: serving.modelId,
     indexBuild: serving.build,
@@ -75,6 +90,10 @@ function countFields(posterior: CountPosterior, count: number | null) {
   };
   if (count !== null) fields.queryCountProbability = clampProbability(posterior.probabilities[count - 1]!);
   return fields;
+}
+
+export function serverTiming(timings: Timings): string {
+  return Object.entries(timings).map(([phase, ms]) => `${phase};dur=${ms.toFixed(2)}`).join(", ");
 }
 
 /** Rank embedded images against a prompt, best first. */

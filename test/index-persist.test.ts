@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile, appendFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -86,6 +86,9 @@ test("save then load round-trips ids, tombstones, vectors and origin", async () 
   assert.equal(loaded.index.size, 299);
   assert.equal(loaded.index.has("v7"), false);
   assert.equal(loaded.index.search(randomUnit(32, 100), 1)[0]?.meta.id, "v100");
+  assert.deepEqual([...loaded.index.vector("v250")!], [...index.vector("v250")!]);
+  const expected = randomUnit(32, 250);
+  assert.ok(loaded.index.vector("v250")!.every((x, i) => Math.abs(x - expected[i]!) < 1e-6));
   // Labels continue after the highest ever used, so new items never alias tombstones.
   loaded.index.add(meta("new"), randomUnit(32, 9999));
   assert.equal(loaded.index.search(randomUnit(32, 9999), 1)[0]?.meta.id, "new");
@@ -118,6 +121,26 @@ test("a corrupted current generation falls back to the previous complete one", a
   assert.equal(loaded?.meta.generation, second - 1);
   assert.equal(loaded?.index.has("late"), false);
   assert.equal(loaded?.index.size, 50);
+});
+
+test("a damaged vectors file is detected; an index saved without one reads vectors from the graph", async () => {
+  const dir = await tempDir();
+  const store = new IndexStore(dir);
+  await store.open();
+  const index = filled(40);
+  const first = await store.save(index, origin);
+  const second = await store.save(index, origin);
+  const genDir = (g: number) => path.join(store.root, `gen-${String(g).padStart(8, "0")}`);
+  await appendFile(path.join(genDir(second), "vectors.f32"), "x");
+  assert.equal((await new IndexStore(dir).load())?.meta.generation, first);
+  // Legacy layout: no vectorsSha256 in meta.json.
+  const metaFile = path.join(genDir(first), "meta.json");
+  const meta = JSON.parse(await readFile(metaFile, "utf8"));
+  delete meta.vectorsSha256;
+  await writeFile(metaFile, JSON.stringify(meta));
+  const legacy = await new IndexStore(dir).loadGeneration(first);
+  const expected = randomUnit(32, 17);
+  assert.ok(legacy.index.vector("v17")!.every((x, i) => Math.abs(x - expected[i]!) < 1e-6));
 });
 
 test("an empty data dir loads nothing", async () => {

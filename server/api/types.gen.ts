@@ -504,6 +504,8 @@ export interface operations {
             /** @description Hits, best first. */
             200: {
                 headers: {
+                    /** @description Milliseconds spent per phase (embed, ann, count), for monitoring. */
+                    "Server-Timing"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -3,7 +3,7 @@ import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
 import { badRequest } from "../problem.ts";
-import { countDistribution, rerank, search } from "../search.ts";
+import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 type Schemas = components["schemas"];
@@ -16,7 +16,9 @@ export function searchRoutes(ctx: RouteContext): Router {
     const body = req.body as Schemas["SearchRequest"];
     const k = body.k ?? 10;
     if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
-    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }));
+    const timings: Timings = {};
+    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }, timings));
+    res.setHeader("Server-Timing", serverTiming(timings));
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
 
