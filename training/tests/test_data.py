@@ -99,9 +99,16 @@ def test_truncated_tar_keeps_the_samples_before_the_damage(tmp_path):
     assert source.problems == [] or "toy-00000.tar" in source.problems[0]
 
 
-def test_device_normalisation_reproduces_preprocess_image():
+@pytest.mark.parametrize("orientation", [1, 6])  # 6: stored sideways, shown rotated (phone photos)
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_device_normalisation_reproduces_preprocess_image(orientation, mode):
     rng = np.random.default_rng(0)
-    image = Image.fromarray(rng.integers(0, 256, (45, 61, 3), dtype=np.uint8))
+    image = Image.fromarray(rng.integers(0, 256, (45, 61, 3), dtype=np.uint8)).convert(mode)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=exif.tobytes())
+    image = Image.open(io.BytesIO(buffer.getvalue()))
     ours = normalize_pixels(torch.from_numpy(resize_and_crop(image, CONFIG))[None], CONFIG)[0]
     torch.testing.assert_close(ours, preprocess_image(image, CONFIG), rtol=0, atol=1e-6)
 

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from countclip.data.sources import RawSample
-from countclip.models import PreprocessConfig, to_rgb
+from countclip.models import PreprocessConfig, exif_orient, to_rgb
 
 SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8")
 # Counted alongside the skips, but such samples are still trained on (their caption is fine).
@@ -46,8 +46,8 @@ class Skipped:
 
 
 def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
-    """Shortest edge to `size` (bicubic), centre crop `crop_size`: the integer half of preprocessing."""
-    image = to_rgb(image, config.background)
+    """EXIF-orient, shortest edge to `size` (bicubic), centre crop: the integer half of preprocessing."""
+    image = to_rgb(exif_orient(image), config.background)
     width, height = image.size
     scale = config.size / min(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
