@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import tarfile
 
 import numpy as np
@@ -15,7 +14,6 @@ from PIL import Image
 from countclip.data import DataSpecError, LoaderSpec, MixedLoader, expand_braces, normalize_pixels, open_source
 from countclip.data import collate as collate_module
 from countclip.data.decode import decode, resize_and_crop
-from countclip.data.sources import RawSample
 from countclip.data.stream import RawStream
 from countclip.data.toy import add_member, write_toy_shards
 from countclip.models import PreprocessConfig, preprocess_image
