@@ -237,3 +237,15 @@ def test_epochs_become_steps_from_the_general_stream_and_img2dataset_stats(tmp_p
     assert steps_for_epochs(only_counting, None, counting, world_size=1) == 3
     (tmp_path / "g" / "g-00000_stats.json").write_text(json.dumps({"successes": 7}))  # img2dataset's count wins
     assert count_samples(general) == 17
+
+
+def test_extra_padding_leaves_text_embeddings_unchanged():
+    from countclip.data.collate import pad_tokens
+    from countclip.models import create_model
+
+    model = create_model("tiny").eval()
+    tokens = model.tokenize(["two red circles", "a photo of three blue squares on a table"])
+    padded = pad_tokens(tokens, multiple=8, pad_id=0, limit=model.context_length)
+    assert padded["input_ids"].shape[1] % 8 == 0 and padded["input_ids"].shape[1] > tokens["input_ids"].shape[1]
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(**padded), model.encode_text(**tokens), rtol=0, atol=1e-5)

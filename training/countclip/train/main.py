@@ -14,6 +14,9 @@ Usage (every flag: `countclip train --help`):
     # same without L_count (the control); or the NegCLIP-style ablation
     ... --count-loss-weight 0            ... --counterfactual-mode clip-negatives
 
+    # watch counting on held-out data: true vs counterfactual caption accuracy every 100 steps
+    ... --eval-data 'world/heldout-00000.tar' --eval-every 100
+
     # several GPUs; resume a run that was interrupted
     torchrun --nproc-per-node 8 -m countclip.cli train ... --resume latest
 
