@@ -129,6 +129,11 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
   };
 }
 
+/** One request after a run: returns once work abandoned by the previous run has drained. */
+async function settle(url: string): Promise<void> {
+  await fetch(`${url}/v1/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "settle", k: 1 }) });
+}
+
 async function rerankLatency(url: string, runs: number) {
   const images = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
     const dots = Array.from({ length: i + 1 }, (_, j) => `<circle cx="${60 + ((j * 97) % 400)}" cy="${60 + ((j * 151) % 400)}" r="40" fill="#c33"/>`).join("");
@@ -159,6 +164,7 @@ try {
   for (const [scenario, bodies] of Object.entries(SCENARIOS)) {
     await load(url, bodies, 4, 2); // warm-up: JIT, count-prompt cache
     for (const connections of values.connections.split(",").map(Number)) {
+      await settle(url);
       const row = { scenario, ...(await load(url, bodies, connections, duration)) };
       console.error(JSON.stringify(row));
       search.push(row);

@@ -44,7 +44,13 @@ export function candidateCount(k: number, requested: number | undefined, cap: nu
 /** Milliseconds per phase of a request, reported in the Server-Timing header. */
 export type Timings = Record<string, number>;
 
-export async function search(serving: Serving, req: SearchRequest, limits: SearchLimits, timings: Timings = {}): Promise<SearchResponse> {
+export async function search(
+  serving: Serving,
+  req: SearchRequest,
+  limits: SearchLimits,
+  timings: Timings = {},
+  signal?: AbortSignal,
+): Promise<SearchResponse> {
   const k = req.k ?? 10;
   const weight = req.countWeight ?? 1;
   const parsed = parseCount(req.query);
@@ -57,7 +63,7 @@ export async function search(serving: Serving, req: SearchRequest, limits: Searc
   };
   // The count prompts (cached per noun) are embedded alongside the query, not after it.
   const [query, prompts] = await Promise.all([
-    serving.embedQuery(req.query),
+    serving.embedQuery(req.query, signal),
     parsed.count !== null ? serving.countPrompts.get(parsed.forms) : undefined,
   ]);
   lap("embed");

@@ -29,8 +29,8 @@ export class Serving {
   }
 
   /** Embed one query or prompt, batched with concurrent ones. */
-  embedQuery(text: string): Promise<Float32Array> {
-    return this.queries.embed(text);
+  embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
+    return this.queries.embed(text, signal);
   }
 
   get modelId(): string {

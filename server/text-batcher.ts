@@ -5,6 +5,7 @@
  */
 interface Pending {
   text: string;
+  signal?: AbortSignal;
   resolve: (vector: Float32Array) => void;
   reject: (err: unknown) => void;
 }
@@ -15,15 +16,30 @@ export class TextBatcher {
 
   constructor(private readonly embedTexts: (texts: string[]) => Promise<Float32Array[]>, private readonly maxBatch = 32) {}
 
-  embed(text: string): Promise<Float32Array> {
+  /**
+   * Embed `text` in the next run. When `signal` aborts before that run starts (the client went
+   * away), the text is dropped, so an overloaded server sheds abandoned work instead of
+   * computing answers nobody reads.
+   */
+  embed(text: string, signal?: AbortSignal): Promise<Float32Array> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      this.queue.push({ text, resolve, reject });
+      this.queue.push({ text, signal, resolve, reject });
       this.pump();
     });
   }
 
+  get pending(): number {
+    return this.queue.length;
+  }
+
   private pump(): void {
-    if (this.running || this.queue.length === 0) return;
+    if (this.running) return;
+    this.queue = this.queue.filter((p) => {
+      if (p.signal?.aborted) p.reject(p.signal.reason);
+      return !p.signal?.aborted;
+    });
+    if (this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.maxBatch);
     this.running = true;
     this.embedTexts(batch.map((p) => p.text))

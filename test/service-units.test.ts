@@ -128,3 +128,22 @@ test("text batcher: a lone query runs at once, concurrent ones share a run, erro
   const failed = await Promise.allSettled(["x", "y"].map((t) => batcher.embed(t)));
   assert.ok(failed.every((r) => r.status === "rejected"));
 });
+
+test("text batcher drops texts whose client went away before their run", async () => {
+  const runs: string[][] = [];
+  const batcher = new TextBatcher(async (texts) => {
+    runs.push(texts);
+    await new Promise((r) => setTimeout(r, 5));
+    return texts.map(() => Float32Array.of(0));
+  });
+  const gone = new AbortController();
+  const first = batcher.embed("running");
+  const dropped = batcher.embed("abandoned", gone.signal);
+  const kept = batcher.embed("kept");
+  gone.abort(new Error("client left"));
+  await first;
+  await assert.rejects(dropped, /client left/);
+  await kept;
+  assert.deepEqual(runs, [["running"], ["kept"]]);
+  await assert.rejects(batcher.embed("late", gone.signal), /client left/);
+});

@@ -1,5 +1,5 @@
 /** What every route module gets: configuration, the service, the contract validator, helpers. */
-import express, { type RequestHandler } from "express";
+import express, { type RequestHandler, type Response } from "express";
 import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics.ts";
 import { Problem } from "../problem.ts";
@@ -19,6 +19,16 @@ export interface RouteContext {
 
 export function jsonParser(limitBytes: number): RequestHandler {
   return express.json({ limit: limitBytes, strict: true, type: ["application/json", "application/*+json"] });
+}
+
+/** Aborts when the client disconnects before the response is sent (work can be dropped). */
+export function clientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  // A response's "close" fires once: after it was sent, or when the connection dropped first.
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new Problem(499, "Client Closed Request", "the client disconnected"));
+  });
+  return controller.signal;
 }
 
 /** Terminal handler for a known path with an unsupported method. */

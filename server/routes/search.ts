@@ -4,7 +4,7 @@ import type { components } from "../api/types.gen.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
 import { badRequest } from "../problem.ts";
 import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
-import { methodNotAllowed, type RouteContext } from "./context.ts";
+import { clientGone, methodNotAllowed, type RouteContext } from "./context.ts";
 
 type Schemas = components["schemas"];
 
@@ -17,7 +17,8 @@ export function searchRoutes(ctx: RouteContext): Router {
     const k = body.k ?? 10;
     if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
     const timings: Timings = {};
-    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }, timings));
+    const signal = clientGone(res);
+    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }, timings, signal));
     res.setHeader("Server-Timing", serverTiming(timings));
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
