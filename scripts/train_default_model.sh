@@ -115,6 +115,7 @@ stage evaluate evaluate
 stage export export_ours
 stage gallery countclip synth gallery --seed "$SEED" --count 500 --size 160 --workers "$THREADS" --out "$GALLERY_DIR"
 printf '%s\t%s\n' total $((SECONDS - START)) >> "$TIMES"
-printf 'cpu\t%s\n' "$(times | tail -n 1)" >> "$TIMES"  # user and system time of every child process
+times > "$WORK/times.txt"  # a builtin in this shell (not a subshell): user and system time of all children
+printf 'cpu (user, system)\t%s\n' "$(tail -n 1 "$WORK/times.txt")" >> "$TIMES"
 "$PY" -m countclip.synth.report write --work "$WORK" --command "$COMMAND" --seed "$SEED" --out "$REPORT_DIR"
 echo "done in $((SECONDS - START)) s: report $REPORT_DIR, bundle $BUNDLE_DIR, gallery $GALLERY_DIR" >&2
