@@ -99,17 +99,20 @@ export class IndexService {
     await this.blobs.open();
     const loaded = await this.store.load();
     const embedder = await this.startEmbedder(loaded);
+    let serving: Serving;
     try {
-      this.serving = await this.initialServing(loaded, embedder);
+      serving = await this.initialServing(loaded, embedder);
+      // A freshly built index is durable before the service reports ready.
+      if (!loaded || loaded.meta.modelId !== embedder.modelId) await this.mutex.run(() => this.saveLocked(serving));
+      else this.lastGeneration = loaded.meta.generation;
     } catch (err) {
       await embedder.close();
       throw err;
     }
-    if (!loaded || loaded.meta.modelId !== embedder.modelId) await this.mutex.run(() => this.saveLocked(this.serving!));
-    else this.lastGeneration = loaded.meta.generation;
     // Blobs of deletes interrupted by a crash; nothing else writes yet.
-    const removed = await this.blobs.collect(new Set(this.serving.index.items().map((m) => m.sha256)));
+    const removed = await this.blobs.collect(new Set(serving.index.items().map((m) => m.sha256)));
     if (removed > 0) console.log(`blobs: removed ${removed} unreferenced`);
+    this.serving = serving;
   }
 
   /**
