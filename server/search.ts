@@ -34,6 +34,8 @@ export function parseCount(text: string): ParsedCount {
 
 export interface SearchLimits {
   maxCandidates: number;
+  /** HNSW beam width (the configured one, whatever the index was built with). */
+  efSearch: number;
 }
 
 /** Candidates reranked by count-aware search: max(k, requested or max(5k, 50)), capped. */
@@ -67,7 +69,7 @@ export async function search(
     parsed.count !== null ? serving.countPrompts.get(parsed.forms) : undefined,
   ]);
   lap("embed");
-  const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k);
+  const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k, limits.efSearch);
   lap("ann");
   const scale = serving.embedder.logitScale;
   const hits = neighbours.map(({ meta, similarity }) => {

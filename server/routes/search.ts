@@ -18,7 +18,7 @@ export function searchRoutes(ctx: RouteContext): Router {
     if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
     const timings: Timings = {};
     const signal = clientGone(res);
-    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates }, timings, signal));
+    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates, efSearch: config.hnswEfSearch }, timings, signal));
     res.setHeader("Server-Timing", serverTiming(timings));
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
