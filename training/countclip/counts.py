@@ -69,7 +69,8 @@ NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BI
 _TOKEN = r"(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)"
 _AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]+|-){_TOKEN}){{0,7}})?"
 AFTER_RE = re.compile(_AFTER)
-NOUN_PHRASE_ENDERS = STOP_WORDS | frozenset(WORD_VALUES) | frozenset(BIG_WORDS)
+_LEXICON_NUMERALS = frozenset(WORD_VALUES) | frozenset(BIG_WORDS)  # a set: BIG_WORDS is a tuple
+NOUN_PHRASE_ENDERS = STOP_WORDS | _LEXICON_NUMERALS
 BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.words are these tokens of the AFTER_RE words
 # A numeral at a word start, then (in a lookahead, so nothing is consumed) what follows it.
 # The first-letter lookahead lets the scan skip most word starts without entering the trie.
@@ -79,6 +80,7 @@ NUMERAL_RE = re.compile(
     rf"(?={_AFTER})")
 MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
 PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
+ASCII_DIGITS = frozenset("0123456789")
 ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
 AFTER_SYMBOLS = frozenset("%°+″′$€£¥₹")  # 5%, 20°, 5+, 6″, 5$
@@ -127,9 +129,25 @@ def _numerals(text: str) -> list[_Numeral]:
 
 def _numeral(m: re.Match) -> _Numeral:
     raw = m.group()
+    info = _NUMERAL_INFO.get(raw)
+    if info is None:
+        info = _numeral_info(raw)
+    hyphen, words = m.group(1, 2)  # the "hyphen" and "words" groups (by number: faster)
+    start, end = m.span()
+    return _Numeral(start, end, info[1], info[0], raw, hyphen is not None, words or "")
+
+
+# (kind, value) of each numeral as written ("Two", "TWO", "3"), memoised: the same few
+# spellings recur in every caption. Bounded, since digit strings are unbounded.
+_NUMERAL_INFO: dict[str, tuple[str, int | None]] = {}
+
+
+def _numeral_info(raw: str) -> tuple[str, int | None]:
     kind = _kind(raw)
-    hyphen, words = m.group("hyphen", "words")
-    return _Numeral(m.start(), m.end(), _value(kind, raw), kind, raw, hyphen is not None, words or "")
+    info = (kind, _value(kind, raw))
+    if len(_NUMERAL_INFO) < 4096:
+        _NUMERAL_INFO[raw] = info
+    return info
 
 
 def _kind(raw: str) -> str:
@@ -153,27 +171,45 @@ def _ascii_lower(s: str) -> str:
 
 def _context(text: str, num: _Numeral) -> _Context:
     start, end = num.start, num.end
-    # Whitespace tokens of a fixed window: cheap, and the same in both languages.
-    tokens = text[start - LEFT_WINDOW if start > LEFT_WINDOW else 0:start].split()
-    prev_raw = tokens[-1] if tokens else ""
-    prev2_raw = tokens[-2] if len(tokens) >= 2 else ""
-    prev, prev2 = prev_raw.strip(PUNCT), prev2_raw.strip(PUNCT)
+    # Whitespace tokens of a fixed window: cheap, and the same in both languages. Only the
+    # last two are read, so split from the right at most twice.
+    tokens = text[start - LEFT_WINDOW if start > LEFT_WINDOW else 0:start].rsplit(None, 2)
+    n_tokens = len(tokens)
+    prev_raw = tokens[-1] if n_tokens else ""
+    prev2_raw = tokens[-2] if n_tokens >= 2 else ""
+    prev = _stripped_lower(prev_raw)
     words = num.words  # ASCII letters, digits, blanks and ’: lower() is safe
     return _Context(
         text[start - 2 if start > 2 else 0:start],
         text[end:end + 2],
         prev_raw,
-        prev.lower() if prev.isascii() else prev,  # lower() outside ASCII differs from JavaScript's
+        prev,
         prev2_raw,
-        prev2.lower() if prev2.isascii() else prev2,
+        _stripped_lower(prev2_raw) if prev2_raw else "",
         num.hyphen,
-        words.split(),
-        words.lower().split(),
+        words.split() if words else [],
+        words.lower().split() if words else [],
     )
 
 
+def _stripped_lower(raw: str) -> str:
+    """A token without its punctuation, lowercased (ASCII only: lower() outside ASCII differs
+    from JavaScript's). Memoised: the words before numerals are a small vocabulary."""
+    word = _STRIPPED.get(raw)
+    if word is None:
+        word = raw.strip(PUNCT)
+        if word.isascii():
+            word = word.lower()
+        if len(_STRIPPED) < 65536:
+            _STRIPPED[raw] = word
+    return word
+
+
+_STRIPPED: dict[str, str] = {}
+
+
 def _is_numeral_word(word: str) -> bool:
-    return word in WORD_VALUES or word in BIG_WORDS or _is_ascii_digits(word)
+    return word in _LEXICON_NUMERALS or _is_ascii_digits(word)
 
 
 def _is_ascii_digits(word: str) -> bool:
@@ -257,11 +293,12 @@ def _singular_modifier(num: _Numeral, lower: list[str], first: int, stop: int) -
 
 def _joined(num: _Numeral, ctx: _Context) -> str | None:
     """6-4, 1.5, 3,000, 5:30, 2/3, 1914-1980: scores, decimals, times, dates, fractions."""
-    if len(ctx.before) == 2 and ctx.before[1] in JOINERS and _is_ascii_digits(ctx.before[0]):
+    before, after = ctx.before, ctx.after
+    if len(before) == 2 and before[1] in JOINERS and before[0] in ASCII_DIGITS:
         return "joined digits"
-    if len(ctx.after) == 2 and ctx.after[0] in JOINERS and _is_ascii_digits(ctx.after[1]):
+    if len(after) == 2 and after[0] in JOINERS and after[1] in ASCII_DIGITS:
         return "joined digits"
-    if num.kind == "digits" and len(ctx.before) == 2 and ctx.before[1] in "-–" and ctx.before[0] in ASCII_ALNUM:
+    if num.kind == "digits" and len(before) == 2 and before[1] in "-–" and before[0] in ASCII_ALNUM:
         return "code (CL-17, COVID-19)"
     return None
 
@@ -279,14 +316,15 @@ def _symbols(num: _Numeral, ctx: _Context) -> str | None:
 
 def _compound(num: _Numeral, ctx: _Context) -> str | None:
     """two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen."""
+    first = ctx.lower[0].partition("-")[0] if ctx.lower else ""
     if ctx.hyphen:
-        return "age" if ctx.lower and ctx.lower[0].split("-")[0] in DURATION_WORDS else "compound modifier"
-    first = ctx.lower[0].split("-")[0] if ctx.lower else ""
-    if num.kind == "word" and (first in WORD_VALUES or first in BIG_WORDS):
-        return "compound numeral"
-    if num.kind == "word" and ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " "):
-        return "compound numeral"
-    if num.kind == "digits" and len(num.text) == 4 and 1000 <= int(num.text) <= 2099:
+        return "age" if first in DURATION_WORDS else "compound modifier"
+    if num.kind == "word":
+        if first in _LEXICON_NUMERALS:
+            return "compound numeral"
+        if ctx.prev in TENS_WORDS and ctx.before[-1:] in ("-", " "):
+            return "compound numeral"
+    elif num.kind == "digits" and len(num.text) == 4 and 1000 <= int(num.text) <= 2099:
         return "year"
     return None
 
@@ -311,17 +349,18 @@ def _next_word(num: _Numeral, ctx: _Context) -> str | None:
 def _range(num: _Numeral, ctx: _Context) -> str | None:
     """two or three, 5 to 10, 2 x 3, one in five, three out of ten (either side)."""
     lw = ctx.lower
-    if len(lw) >= 2 and lw[0] in CONNECTOR_WORDS and (_is_numeral_word(lw[1]) or (
-            len(lw) >= 3 and lw[:2] == ["out", "of"] and _is_numeral_word(lw[2]))):
+    # Every check after a numeral starts with a connector ("to" and "and" are ones): test that first.
+    after_connector = len(lw) >= 2 and lw[0] in CONNECTOR_WORDS
+    if after_connector and (_is_numeral_word(lw[1]) or (
+            len(lw) >= 3 and lw[0] == "out" and lw[1] == "of" and _is_numeral_word(lw[2]))):
         return "range, score or ratio"
-    if ctx.prev in CONNECTOR_WORDS and _is_numeral_word(ctx.prev2):
+    if ctx.prev in CONNECTOR_WORDS and (_is_numeral_word(ctx.prev2) or (ctx.prev == "of" and ctx.prev2 == "out")):
         return "range, score or ratio"
-    if ctx.prev == "of" and ctx.prev2 == "out":
-        return "range, score or ratio"
-    if lw[:2] == ["to", "a"]:
-        return "distributive (three to a row)"
-    if lw[:3] == ["and", "a", "half"]:
-        return "mixed number (two and a half)"
+    if after_connector and lw[1] == "a":
+        if lw[0] == "to":
+            return "distributive (three to a row)"
+        if lw[0] == "and" and len(lw) >= 3 and lw[2] == "half":
+            return "mixed number (two and a half)"
     return None
 
 
