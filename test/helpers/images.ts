@@ -5,18 +5,7 @@
  */
 import sharp from "sharp";
 import zlib from "node:zlib";
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng as prng } from "../../index/synthetic.ts";
 
 /** Interleaved RGB gradient + blobs + noise: smooth regions and edges, like a photo. */
 export function photoPixels(width: number, height: number, seed = 1, channels = 3): Uint8Array {

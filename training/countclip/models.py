@@ -96,8 +96,8 @@ def exif_orient(image: Image.Image) -> Image.Image:
     return image
 
 
-def preprocess_image(image: Image.Image, config: PreprocessConfig) -> torch.Tensor:
-    """EXIF-orient, resize shortest edge, centre crop, normalise. Mirrors the service's sharp pipeline."""
+def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> Image.Image:
+    """EXIF-orient, RGB, shortest edge to `size` (bicubic), centre crop: the integer half of preprocessing."""
     image = to_rgb(exif_orient(image), config.background)
     width, height = image.size
     scale = config.size / min(width, height)
@@ -105,8 +105,12 @@ def preprocess_image(image: Image.Image, config: PreprocessConfig) -> torch.Tens
     image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
     left = (new_w - config.crop_size) // 2
     top = (new_h - config.crop_size) // 2
-    image = image.crop((left, top, left + config.crop_size, top + config.crop_size))
-    array = np.asarray(image, dtype=np.float32) / 255.0
+    return image.crop((left, top, left + config.crop_size, top + config.crop_size))
+
+
+def preprocess_image(image: Image.Image, config: PreprocessConfig) -> torch.Tensor:
+    """resize_and_crop, then normalise. Mirrors the service's sharp pipeline."""
+    array = np.asarray(resize_and_crop(image, config), dtype=np.float32) / 255.0
     array = (array - np.asarray(config.mean, dtype=np.float32)) / np.asarray(config.std, dtype=np.float32)
     return torch.from_numpy(array.transpose(2, 0, 1).copy())
 

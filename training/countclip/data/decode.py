@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from countclip.data.sources import RawSample
-from countclip.models import PreprocessConfig, exif_orient, to_rgb
+from countclip import models
+from countclip.models import PreprocessConfig
 
 SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8")
 # Counted alongside the skips, but such samples are still trained on (their caption is fine).
@@ -46,15 +47,8 @@ class Skipped:
 
 
 def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
-    """EXIF-orient, shortest edge to `size` (bicubic), centre crop: the integer half of preprocessing."""
-    image = to_rgb(exif_orient(image), config.background)
-    width, height = image.size
-    scale = config.size / min(width, height)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    left = (new_w - config.crop_size) // 2
-    top = (new_h - config.crop_size) // 2
-    image = image.crop((left, top, left + config.crop_size, top + config.crop_size))
+    """The integer half of preprocessing (models.resize_and_crop) as a uint8 HWC array."""
+    image = models.resize_and_crop(image, config)
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy wants one)
 
 
