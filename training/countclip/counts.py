@@ -66,8 +66,12 @@ def _trie_pattern(phrases: list[str]) -> str:
 
 NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BIG_WORDS)
 # What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
-_TOKEN = r"(?:[A-Za-z]+(?:['’.][A-Za-z]+)*|[0-9]+)"
-_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]+|-){_TOKEN}){{0,7}})?"
+# Possessive quantifiers (`++`, `*+`): everything after the numeral is optional, so the first,
+# greedy match always stands and never backtracks; saying so spares the engine from recording
+# backtrack points (about a tenth of the scan). TypeScript's regex has no possessive syntax;
+# its greedy pattern matches exactly the same text.
+_TOKEN = r"(?:[A-Za-z]++(?:['’.][A-Za-z]++)*+|[0-9]++)"
+_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*+(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]++|-){_TOKEN}){{0,7}}+)?"
 AFTER_RE = re.compile(_AFTER)
 _LEXICON_NUMERALS = frozenset(WORD_VALUES) | frozenset(BIG_WORDS)  # a set: BIG_WORDS is a tuple
 NOUN_PHRASE_ENDERS = STOP_WORDS | _LEXICON_NUMERALS
@@ -234,11 +238,12 @@ def _noun_tokens(lower: list[str]) -> tuple[int, int]:
     first = 0
     if len(lower) > 2 and lower[0] == "of" and lower[1] in PARTITIVE_DETERMINERS:
         first = 2  # "two of the cats"
-    stop = first
     # A stop word or another numeral ends the phrase (tokens here are ASCII: isdigit is exact).
-    while stop < len(lower) and lower[stop] not in NOUN_PHRASE_ENDERS and not lower[stop].isdigit():
-        stop += 1
-    return first, stop
+    for stop in range(first, len(lower)):
+        word = lower[stop]
+        if word in NOUN_PHRASE_ENDERS or word.isdigit():
+            return first, stop
+    return first, len(lower)
 
 
 def _head_index(lower: list[str], first: int, stop: int, value: int | None) -> int:
