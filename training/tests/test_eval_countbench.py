@@ -14,6 +14,7 @@ from torch import nn
 from countclip.counts import find_count, number_word
 from countclip.evaluation import countbench
 from countclip.evaluation.download import DownloadConfig
+from fake_models import TextRecordingModel
 
 torch.set_num_threads(1)
 
@@ -21,25 +22,14 @@ torch.set_num_threads(1)
 CASES = [(n, n) for n in range(2, 11)] + [(4, 6), (9, 8), (2, 3)]
 
 
-class FakeCounter(nn.Module):
+class FakeCounter(TextRecordingModel):
     """A "CLIP" that embeds a caption as one-hot(count in the caption) and an image as one-hot(the
     count painted into its top-left red value): its CountBench answers are known in advance."""
 
     name = "fake-counter"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-        self.anchor = nn.Parameter(torch.zeros(1))  # so .to(device) has something to move
-
-    def tokenize(self, texts):
-        start = len(self.texts)
-        self.texts += list(texts)
-        ids = torch.arange(start, start + len(texts))[:, None]
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-
     def encode_text(self, input_ids, attention_mask):
-        counts = [find_count(self.texts[i]).count for i in input_ids[:, 0].tolist()]
+        counts = [find_count(text).count for text in self.recorded(input_ids)]
         return nn.functional.one_hot(torch.tensor(counts), 16).float()
 
     def preprocess(self, image):

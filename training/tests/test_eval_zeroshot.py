@@ -8,13 +8,14 @@ from PIL import Image
 from torch import nn
 
 from countclip.evaluation import zeroshot
+from fake_models import TextRecordingModel
 
 torch.set_num_threads(1)
 
 COLORS = {"red_apple": (220, 20, 20), "green leaf": (20, 200, 20), "blue car": (20, 20, 220)}
 
 
-class FakeColorClip(nn.Module):
+class FakeColorClip(TextRecordingModel):
     """Embeds an image by its dominant channel and a prompt by the colour word in it."""
 
     name = "fake-color"
@@ -22,20 +23,12 @@ class FakeColorClip(nn.Module):
 
     def __init__(self, confuse_blue: bool = False) -> None:
         super().__init__()
-        self.texts: list[str] = []
         self.confuse_blue = confuse_blue
-        self.anchor = nn.Parameter(torch.zeros(1))
-
-    def tokenize(self, texts):
-        start = len(self.texts)
-        self.texts += list(texts)
-        ids = torch.arange(start, start + len(texts))[:, None]
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
     def encode_text(self, input_ids, attention_mask):
         rows = []
-        for i in input_ids[:, 0].tolist():
-            word = next(w for w in self.WORDS if w in self.texts[i])
+        for text in self.recorded(input_ids):
+            word = next(w for w in self.WORDS if w in text)
             rows.append(nn.functional.one_hot(torch.tensor(self.WORDS.index(word)), 3).float())
         return torch.stack(rows)
 
