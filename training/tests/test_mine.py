@@ -198,3 +198,26 @@ def test_cli_dispatch_and_bad_arguments(tmp_path, capsys):
     assert cli_main(["mine", str(tmp_path / "missing-*.parquet"), "--out", str(tmp_path / "o2")]) == 2
     assert "matches no" in capsys.readouterr().err
     assert mine.main([str(path), "--out", str(tmp_path / "o3"), "--cap-per-count", "0"]) == 2
+
+
+# Fields of stats.json that say how the run went, not what it selected.
+RUN_FIELDS = ("elapsed_s", "captions_per_s", "worker_cpu_seconds", "command", "proven_abstentions")
+
+
+def test_output_is_identical_with_and_without_bulk_proofs(tmp_path):
+    """The prover (prove.py) only saves count-core calls: same parquet, same stats."""
+    if not SHARED_CAPTIONS.is_file():
+        pytest.skip(f"real captions not found at {SHARED_CAPTIONS}")
+    texts = [json.loads(line)["text"] for line in SHARED_CAPTIONS.read_text(encoding="utf-8").splitlines() if line]
+    texts += ["image 3", "Set of 4", "Galaxy Note 5 Case", "2.5 kg", None, "two dogs"]
+    urls = [f"https://img.example/{i}.jpg" for i in range(len(texts))]
+    path = write_parquet(tmp_path / "laion.parquet", texts, urls, row_group_size=5000)
+    fast, fast_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", out="fast")
+    exact, exact_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", "--no-proofs", out="exact")
+    assert fast.equals(exact)
+    assert fast_stats["proven_abstentions"] > 1000 and exact_stats["proven_abstentions"] == 0
+    assert {k: v for k, v in fast_stats.items() if k not in RUN_FIELDS} == \
+           {k: v for k, v in exact_stats.items() if k not in RUN_FIELDS}
+    # --explain-abstentions needs the core's reason for every caption it declines: no proofs then.
+    _, explained = run_mine(tmp_path, [path], "--explain-abstentions", out="explained")
+    assert explained["proven_abstentions"] == 0

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from countclip.mining import select
 from countclip.mining.outputs import atomic_write, write_count_histogram, write_json
 from countclip.mining.prefilter import Prefilter
+from countclip.mining.prove import AbstentionProver
 from countclip.mining.select import Caps, CountReader
 from countclip.mining.shards import resolve_paths
 from countclip.mining.sources import (PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, UnreadableInput,
@@ -51,6 +52,7 @@ class MineConfig:
     require_noun: bool = True
     skip_bad_inputs: bool = False
     explain_abstentions: bool = False
+    prove_abstentions: bool = True  # decide provable abstentions in bulk (prove.py); same output
 
 
 @dataclass
@@ -67,12 +69,17 @@ class TaskResult:
 _WORKER: dict[str, object] = {}
 
 
-def _worker_tools(config: MineConfig) -> tuple[Prefilter, CountReader]:
-    """One pre-filter and one memoised count reader per process, shared by its tasks."""
+def _worker_tools(config: MineConfig) -> tuple[Prefilter, CountReader, AbstentionProver | None]:
+    """One pre-filter, memoised count reader and prover per process, shared by its tasks."""
     if _WORKER.get("explain") != config.explain_abstentions:
         _WORKER.update(prefilter=Prefilter(), reader=CountReader(config.explain_abstentions),
                        explain=config.explain_abstentions)
-    return _WORKER["prefilter"], _WORKER["reader"]  # type: ignore[return-value]
+    # The prover knows only that the core declines, not why: off when reasons are asked for.
+    prove = config.prove_abstentions and not config.explain_abstentions
+    if prove and "prover" not in _WORKER:
+        _WORKER["prover"] = AbstentionProver()
+    prover = _WORKER["prover"] if prove and _WORKER["prover"].enabled else None  # type: ignore[union-attr]
+    return _WORKER["prefilter"], _WORKER["reader"], prover  # type: ignore[return-value]
 
 
 def run_task(task: Task, config: MineConfig) -> TaskResult:
@@ -88,9 +95,10 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
 
 def _run_task(task: Task, config: MineConfig) -> TaskResult:
     started = time.process_time()  # CPU time: meaningful even when other processes share the cores
-    prefilter, reader = _worker_tools(config)
+    prefilter, reader, prover = _worker_tools(config)
     selector = select.BatchSelector(task.path, config.seed, require_url=task.kind == "parquet",
-                                    require_noun=config.require_noun, prefilter=prefilter, reader=reader)
+                                    require_noun=config.require_noun, prefilter=prefilter, reader=reader,
+                                    prover=prover)
     problems: Counter = Counter()
     frames, duplicates = [], 0
     for batch in iter_batches(task, config.columns, config.batch_size, problems):
@@ -169,7 +177,8 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
     counts = range(select.MIN_COUNT, select.MAX_COUNT + 1)
     eligible = {c: stats.get(f"eligible_count_{c}", 0) for c in counts}
     selected = dict(zip(*frame.group_by("count").len().sort("count").to_dict(as_series=False).values()))
-    excluded_keys = sorted(k for k in stats if k not in ("rows_read", "prefilter_candidates", "failed_tasks")
+    excluded_keys = sorted(k for k in stats if k not in ("rows_read", "prefilter_candidates", "failed_tasks",
+                                                         "proven_abstentions")
                            and not k.startswith(("eligible_count_", "problem:")))
     nouns = frame.group_by("noun_key").len().sort(["len", "noun_key"], descending=[True, False]).head(25)
     return {
@@ -177,6 +186,8 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
         "tasks": n_tasks,
         "rows_read": stats.get("rows_read", 0),
         "prefilter_candidates": stats.get("prefilter_candidates", 0),
+        # of those, abstentions proven in bulk (prove.py), counted in excluded.abstained
+        "proven_abstentions": stats.get("proven_abstentions", 0),
         "eligible_total": sum(eligible.values()),
         "eligible_per_count": {str(c): eligible[c] for c in counts},
         "selected_total": frame.height,
@@ -234,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep counts whose noun was not found (verify cannot check them)")
     parser.add_argument("--explain-abstentions", action="store_true",
                         help="break 'abstained' down by the count core's reason (slower)")
+    parser.add_argument("--no-proofs", dest="prove_abstentions", action="store_false",
+                        help="send every pre-filtered caption to the count core instead of deciding "
+                        "provable abstentions in bulk (same output, slower; for checking)")
     parser.add_argument("--skip-bad-inputs", action="store_true",
                         help="record unreadable files in stats.json and go on, instead of stopping")
     return parser
@@ -246,7 +260,7 @@ def config_from_args(args: argparse.Namespace) -> MineConfig:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     return MineConfig(Columns(args.url_col, args.caption_col), Caps(args.cap_per_count, args.cap_per_noun),
                       args.seed, args.batch_size, not args.allow_missing_noun, args.skip_bad_inputs,
-                      args.explain_abstentions)
+                      args.explain_abstentions, args.prove_abstentions)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from countclip.mining.prefilter import Prefilter, clean_captions
+from countclip.mining.prove import AbstentionProver
 
 MIN_COUNT, MAX_COUNT = 2, 10
 
@@ -29,6 +32,7 @@ ABSTAINED = "abstained"  # the count core declined (an age, a time, a unit, a ra
 OUT_OF_RANGE = "out_of_range"  # a count outside 2..10
 NO_NOUN = "no_noun"  # a count with no counted noun: nothing to ask the detector for
 NO_URL = "no_url"  # nothing img2dataset could download
+SELECTED = "selected"  # a count 2..10
 
 SCHEMA = {"url": pl.String, "caption": pl.String, "count": pl.Int32, "noun": pl.String,
           "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64, "noun_key": pl.String}
@@ -55,16 +59,24 @@ class CountReader:
         self._singular = getattr(counts, "singularize", lambda noun: noun)
         self._explain = getattr(counts, "explain", None) if explain_abstentions else None
         self._cache: dict[str, tuple[int | None, str | None, str]] = {}
+        self._noun_keys: dict[str, str] = {}
         self._max_cache = max_cache
 
     def read(self, caption: str) -> tuple[int | None, str | None, str]:
-        hit = self._cache.get(caption)
-        if hit is None:
-            hit = self._read(caption)
-            if len(self._cache) >= self._max_cache:
-                self._cache.clear()  # cheap bound; a hot caption is back after one miss
-            self._cache[caption] = hit
-        return hit
+        return self.read_many([caption])[0]
+
+    def read_many(self, captions: list[str]) -> list[tuple[int | None, str | None, str]]:
+        cache, read, out = self._cache, self._read, []
+        get, append = cache.get, out.append
+        for caption in captions:
+            hit = get(caption)
+            if hit is None:
+                hit = read(caption)
+                if len(cache) >= self._max_cache:
+                    cache.clear()  # cheap bound; a hot caption is back after one miss
+                cache[caption] = hit
+            append(hit)
+        return out
 
     def _read(self, caption: str) -> tuple[int | None, str | None, str]:
         match = self._find_count(caption)
@@ -72,11 +84,18 @@ class CountReader:
             return None, None, self._abstention_reason(caption)
         if not MIN_COUNT <= match.count <= MAX_COUNT:
             return match.count, match.noun, OUT_OF_RANGE
-        return match.count, match.noun, "selected"
+        return match.count, match.noun, SELECTED
 
     def noun_key(self, noun: str | None) -> str | None:
         """What the per-noun cap groups by: "Dogs", "dogs" and "dog" are one kind of object."""
-        return self._singular(noun.lower()) if noun else None
+        if not noun:
+            return None
+        key = self._noun_keys.get(noun)
+        if key is None:
+            key = self._singular(noun.lower())
+            if len(self._noun_keys) < self._max_cache:
+                self._noun_keys[noun] = key
+        return key
 
     def _abstention_reason(self, caption: str) -> str:
         if self._explain is None:
@@ -111,7 +130,12 @@ def _seed_bytes(seed: int) -> bytes:
 
 @dataclass
 class BatchSelector:
-    """Applies pre-filter + count core to batches of one source, collecting eligible rows."""
+    """Applies pre-filter, prover and count core to batches of one source, collecting eligible rows.
+
+    `prover` (optional) decides in bulk, exactly, captions the core would decline (counted as
+    `abstained`, as the core would); every other candidate goes to the core. The selection is
+    the same with and without it.
+    """
 
     source: str
     seed: int
@@ -119,33 +143,44 @@ class BatchSelector:
     require_noun: bool
     prefilter: Prefilter
     reader: CountReader
+    prover: AbstentionProver | None = None
 
     def __post_init__(self) -> None:
         self.core_seconds = 0.0  # CPU time inside the count core, for the benchmark's breakdown
         self.stats: Counter = Counter()
         self.rows: dict[str, list] = {name: [] for name in SCHEMA}
+        self._hasher = hashlib.blake2b(digest_size=8, key=_seed_bytes(self.seed))
 
     def add(self, captions, urls, first_row: int) -> None:
-        self.stats["rows_read"] += len(captions)
+        stats = self.stats
+        stats["rows_read"] += len(captions)
         captions, n_null, n_invalid = clean_captions(captions)
-        self.stats[NULL_CAPTION] += n_null
-        self.stats[INVALID_UTF8] += n_invalid
+        stats[NULL_CAPTION] += n_null
+        stats[INVALID_UTF8] += n_invalid
         indices = self.prefilter.candidate_indices(captions)
-        self.stats["prefilter_candidates"] += len(indices)
-        self.stats[NO_NUMBER] += len(captions) - n_null - n_invalid - len(indices)
+        stats["prefilter_candidates"] += len(indices)
+        stats[NO_NUMBER] += len(captions) - n_null - n_invalid - len(indices)
         if len(indices) == 0:
             return
-        texts = captions.take(indices).to_pylist()
+        candidates = captions.take(indices)
+        if self.prover is not None:
+            unsure = pc.invert(self.prover.proven(candidates))
+            n_proven = len(candidates) - (pc.sum(unsure).as_py() or 0)
+            if n_proven:
+                stats[ABSTAINED] += n_proven
+                stats["proven_abstentions"] += n_proven
+                indices, candidates = indices.filter(unsure), candidates.filter(unsure)
+        texts = candidates.to_pylist()
         started = time.process_time()
-        reads = list(map(self.reader.read, texts))  # the hot loop: one (memoised) core call each
+        reads = self.reader.read_many(texts)  # the hot loop: one (memoised) core call each
         self.core_seconds += time.process_time() - started
-        chosen = [i for i, read in enumerate(reads) if read[2] == "selected"]
-        self.stats.update(read[2] for read in reads if read[2] != "selected")
+        chosen = [i for i, read in enumerate(reads) if read[2] == SELECTED]
+        if len(chosen) < len(reads):
+            stats.update(read[2] for read in reads if read[2] != SELECTED)
         if chosen:
-            offsets = indices.take(chosen).to_pylist()
-            urls_chosen = self._urls(urls, indices.take(chosen))
-            for i, offset, url in zip(chosen, offsets, urls_chosen):
-                self._keep(first_row + offset, texts[i], url, reads[i])
+            taken = pa.array(chosen, pa.int64())
+            self._keep_all(indices.take(taken).to_pylist(), first_row, [texts[i] for i in chosen],
+                           self._urls(urls, indices.take(taken)), [reads[i] for i in chosen])
 
     def _urls(self, urls, indices) -> list[str | None]:
         if urls is None:
@@ -153,18 +188,30 @@ class BatchSelector:
         cleaned, _, _ = clean_captions(urls.take(indices), what="url")
         return cleaned.to_pylist()
 
-    def _keep(self, row: int, caption: str, url: str | None, read: tuple[int | None, str | None, str]) -> None:
-        count, noun, _ = read
-        if self.require_noun and not noun:
-            self.stats[NO_NOUN] += 1
-        elif self.require_url and not url:
-            self.stats[NO_URL] += 1
-        else:
-            self.stats[f"eligible_count_{count}"] += 1
-            key = row_key(self.seed, url, self.source, row, caption)
-            values = (url, caption, count, noun, self.source, row, key, self.reader.noun_key(noun))
-            for name, value in zip(SCHEMA, values):
-                self.rows[name].append(value)
+    def _keep_all(self, offsets: list[int], first_row: int, captions: list[str], urls: list[str | None],
+                  reads: list[tuple[int | None, str | None, str]]) -> None:
+        rows, stats, noun_key = self.rows, self.stats, self.reader.noun_key
+        copy, from_bytes, source = self._hasher.copy, int.from_bytes, self.source
+        for offset, caption, url, (count, noun, _) in zip(offsets, captions, urls, reads):
+            if self.require_noun and not noun:
+                stats[NO_NOUN] += 1
+                continue
+            if self.require_url and not url:
+                stats[NO_URL] += 1
+                continue
+            row = first_row + offset
+            stats[f"eligible_count_{count}"] += 1
+            # row_key(), inlined: a keyed hash state copied per row instead of re-keyed.
+            hasher = copy()
+            hasher.update(f"{url if url is not None else f'{source}#{row}'}\x00{caption}".encode())
+            rows["url"].append(url)
+            rows["caption"].append(caption)
+            rows["count"].append(count)
+            rows["noun"].append(noun)
+            rows["source_file"].append(source)
+            rows["row"].append(row)
+            rows["key"].append(from_bytes(hasher.digest(), "little"))
+            rows["noun_key"].append(noun_key(noun))
 
     def take_frame(self) -> pl.DataFrame:
         frame = pl.DataFrame(self.rows, schema=SCHEMA)
