@@ -14,6 +14,8 @@ Everything above this module (losses, trainer, evaluation, export) talks to a
 `load_model(spec)` resolves a spec by its *form*, never by substrings of a model name:
   - "open_clip:ARCH/PRETRAINED" or "hf-hub:ORG/REPO"  -> open_clip (when installed)
   - "random:ARCH" (ARCH in ARCHITECTURES)              -> a randomly initialised transformers CLIP
+  - "random:ARCH" (ARCH in conv_clip.CONV_ARCHITECTURES) -> a randomly initialised convolutional CLIP
+  - a directory ConvClipAdapter.save wrote (conv_clip_config.json) -> that convolutional CLIP
   - an existing local directory or a Hugging Face hub id -> transformers CLIPModel
 """
 
@@ -264,7 +266,16 @@ def load_model(spec: str) -> ClipAdapter:
 
         return load_open_clip(spec)
     if spec.startswith("random:"):
-        return create_model(spec.removeprefix("random:"))
+        arch_name = spec.removeprefix("random:")
+        from countclip import conv_clip
+
+        if arch_name in conv_clip.CONV_ARCHITECTURES:
+            return conv_clip.create_conv_model(arch_name)
+        return create_model(arch_name)
+    if (Path(spec) / "conv_clip_config.json").is_file():  # a directory ConvClipAdapter.save wrote
+        from countclip.conv_clip import load_conv_clip
+
+        return load_conv_clip(spec)
     if (Path(spec) / "open_clip_config.json").is_file():  # a directory OpenClipAdapter.save wrote
         from countclip.open_clip_adapter import load_open_clip
 
@@ -328,7 +339,10 @@ def create_model(arch_name: str, seed: int = 0, name: str | None = None) -> HFCl
     from transformers import CLIPModel, CLIPTokenizer
 
     if arch_name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch_name!r}; known: {', '.join(ARCHITECTURES)}")
+        from countclip.conv_clip import CONV_ARCHITECTURES
+
+        known = ", ".join([*ARCHITECTURES, *CONV_ARCHITECTURES])
+        raise ValueError(f"unknown architecture {arch_name!r}; known: {known}")
     arch = ARCHITECTURES[arch_name]
     torch.manual_seed(seed)
     model = CLIPModel(hf_config(arch))

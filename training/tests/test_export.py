@@ -1,4 +1,8 @@
-"""`countclip export`: a tiny random CLIP -> bundle -> onnxruntime agrees with PyTorch."""
+"""`countclip export`: a tiny random CLIP -> bundle -> onnxruntime agrees with PyTorch.
+
+Both model families the trainer builds from scratch go through it: the transformers ViT CLIP
+and the convolutional CLIP of the synthetic world (the embedded default model's family).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,15 @@ import torch
 from countclip import bundle as B
 from countclip import export as E
 from countclip.cli import main as cli_main
+from countclip.conv_clip import create_conv_model
 from countclip.models import create_model, load_model
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def adapter():
-    return create_model("tiny", seed=1)
+@pytest.fixture(scope="module", params=["vit", "conv"])
+def adapter(request):
+    return create_model("tiny", seed=1) if request.param == "vit" else create_conv_model("tiny-conv", seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ class TrainConfig:
     # --- model and data
     model: str = option("openai/clip-vit-base-patch32",
                         "model to start from: hub id, local directory (e.g. a previous run's final/), "
-                        "random:ARCH (tiny, small, vit-b-32, vit-l-14) or open_clip:ARCH/PRETRAINED")
+                        "random:ARCH (tiny, small, vit-b-32, vit-l-14; convolutional: tiny-conv, small-conv) or open_clip:ARCH/PRETRAINED")
     train_data: str = option("", "general image-text data (L_clip only): shards like "
                              "'dir/shard-{00000..00099}.tar', a directory of .tar, 'a.tar::b.tar', or a .csv/.parquet table")
     counting_data: str = option("", "counting data (captions with a count 2..10), same forms as --train-data")

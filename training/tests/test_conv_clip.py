@@ -1,0 +1,74 @@
+"""The convolutional CLIP (the synthetic world's model): load paths, save/load, counting-friendly pooling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from countclip.conv_clip import CONFIG_FILE, ConvClipAdapter, ConvClipArchitecture, create_conv_model, load_conv_clip
+from countclip.models import load_model
+
+torch.set_num_threads(1)
+
+
+def test_random_spec_builds_a_registered_conv_architecture():
+    adapter = load_model("random:tiny-conv")
+    assert isinstance(adapter, ConvClipAdapter)
+    batch = adapter.tokenize(["three cats", "a photo of two dogs on a sofa"])
+    assert adapter.encode_text(batch["input_ids"], batch["attention_mask"]).shape == (2, 32)
+    assert adapter.encode_image(torch.zeros(3, 3, 32, 32)).shape == (3, 32)
+
+
+def test_unknown_architecture_lists_both_families():
+    with pytest.raises(ValueError, match="small-conv"):
+        load_model("random:no-such-arch")
+
+
+def test_save_then_load_through_the_directory_spec_gives_identical_outputs(tmp_path):
+    adapter = create_conv_model("tiny-conv", seed=3, name="conv-test").eval()
+    with torch.no_grad():
+        adapter.logit_scale.fill_(2.5)  # a trained value, not the init, must survive the round trip
+    adapter.save(tmp_path)
+    assert json.loads((tmp_path / CONFIG_FILE).read_text())["channels"] == [8, 16]
+    loaded = load_model(str(tmp_path)).eval()
+    assert isinstance(loaded, ConvClipAdapter) and loaded.name == "conv-test"
+    pixels = torch.randn(2, 3, 32, 32)
+    batch = adapter.tokenize(["seven apples", "two"])
+    with torch.no_grad():
+        assert torch.equal(adapter.encode_image(pixels), loaded.encode_image(pixels))
+        assert torch.equal(adapter.encode_text(**batch), loaded.encode_text(**batch))
+    assert float(loaded.logit_scale.detach()) == 2.5
+    assert loaded.tokenize(["seven apples"])["input_ids"].tolist() == adapter.tokenize(["seven apples"])["input_ids"].tolist()
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    create_conv_model("tiny-conv").save(tmp_path)
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    config["channels"] = [8, 24]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises((ValueError, RuntimeError)):
+        load_conv_clip(tmp_path)
+
+
+def test_pooled_feature_is_linear_in_the_number_of_identical_objects():
+    """Why the tower counts easily: away from borders, each copy of an object adds the same feature."""
+    tower = create_conv_model("tiny-conv", seed=0).model.vision.eval()
+    background = torch.zeros(1, 3, 32, 32)
+
+    def scene(positions):
+        image = background.clone()
+        for x, y in positions:
+            image[:, :, y:y + 4, x:x + 4] = 1.0
+        return tower.features(image).mean(dim=(2, 3))
+
+    empty, one, two, three = scene([]), scene([(4, 4)]), scene([(4, 4), (20, 4)]), scene([(4, 4), (20, 4), (12, 20)])
+    step = one - empty
+    assert torch.allclose(two - one, step, atol=1e-5) and torch.allclose(three - two, step, atol=1e-5)
+
+
+def test_architecture_needs_one_stride_per_convolution():
+    with pytest.raises(ValueError):
+        ConvClipArchitecture(embed_dim=8, image_size=16, channels=(8, 16), strides=(2,), text_width=8,
+                             text_layers=1, text_heads=1)
