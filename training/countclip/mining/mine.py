@@ -19,9 +19,9 @@ import os
 import shlex
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -133,18 +133,44 @@ def _single_threaded_children() -> Iterator[None]:
 
 
 def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[TaskResult]:
+    """Task results in task order. The driver mines too: `workers` processes with workers - 1
+    children to start (each child is a fresh interpreter that imports everything: ~1 CPU-s)."""
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield run_task(task, config)
         return
+    n_children = min(workers, len(tasks)) - 1
     # spawn, not fork: the parent has arrow/polars thread pools that must not be forked.
-    with _single_threaded_children():  # children read these when they start, during map()
-        pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=get_context("spawn"))
+    with _single_threaded_children():  # children read these when they start
+        pool = ProcessPoolExecutor(n_children, mp_context=get_context("spawn"))
         try:
-            yield from pool.map(run_task, tasks, [config] * len(tasks), chunksize=1)
+            yield from _shared_with_driver(tasks, config, pool, n_children)
         finally:
             # On an error, stop at once rather than finishing every queued task first.
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _shared_with_driver(tasks: list[Task], config: MineConfig, pool: ProcessPoolExecutor,
+                        n_children: int) -> Iterator[TaskResult]:
+    """Children take the next task whenever they are free; so does the driver, between them."""
+    queue = deque(enumerate(tasks))
+    running: dict[Future, int] = {}
+    finished: dict[int, TaskResult] = {}
+    next_index = 0
+    while queue or running:
+        while queue and len(running) < n_children:
+            index, task = queue.popleft()
+            running[pool.submit(run_task, task, config)] = index
+        if queue:
+            index, task = queue.popleft()
+            finished[index] = run_task(task, config)
+        else:
+            wait(running, return_when=FIRST_COMPLETED)
+        for future in [f for f in running if f.done()]:
+            finished[running.pop(future)] = future.result()  # a child's error is raised here
+        while next_index in finished:
+            yield finished.pop(next_index)
+            next_index += 1
 
 
 def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int = 262_144) -> tuple[pl.DataFrame, dict]:

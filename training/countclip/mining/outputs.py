@@ -7,6 +7,7 @@ renamed with `os.replace` (atomic on POSIX within one file system).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -34,30 +35,47 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def write_count_histogram(path: str | Path, series: dict[str, dict[int, int]], title: str) -> Path:
-    """Grouped bar chart: one bar group per count, one bar per named series (e.g. eligible vs selected)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
+    """Grouped bar chart: one bar group per count, one bar per named series (e.g. eligible vs
+    selected), on a log scale. Drawn with Pillow: matplotlib's import alone costs a CPU-second."""
+    from PIL import Image, ImageDraw, ImageFont
 
     counts = sorted({c for values in series.values() for c in values})
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    width = 0.8 / max(1, len(series))
-    for i, (name, values) in enumerate(series.items()):
-        xs = [c + (i - (len(series) - 1) / 2) * width for c in counts]
-        ax.bar(xs, [values.get(c, 0) for c in counts], width=width, label=name)
-    ax.set_xticks(counts)
-    ax.set_xlabel("count in caption")
-    ax.set_ylabel("captions")
-    ax.set_yscale("symlog")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
+    width, height, left, right, top, bottom = 800, 450, 70, 20, 40, 50
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = _font(ImageFont, 13)
+    peak = max([v for values in series.values() for v in values.values()] + [1])
+    decades = max(1, math.ceil(math.log10(peak)))
 
-    def save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png")
+    def y(value: float) -> float:  # log10(1 + value) scale, so that 0 sits on the axis
+        return height - bottom - (height - top - bottom) * math.log10(1 + value) / math.log10(1 + 10 ** decades)
 
+    for value in [0] + [10 ** k for k in range(decades + 1)]:  # grid and y labels: 0, 1, 10, 100, ...
+        draw.line([(left, y(value)), (width - right, y(value))], fill=(225, 225, 225))
+        draw.text((left - 6, y(value)), f"{value:,}", fill="black", font=font, anchor="rm")
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+    group = (width - left - right) / max(1, len(counts))
+    bar = group * 0.8 / max(1, len(series))
+    for i, count in enumerate(counts):
+        x0 = left + i * group + group * 0.1
+        for j, (name, values) in enumerate(series.items()):
+            value = values.get(count, 0)
+            if value:
+                draw.rectangle([x0 + j * bar, y(value), x0 + (j + 1) * bar - 1, y(0)], fill=colours[j % len(colours)])
+        draw.text((left + (i + 0.5) * group, height - bottom + 6), str(count), fill="black", font=font, anchor="mt")
+    draw.line([(left, top), (left, y(0)), (width - right, y(0))], fill="black")
+    draw.text((width / 2, height - 8), "count in caption", fill="black", font=font, anchor="ms")
+    draw.text((width / 2, 12), title, fill="black", font=font, anchor="mt")
+    draw.text((12, top - 14), "captions (log scale)", fill="black", font=font, anchor="lm")
+    for j, name in enumerate(series):  # legend, top right
+        ly = top + 8 + 18 * j
+        draw.rectangle([width - right - 120, ly - 5, width - right - 110, ly + 5], fill=colours[j % len(colours)])
+        draw.text((width - right - 104, ly), name, fill="black", font=font, anchor="lm")
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def _font(image_font, size: int):
     try:
-        return atomic_write(path, save)
-    finally:
-        plt.close(fig)
+        return image_font.load_default(size=size)  # scalable with Pillow >= 10.1 and FreeType
+    except (TypeError, OSError, AttributeError):
+        return image_font.load_default()
