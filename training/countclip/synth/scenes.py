@@ -2,8 +2,8 @@
 
 A scene is sampled as a spec (kind, count, layout, background) and rendered from
 it, so the same seed always gives the same pixels and metadata. Objects of one
-scene share a size (with a little jitter), get small rotations and random mirror
-flips, and are placed by rejection sampling so that no two overlap heavily.
+scene share a size (with a little jitter) drawn independently of the count, get
+small rotations and random mirror flips, and are placed by rejection sampling so that no two overlap heavily.
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ class Scene:
         return canvas.convert("RGB")
 
 
-def _size_range(total: int) -> tuple[float, float]:
-    """Object size (fraction of the side) such that `total` objects fit without crowding."""
-    high = min(0.55, math.sqrt(0.30 / max(total, 1)))
-    return 0.6 * high, high
+# Object size (long edge, fraction of the side), drawn per scene from one range whatever the count.
+# As in photos, more objects mostly cover more of the image; tying size to count (shrinking objects
+# so that the covered area stays constant) would make the world adversarial to counting and unlike
+# real data. The range fits ten objects without crowding; `layout` shrinks a scene that does not fit.
+SIZE_RANGE = (0.14, 0.18)
 
 
 def _place(rng: random.Random, sizes: list[float]) -> list[tuple[float, float]] | None:
@@ -76,8 +77,7 @@ def _place(rng: random.Random, sizes: list[float]) -> list[tuple[float, float]] 
 
 def layout(rng: random.Random, emojis: list[str]) -> tuple[Placement, ...]:
     """Non-overlapping placements for the given sprites (shrinking the scale until they fit)."""
-    low, high = _size_range(len(emojis))
-    base = rng.uniform(low, high)
+    base = rng.uniform(*SIZE_RANGE)
     while True:
         sizes = [base * rng.uniform(0.85, 1.15) for _ in emojis]
         centres = _place(rng, sizes)
