@@ -63,6 +63,19 @@ def test_scene_places_the_exact_count_without_heavy_overlap(count):
             assert math.hypot(a.x - b.x, a.y - b.y) >= scenes.MIN_GAP * (a.size + b.size) / 2 - 1e-9
 
 
+def test_object_size_does_not_depend_on_the_count():
+    """More objects cover more of the image, as in photos: sizes come from one range for every count."""
+    low, high = scenes.SIZE_RANGE
+
+    def mean_size(count: int) -> float:
+        sizes = [item.size for seed in range(40)
+                 for item in scenes.sample_scene(random.Random(seed), kinds.BY_NAME["apple"], count).objects]
+        assert all(0.85 * low * 0.9 <= size <= 1.15 * high for size in sizes)
+        return sum(sizes) / len(sizes)
+
+    assert abs(mean_size(2) - mean_size(10)) < 0.01
+
+
 def test_scene_rejects_counts_outside_one_to_ten():
     with pytest.raises(ValueError):
         scenes.sample_scene(random.Random(0), kinds.KINDS[0], 11)
