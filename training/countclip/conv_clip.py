@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from countclip.models import ClipAdapter, PreprocessConfig, clip_bpe_dir
+from countclip.models import PREPROCESS_FILE, ClipTokenizerAdapter, PreprocessConfig, clip_bpe_dir
 
 CONFIG_FILE = "conv_clip_config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -112,7 +112,7 @@ class ConvClipModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
 
-class ConvClipAdapter(ClipAdapter):
+class ConvClipAdapter(ClipTokenizerAdapter):
     def __init__(self, model: ConvClipModel, tokenizer: Any, preprocess_config: PreprocessConfig, name: str,
                  base_model: str, tokenizer_dir: Path | None = None) -> None:
         super().__init__()
@@ -130,11 +130,6 @@ class ConvClipAdapter(ClipAdapter):
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.text(input_ids=input_ids, attention_mask=attention_mask).text_embeds
-
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        encoded = self.tokenizer(list(texts), padding="longest", truncation=True,
-                                 max_length=self.context_length, return_tensors="pt")
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     @property
     def logit_scale(self) -> nn.Parameter:
@@ -155,21 +150,8 @@ class ConvClipAdapter(ClipAdapter):
         state = {key: value.detach().contiguous().cpu() for key, value in self.model.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE))
         (directory / CONFIG_FILE).write_text(json.dumps(self.model.arch.to_json(), indent=2))
-        self.tokenizer.save_pretrained(directory)
-        (directory / "preprocess.json").write_text(json.dumps(self.preprocess_config.to_json(), indent=2))
-        meta = {"name": self.name, "base_model": self.base_model, "family": "conv"}
-        (directory / "countclip_model.json").write_text(json.dumps(meta, indent=2))
-        self._tokenizer_dir = directory
+        self.write_metadata(directory, family="conv")
         return directory
-
-    def tokenizer_files(self) -> dict[str, Path]:
-        if self._tokenizer_dir is None:
-            import tempfile
-
-            self._tokenizer_dir = Path(tempfile.mkdtemp(prefix="countclip-tok-"))
-            self.tokenizer.save_pretrained(self._tokenizer_dir)
-        names = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-        return {name: self._tokenizer_dir / name for name in names if (self._tokenizer_dir / name).exists()}
 
 
 def _tokenizer(source: Path, context_length: int) -> Any:
@@ -210,7 +192,7 @@ def load_conv_clip(directory: str | Path) -> ConvClipAdapter:
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     meta_file = directory / "countclip_model.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    preprocess_file = directory / "preprocess.json"
+    preprocess_file = directory / PREPROCESS_FILE
     preprocess = (PreprocessConfig.from_json(json.loads(preprocess_file.read_text())) if preprocess_file.exists()
                   else PreprocessConfig(size=arch.image_size, crop_size=arch.image_size))
     return ConvClipAdapter(model, _tokenizer(directory, arch.context_length), preprocess,

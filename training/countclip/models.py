@@ -153,7 +153,41 @@ class ClipAdapter(nn.Module):
         raise NotImplementedError
 
 
-class HFClipAdapter(ClipAdapter):
+class ClipTokenizerAdapter(ClipAdapter):
+    """What every adapter with a transformers `CLIPTokenizer` shares: tokenize, tokenizer files, metadata."""
+
+    tokenizer: Any
+    _tokenizer_dir: Path | None = None
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        # Pad to the batch's longest caption, not to 77: most captions are short.
+        encoded = self.tokenizer(list(texts), padding="longest", truncation=True,
+                                 max_length=self.context_length, return_tensors="pt")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def tokenizer_files(self) -> dict[str, Path]:
+        if self._tokenizer_dir is None:
+            import tempfile
+
+            self._tokenizer_dir = Path(tempfile.mkdtemp(prefix="countclip-tok-"))
+            self.tokenizer.save_pretrained(self._tokenizer_dir)
+        files = {}
+        for name in ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            path = self._tokenizer_dir / name
+            if path.exists():
+                files[name] = path
+        return files
+
+    def write_metadata(self, directory: Path, family: str) -> None:
+        """Tokenizer, preprocess.json and countclip_model.json: everything but the weights."""
+        self.tokenizer.save_pretrained(directory)
+        (directory / PREPROCESS_FILE).write_text(json.dumps(self.preprocess_config.to_json(), indent=2))
+        meta = {"name": self.name, "base_model": self.base_model, "family": family}
+        (directory / "countclip_model.json").write_text(json.dumps(meta, indent=2))
+        self._tokenizer_dir = directory
+
+
+class HFClipAdapter(ClipTokenizerAdapter):
     """transformers `CLIPModel` + `CLIPTokenizer`."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, preprocess_config: PreprocessConfig,
@@ -179,12 +213,6 @@ class HFClipAdapter(ClipAdapter):
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self._features(self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
 
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        # Pad to the batch's longest caption, not to 77: most captions are short.
-        encoded = self.tokenizer(list(texts), padding="longest", truncation=True,
-                                 max_length=self.context_length, return_tensors="pt")
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-
     @property
     def logit_scale(self) -> nn.Parameter:
         return self.model.logit_scale
@@ -199,25 +227,8 @@ class HFClipAdapter(ClipAdapter):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
-        self.tokenizer.save_pretrained(directory)
-        (directory / PREPROCESS_FILE).write_text(json.dumps(self.preprocess_config.to_json(), indent=2))
-        meta = {"name": self.name, "base_model": self.base_model, "family": "hf"}
-        (directory / "countclip_model.json").write_text(json.dumps(meta, indent=2))
-        self._tokenizer_dir = directory
+        self.write_metadata(directory, family="hf")
         return directory
-
-    def tokenizer_files(self) -> dict[str, Path]:
-        if self._tokenizer_dir is None:
-            import tempfile
-
-            self._tokenizer_dir = Path(tempfile.mkdtemp(prefix="countclip-tok-"))
-            self.tokenizer.save_pretrained(self._tokenizer_dir)
-        files = {}
-        for name in ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-            path = self._tokenizer_dir / name
-            if path.exists():
-                files[name] = path
-        return files
 
 
 def _preprocess_from_hf_dir(directory: Path, image_size: int) -> PreprocessConfig:
