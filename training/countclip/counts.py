@@ -67,12 +67,12 @@ def _trie_pattern(phrases: list[str]) -> str:
 
 NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BIG_WORDS)
 # What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
-# Possessive quantifiers (`++`, `*+`): everything after the numeral is optional, so the first,
-# greedy match always stands and never backtracks; saying so spares the engine from recording
-# backtrack points (about a tenth of the scan). TypeScript's regex has no possessive syntax;
-# its greedy pattern matches exactly the same text.
+# Possessive quantifiers (`++`, `*+`, `?+`): everything after the numeral is optional, so the
+# first, greedy match always stands and never backtracks; saying so spares the engine from
+# recording backtrack points (about a tenth of the scan). TypeScript's regex has no possessive
+# syntax; its greedy pattern matches exactly the same text.
 _TOKEN = r"(?:[A-Za-z]++(?:['’.][A-Za-z]++)*+|[0-9]++)"
-_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?[ \t\u00a0]*+(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]++|-){_TOKEN}){{0,7}}+)?"
+_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?+[ \t\u00a0]*+(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]++|-){_TOKEN}){{0,7}}+)?+"
 AFTER_RE = re.compile(_AFTER)
 _LEXICON_NUMERALS = frozenset(WORD_VALUES) | frozenset(BIG_WORDS)  # a set: BIG_WORDS is a tuple
 NOUN_PHRASE_ENDERS = STOP_WORDS | _LEXICON_NUMERALS
@@ -89,12 +89,18 @@ BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these tokens of t
 NUMERAL_RE = re.compile(
     rf"[^{WORD_CHARS}](?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]++)(?![{WORD_CHARS}])"
     rf"(?={_AFTER})")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+_SEARCH = NUMERAL_RE.search
 
 
 def _scan_text(text: str) -> str:
     """What NUMERAL_RE scans: `text` ASCII-lowercased after one blank (offsets one more)."""
-    return " " + (text.lower() if text.isascii() else text.translate(_ASCII_LOWER))
+    if text.isascii():
+        return " " + text.lower()
+    # bytes.lower() changes ASCII letters only, and in UTF-8 every other code point is made
+    # of non-ASCII bytes (a dozen times faster than str.translate; lone surrogates pass too).
+    return " " + text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
 MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
@@ -169,12 +175,9 @@ def _numeral(text: str, m: re.Match) -> _Numeral:
     end -= 1
     raw = text[start:end]
     info = _NUMERAL_INFO.get(raw) or _numeral_info(raw)
-    if words_start >= 0:
-        words = text[words_start - 1:words_end - 1]
-        lower = m.string[words_start:words_end]
-    else:
-        words = lower = ""
-    return _new_tuple(_Numeral, (start, end, info[1], info[0], raw, hyphen >= 0, words, lower))
+    words = text[words_start - 1:words_end - 1] if words_start >= 0 else ""
+    # ASCII letters, digits, blanks and ’: lower() is ASCII lowercasing here.
+    return _new_tuple(_Numeral, (start, end, info[1], info[0], raw, hyphen >= 0, words, words.lower()))
 
 
 # (kind, value) of each numeral as written ("Two", "TWO", "3"), memoised: the same few
@@ -224,7 +227,7 @@ def _context(text: str, num: _Numeral) -> _Context:
         prev2_raw,
         (_STRIPPED.get(prev2_raw) or _stripped_lower(prev2_raw)) if prev2_raw else "",
         hyphen,
-        lower.split() if lower else [],
+        lower.split(),
     ))
 
 
@@ -256,14 +259,13 @@ def _is_plural(word: str) -> bool:
     """`word` lowercased looks like a plural noun (cats, children, sheep)."""
     if word in IRREGULAR_PLURALS:
         return True
-    # By its last letters (slices and set look-ups cost less than str.endswith).
-    last = word[-1:]
-    if last == "s":
-        return len(word) > 2 and word[-2:] not in _NOT_PLURAL_ENDINGS and word not in NOT_PLURAL
-    return last == "n" and word[-3:] == "men" and len(word) > 4 and word not in NOT_PLURAL  # firemen
-
-
-_NOT_PLURAL_ENDINGS = frozenset(("ss", "us", "is", "'s", "’s"))  # glass, bus, this, cat's
+    if len(word) < 3:
+        return False
+    # By its last letters, read one by one (cheaper than slices or str.endswith).
+    last = word[-1]
+    if last == "s":  # not glass, bus, this, cat's
+        return word[-2] not in "sui'’" and word not in NOT_PLURAL
+    return last == "n" and len(word) > 4 and word[-3:] == "men" and word not in NOT_PLURAL  # firemen
 
 
 # ----------------------------------------------------------------------------- the counted noun
@@ -272,7 +274,7 @@ _NOT_PLURAL_ENDINGS = frozenset(("ss", "us", "is", "'s", "’s"))  # glass, bus,
 def _noun_tokens(lower: list[str]) -> tuple[int, int]:
     """[first, stop) indexes into the (lowercased) words after a numeral of its noun phrase."""
     first = 0
-    if len(lower) > 2 and lower[0] == "of" and lower[1] in PARTITIVE_DETERMINERS:
+    if lower and lower[0] == "of" and len(lower) > 2 and lower[1] in PARTITIVE_DETERMINERS:
         first = 2  # "two of the cats"
     # A stop word or another numeral ends the phrase (tokens here are ASCII: isdigit is exact).
     for stop in range(first, len(lower)):
@@ -305,13 +307,14 @@ def _noun(num: _Numeral, ctx: _Context, first: int, stop: int) -> str | None:
     """
     if stop == first:
         return None
-    value = num.value
-    head = _head_index(ctx.lower, first, stop, value)
-    if value != 1 and _is_adjective(ctx.lower[head]) and ctx.lower[head] not in NOUN_ADJECTIVES:
+    lower, value = ctx.lower, num.value
+    head = _head_index(lower, first, stop, value)
+    word = lower[head]
+    if value != 1 and _is_adjective(word) and word not in NOUN_ADJECTIVES:
         return None
     # The words as written: mostly they are lowercase already.
-    words = ctx.lower if num.words == num.lower else num.words.split()
-    if head > first and not _is_adjective(ctx.lower[head - 1]):
+    words = lower if num.words == num.lower else num.words.split()
+    if head > first and not _is_adjective(lower[head - 1]):
         return f"{words[head - 1]} {words[head]}"
     return words[head]
 
@@ -464,30 +467,32 @@ def _in_a_name(num: _Numeral, ctx: _Context, noun: str | None) -> bool:
 
 def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
     """Rules that depend on the noun: "one" and digits need one; names and times have none."""
-    if num.kind == "digits" and _proper_name_before(ctx):
+    _, _, value, kind, text, _, _, _ = num
+    if kind == "digits" and _proper_name_before(ctx):
         return "name or model"
-    if _in_a_name(num, ctx, noun):
+    # A name needs "one" or a capitalised numeral: test that first, it spares most calls.
+    if (value == 1 or "A" <= text[0] <= "Z") and _in_a_name(num, ctx, noun):
         return "name or title (Tea for Two, One Direction)"
     if noun is not None:
-        if num.kind == "word" and num.value is not None and num.value != 1:
+        if kind == "word" and value is not None and value != 1:
             return None  # "three cats": the tests below are for idioms, big numerals, one, digits
         head = noun.rpartition(" ")[2]
-        if num.kind == "idiom" and num.value == 2 and _ascii_lower(head) in PAIR_NOUNS:
+        if kind == "idiom" and value == 2 and _ascii_lower(head) in PAIR_NOUNS:
             return "one object (a pair of jeans)"
-        if num.value is None and not ("a" <= head[0] <= "z" and _is_plural(head)):
+        if value is None and not ("a" <= head[0] <= "z" and _is_plural(head)):
             return "not a count"  # a big numeral rivals a count only before a plain plural noun
-        if num.value == 1 and _is_adjective(_ascii_lower(head)) and _ascii_lower(head) not in NOUN_ADJECTIVES:
+        if value == 1 and _is_adjective(_ascii_lower(head)) and _ascii_lower(head) not in NOUN_ADJECTIVES:
             return "pronoun (one facing up)"
-        if num.kind == "digits" and num.value != 1 and not _is_plural(_ascii_lower(head)):
+        if kind == "digits" and value != 1 and not _is_plural(_ascii_lower(head)):
             return "code or model (team 4 icon, 7 News)"  # digits count plurals: "4 chairs"
         return None
-    if num.value == 1 or num.value is None or num.kind == "idiom":
+    if value == 1 or value is None or kind == "idiom":
         return "no noun"  # "the one", "hundreds", "a dozen" alone count nothing
     if ctx.prev == "at":
         return "time"
-    if num.kind == "digits" and ctx.prev not in INTRODUCER_WORDS:
+    if kind == "digits" and ctx.prev not in INTRODUCER_WORDS:
         return "bare digits"
-    if num.kind == "word" and "A" <= num.text[0] <= "Z" and _proper_name_before(ctx):
+    if kind == "word" and "A" <= text[0] <= "Z" and _proper_name_before(ctx):
         return "title"
     return None
 
@@ -532,11 +537,11 @@ _PREV_END_TRIGGERS = frozenset(PREFIX_SYMBOLS + ",")  # _symbols, _apposition: p
 
 def _quiet(num: _Numeral, ctx: _Context) -> bool:
     """True when no rule in CONTEXT_RULES can fire: nothing they look for is there."""
-    prev, lw = ctx.prev, ctx.lower
-    if (num.hyphen or prev in _PREV_TRIGGERS or ctx.after[:1] in _AFTER_TRIGGERS
-            or ctx.before[-1:] in _BEFORE_TRIGGERS or ctx.prev_raw[-1:] in _PREV_END_TRIGGERS):
+    before, after, prev_raw, prev, _, prev2, hyphen, lw = ctx
+    if (hyphen or prev in _PREV_TRIGGERS or (after and after[0] in _AFTER_TRIGGERS)
+            or (before and before[-1] in _BEFORE_TRIGGERS) or (prev_raw and prev_raw[-1] in _PREV_END_TRIGGERS)):
         return False  # _compound (two-year-old, twenty one), _prev_word, _joined, _symbols, _apposition
-    if prev in CONNECTOR_WORDS and (ctx.prev2 in ("out", "up") or _is_numeral_word(ctx.prev2)):
+    if prev in CONNECTOR_WORDS and (prev2 in ("out", "up") or _is_numeral_word(prev2)):
         return False  # _range: "two or three", "out of ten"; _prev_word: "up to"
     if lw:
         word = lw[0]
@@ -600,13 +605,17 @@ def explain(text: str) -> list[dict]:
 def find_count(text: str) -> CountMatch | None:
     """The number that counts objects in `text`, or None when there is none or it is unclear."""
     found = None  # the first count: (numeral, noun)
-    for num in _numerals(text):
+    scanned = _scan_text(text)
+    m = _SEARCH(scanned)  # _numerals(text), one by one (cheaper than finditer for one or two)
+    while m is not None:
+        num = _numeral(text, m)
         reason, noun = _classify(text, num)
         if reason is None:
             if found is None:
                 found = num, noun
             elif num.value != found[0].value:
                 return None  # counts that disagree (two cats and three dogs): abstain
+        m = _SEARCH(scanned, m.end())
     if found is None or found[0].value is None:  # none, or beyond the lexicon (fifty cats)
         return None
     num, noun = found
