@@ -10,7 +10,9 @@ How `find_count` decides:
 2. `_classify` reads each numeral's context (the words before and after it) and runs the
    rules in order; the first that fires names why it is not a count: ages, times,
    durations, measures, money, ranks and titles, dates, scores, ranges, fractions,
-   multipliers, "one of", compounds, names ...
+   multipliers, "one of", compounds, names ... When none of the words and characters that
+   the rules look for is next to the numeral (`_quiet`), no rule can fire, and they are
+   skipped. Then the counted noun is read, and the rules that need it run.
 3. The surviving numerals are counts; when they disagree (two cats and three dogs) the
    caption is ambiguous and we abstain. `explain` shows every decision.
 All vocabulary lives in `counts_lexicon`, so the rules are data, not code.
@@ -85,12 +87,10 @@ BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these tokens of t
 # before the numeral (the engine then hops from one such code point to the next in a tight
 # loop, instead of trying a lookbehind at every position). Both find exactly the same spans:
 # lowercasing ASCII letters moves no code point and turns no word character into a non-word
-# one or back. Together these halve the scan's cost.
+# one or back. Together these take a third off the scan's cost.
 NUMERAL_RE = re.compile(
     rf"[^{WORD_CHARS}](?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]++)(?![{WORD_CHARS}])"
     rf"(?={_AFTER})")
-
-
 _SEARCH = NUMERAL_RE.search
 
 
