@@ -272,26 +272,24 @@ def _is_plural(word: str) -> bool:
 # ----------------------------------------------------------------------------- the counted noun
 
 
-def _noun_tokens(lower: list[str]) -> tuple[int, int]:
-    """[first, stop) indexes into the (lowercased) words after a numeral of its noun phrase."""
+def _noun_phrase(lower: list[str], value: int | None) -> tuple[int, int, int]:
+    """The noun phrase in the (lowercased) words after a numeral: [first, stop) indexes into
+    them, and its counted head: the first plural after a plural numeral, else the phrase's
+    last word (stop - 1, which is first - 1 when the phrase is empty)."""
     first = 0
     if lower and lower[0] == "of" and len(lower) > 2 and lower[1] in PARTITIVE_DETERMINERS:
         first = 2  # "two of the cats"
+    head = -1
     # A stop word or another numeral ends the phrase (tokens here are ASCII: isdigit is exact).
     for stop in range(first, len(lower)):
         word = lower[stop]
         if word in NOUN_PHRASE_ENDERS or word.isdigit():
-            return first, stop
-    return first, len(lower)
-
-
-def _head_index(lower: list[str], first: int, stop: int, value: int | None) -> int:
-    """The counted head: the first plural after a plural numeral, else the phrase's last word."""
-    if value != 1:
-        for i in range(first, stop):
-            if _is_plural(lower[i]):
-                return i
-    return stop - 1
+            break
+        if head < 0 and value != 1 and _is_plural(word):
+            head = stop
+    else:
+        stop = len(lower)
+    return first, stop, (head if head >= 0 else stop - 1)
 
 
 def _is_adjective(word: str) -> bool:
@@ -300,7 +298,7 @@ def _is_adjective(word: str) -> bool:
     return word in ADJECTIVES or word.endswith(ADJECTIVE_SUFFIXES) or not word.isalpha()
 
 
-def _noun(num: _Numeral, ctx: _Context, first: int, stop: int) -> str | None:
+def _noun(num: _Numeral, ctx: _Context, first: int, stop: int, head: int) -> str | None:
     """The counted noun as written: its head and at most one noun modifier ("light bulbs").
 
     None when there is no phrase, or when a plural numeral's phrase ends in an adjective
@@ -308,10 +306,9 @@ def _noun(num: _Numeral, ctx: _Context, first: int, stop: int) -> str | None:
     """
     if stop == first:
         return None
-    lower, value = ctx.lower, num.value
-    head = _head_index(lower, first, stop, value)
+    lower = ctx.lower
     word = lower[head]
-    if value != 1 and _is_adjective(word) and word not in NOUN_ADJECTIVES:
+    if num.value != 1 and _is_adjective(word) and word not in NOUN_ADJECTIVES:
         return None
     # The words as written: mostly they are lowercase already.
     words = lower if num.words == num.lower else num.words.split()
@@ -568,12 +565,12 @@ def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
             if reason:
                 return reason, None
     lower = ctx.lower
-    first, stop = _noun_tokens(lower)
+    first, stop, head = _noun_phrase(lower, num.value)
     if first < stop and lower[first] in MODIFIER_NOUNS:  # seldom: the rule's own first test
         reason = _singular_modifier(num, lower, first, stop)
         if reason:
             return reason, None
-    noun = _noun(num, ctx, first, stop)
+    noun = _noun(num, ctx, first, stop, head)
     reason = _needs_noun(num, ctx, noun)
     return reason, (None if reason else noun)
 
@@ -752,11 +749,11 @@ def _head_token(text: str, num: _Numeral) -> tuple[int, str] | None:
     m = AFTER_RE.match(text, num.end)
     tokens = list(BLANK_TOKEN_RE.finditer(text, m.start("words"), m.end("words")))
     lower = [_ascii_lower(t.group()) for t in tokens]
-    first, stop = _noun_tokens(lower)
+    first, stop, head = _noun_phrase(lower, num.value)
     if first > 0 or stop == first:
         return None
-    head = tokens[_head_index(lower, first, stop, num.value)]
-    return head.start(), head.group()
+    token = tokens[head]
+    return token.start(), token.group()
 
 
 def _recase(new: str, model: str) -> str:
