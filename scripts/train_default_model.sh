@@ -24,7 +24,7 @@ THREADS=${THREADS:-2}
 # A convolutional tower: a small ViT learns next to nothing at this budget (conv_clip.py says why).
 MODEL=${MODEL:-random:small-conv}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}
-FINETUNE_STEPS=${FINETUNE_STEPS:-600}
+FINETUNE_STEPS=${FINETUNE_STEPS:-1000}
 PRETRAIN_LR=${PRETRAIN_LR:-2e-3}
 FINETUNE_LR=${FINETUNE_LR:-2e-3}
 # The counting stream's share of each fine-tuning batch, and lambda. The paper fine-tunes a web CLIP
