@@ -272,21 +272,19 @@ def load_hf_clip(spec: str, revision: str | None = None) -> HFClipAdapter:
 
 def load_model(spec: str) -> ClipAdapter:
     """Resolve a model spec (see module docstring) to an adapter."""
+    from countclip import conv_clip  # imported here: conv_clip builds on this module
+
     if spec.startswith("open_clip:") or spec.startswith("hf-hub:"):
         from countclip.open_clip_adapter import load_open_clip
 
         return load_open_clip(spec)
     if spec.startswith("random:"):
         arch_name = spec.removeprefix("random:")
-        from countclip import conv_clip
-
         if arch_name in conv_clip.CONV_ARCHITECTURES:
             return conv_clip.create_conv_model(arch_name)
         return create_model(arch_name)
-    if (Path(spec) / "conv_clip_config.json").is_file():  # a directory ConvClipAdapter.save wrote
-        from countclip.conv_clip import load_conv_clip
-
-        return load_conv_clip(spec)
+    if conv_clip.is_conv_clip_dir(Path(spec)):  # a directory ConvClipAdapter.save wrote
+        return conv_clip.load_conv_clip(spec)
     if (Path(spec) / "open_clip_config.json").is_file():  # a directory OpenClipAdapter.save wrote
         from countclip.open_clip_adapter import load_open_clip
 
