@@ -4,9 +4,11 @@
     training/.venv/bin/python scripts/bench_counts.py [--countbench ../shared/countbench/CountBench.json]
 
 Every CountBench caption holds a count, so no caption takes a fast path. Prints the best of
-`--repeats` timed passes over all captions, in captions per second of process CPU time, and
-`reference_us`: the best time of a fixed pure-Python loop (`sum(range(1000))`, about 8 us on
-an idle modern core), so figures from a loaded or shared machine can be judged.
+`--repeats` timed passes over all captions, in captions per second of process CPU time;
+`implementation`: "mypyc" when the compiled build (training/build_native.py) was loaded,
+"python" otherwise (COUNTCLIP_PURE_PYTHON=1 forces it); and `reference_us`: the best time of
+a fixed pure-Python loop (`sum(range(1000))`, about 8 us on an idle modern core), so figures
+from a loaded or shared machine can be judged.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import timeit
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 
-from countclip.counts import find_count  # noqa: E402
+from countclip import counts  # noqa: E402
+from countclip._native import implementation  # noqa: E402
+
+find_count = counts.find_count
 
 
 def best_rate(captions: list[str], passes: int, repeats: int) -> float:
@@ -45,7 +50,7 @@ def main() -> int:
     reference_us = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
     rate = best_rate(captions, args.passes, args.repeats)
     found = sum(find_count(text) is not None for text in captions)
-    print(json.dumps({"implementation": "python", "captions": len(captions), "with_count_found": found,
+    print(json.dumps({"implementation": implementation(counts), "captions": len(captions), "with_count_found": found,
                       "captions_per_s": round(rate), "reference_us": round(reference_us, 2),
                       "python": sys.version.split()[0]}))
     return 0

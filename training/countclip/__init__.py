@@ -7,3 +7,7 @@ The library (models, losses, counts, tokenizer assets) is separate from the trai
 """
 
 __version__ = "0.1.0"
+
+from countclip import _native
+
+_native.install()  # `import countclip.counts` then takes the compiled count core while it is current

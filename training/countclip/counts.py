@@ -16,14 +16,21 @@ How `find_count` decides:
 3. The surviving numerals are counts; when they disagree (two cats and three dogs) the
    caption is ambiguous and we abstain. `explain` shows every decision.
 All vocabulary lives in `counts_lexicon`, so the rules are data, not code.
+
+This file is also compiled, unchanged, with mypyc (`training/build_native.py`, run by `make
+setup`): about 1.7x faster. `countclip._native` loads the compiled module only while it was
+built from this very file and `counts_lexicon.py`, else this one. So keep the module typed
+as mypy checks it (constants `Final`), and test edits with the pure module (imported whenever
+the build is stale) or rebuild.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
     ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, BIG_WORDS, CONNECTOR_WORDS,
@@ -67,18 +74,18 @@ def _trie_pattern(phrases: list[str]) -> str:
     return "|".join(parts)
 
 
-NUMERAL_PHRASES = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BIG_WORDS)
+NUMERAL_PHRASES: Final = [phrase for phrase, _ in IDIOMS] + list(WORD_VALUES) + list(BIG_WORDS)
 # What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).
 # Possessive quantifiers (`++`, `*+`, `?+`): everything after the numeral is optional, so the
 # first, greedy match always stands and never backtracks; saying so spares the engine from
 # recording backtrack points (about a tenth of the scan). TypeScript's regex has no possessive
 # syntax; its greedy pattern matches exactly the same text.
-_TOKEN = r"(?:[A-Za-z]++(?:['’.][A-Za-z]++)*+|[0-9]++)"
-_AFTER = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?+[ \t\u00a0]*+(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]++|-){_TOKEN}){{0,7}}+)?+"
-AFTER_RE = re.compile(_AFTER)
-_LEXICON_NUMERALS = frozenset(WORD_VALUES) | frozenset(BIG_WORDS)  # a set: BIG_WORDS is a tuple
-NOUN_PHRASE_ENDERS = STOP_WORDS | _LEXICON_NUMERALS
-BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these tokens of the AFTER_RE words
+_TOKEN: Final = r"(?:[A-Za-z]++(?:['’.][A-Za-z]++)*+|[0-9]++)"
+_AFTER: Final = rf"(?P<hyphen>[-‐–](?=[A-Za-z0-9]))?+[ \t\u00a0]*+(?P<words>{_TOKEN}(?:(?:[ \t\u00a0]++|-){_TOKEN}){{0,7}}+)?+"
+AFTER_RE: Final = re.compile(_AFTER)
+_LEXICON_NUMERALS: Final = frozenset(WORD_VALUES) | frozenset(BIG_WORDS)  # a set: BIG_WORDS is a tuple
+NOUN_PHRASE_ENDERS: Final = STOP_WORDS | _LEXICON_NUMERALS
+BLANK_TOKEN_RE: Final = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these tokens of the AFTER_RE words
 # A numeral at a word start, then (in a lookahead, so nothing is consumed) what follows it.
 # TypeScript matches the text as written, with `(?<![word])` and `[Tt]` classes. Here the scan
 # runs over `_scan_text(text)`: ASCII letters lowercased, so that the trie is plain letters
@@ -88,10 +95,10 @@ BLANK_TOKEN_RE = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these tokens of t
 # loop, instead of trying a lookbehind at every position). Both find exactly the same spans:
 # lowercasing ASCII letters moves no code point and turns no word character into a non-word
 # one or back. Together these take a third off the scan's cost.
-NUMERAL_RE = re.compile(
+NUMERAL_RE: Final = re.compile(
     rf"[^{WORD_CHARS}](?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]++)(?![{WORD_CHARS}])"
     rf"(?={_AFTER})")
-_SEARCH = NUMERAL_RE.search
+_SEARCH: Final = NUMERAL_RE.search
 
 
 def _scan_text(text: str) -> str:
@@ -103,15 +110,21 @@ def _scan_text(text: str) -> str:
     return " " + text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
-MIXED_CASE_RE = re.compile(r"[a-z]+[A-Z]")
-PARTITIVE_DETERMINERS = frozenset("the these those his her their our my your its them".split())
-ASCII_DIGITS = frozenset("0123456789")
-ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-JOINERS = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
-AFTER_SYMBOLS = frozenset("%°+″′$€£¥₹")  # 5%, 20°, 5+, 6″, 5$
+MIXED_CASE_RE: Final = re.compile(r"[a-z]+[A-Z]")
+PARTITIVE_DETERMINERS: Final = frozenset("the these those his her their our my your its them".split())
+ASCII_DIGITS: Final = frozenset("0123456789")
+ASCII_ALNUM: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+JOINERS: Final = ".,:/-–"  # a digit joined by these to another digit is a decimal, time, date or score
+AFTER_SYMBOLS: Final = frozenset("%°+″′$€£¥₹")  # 5%, 20°, 5+, 6″, 5$
 
 
-@dataclass(frozen=True, init=False)
+# Applied through a name of its own, not as `@dataclass(...)`: mypyc (see build_native.py)
+# then keeps CountMatch an ordinary Python class, with the instance __dict__ that its
+# __init__ fills, instead of compiling it to a native class without one.
+_count_match_record = dataclass(frozen=True, init=False)
+
+
+@_count_match_record
 class CountMatch:
     """The count of a caption: its value, the span of its numeral (code points), the counted noun."""
 
@@ -159,7 +172,7 @@ class _Context(NamedTuple):
 
 # NamedTuples built by tuple.__new__: a NamedTuple's own __new__ is a Python function that
 # costs four times as much, and find_count builds two of them per numeral.
-_new_tuple = tuple.__new__
+_new_tuple: Final = tuple.__new__
 
 
 def _numerals(text: str) -> list[_Numeral]:
@@ -182,7 +195,7 @@ def _numeral(text: str, m: re.Match) -> _Numeral:
 
 # (kind, value) of each numeral as written ("Two", "TWO", "3"), memoised: the same few
 # spellings recur in every caption. Bounded, since digit strings are unbounded.
-_NUMERAL_INFO: dict[str, tuple[str, int | None]] = {}
+_NUMERAL_INFO: Final[dict[str, tuple[str, int | None]]] = {}
 
 
 def _numeral_info(raw: str) -> tuple[str, int | None]:
@@ -245,7 +258,7 @@ def _stripped_lower(raw: str) -> str:
     return word
 
 
-_STRIPPED: dict[str, str] = {}
+_STRIPPED: Final[dict[str, str]] = {}
 
 
 def _is_numeral_word(word: str) -> bool:
@@ -453,7 +466,8 @@ def _in_a_name(num: _Numeral, ctx: _Context, noun: str | None) -> bool:
     capitalised numeral in lowercase running text (with no noun or a capitalised one), or a
     "One"/"1" before a capitalised noun, is part of a name."""
     noun_capitalised = noun is not None and "A" <= noun[0] <= "Z"
-    if num.value == 1 and num.kind != "idiom" and noun_capitalised and not (num.text.isupper() or noun.isupper()):
+    if num.value == 1 and num.kind != "idiom" and noun is not None and noun_capitalised and not (
+            num.text.isupper() or noun.isupper()):
         return True  # not in an all-caps caption ("ONE CAT")
     if num.kind != "word" or not ("A" <= num.text[0] <= "Z") or num.text.isupper():
         return False
@@ -504,7 +518,7 @@ def _reasons(*rules: tuple[frozenset, str]) -> dict[str, str]:
     return table
 
 
-NEXT_WORD_REASONS = _reasons(
+NEXT_WORD_REASONS: Final = _reasons(
     (DURATION_WORDS, "age, time or duration"),
     (TIME_WORDS, "time"),
     (UNIT_WORDS, "measure"),
@@ -512,29 +526,29 @@ NEXT_WORD_REASONS = _reasons(
     (FRACTION_WORDS, "fraction"),
     (MULTIPLIER_WORDS, "multiplier"),
 )
-PREV_WORD_REASONS = _reasons(
+PREV_WORD_REASONS: Final = _reasons(
     (RANK_WORDS, "rank or title"),
     (APPROX_WORDS, "approximate"),
     (AGE_WORDS, "age"),
     (MULTIPLIER_PREFIX_WORDS, "multiplier"),
 )
-CONTEXT_RULES = (_joined, _symbols, _compound, _next_word, _range, _prev_word, _apposition)
+CONTEXT_RULES: Final = (_joined, _symbols, _compound, _next_word, _range, _prev_word, _apposition)
 
 # Most numerals stand in plain text ("three cats on a sofa"), where no rule above fires: none
 # of the words or characters that they look for is next to the numeral. `_quiet` looks for all
 # of them, so a few set look-ups prove that every rule would return None, and `_classify` skips
 # the rules. A rule that starts to look for something else must be taught here too
 # (tests/test_counts_fast.py checks that no rule fires on a context called quiet).
-_NEXT_TRIGGERS = (frozenset(NEXT_WORD_REASONS) | MONTH_WORDS | SUPERLATIVE_WORDS  # _next_word
-                  | _LEXICON_NUMERALS)  # _compound
-_PREV_TRIGGERS = frozenset(PREV_WORD_REASONS) | MONTH_WORDS | TENS_WORDS  # _prev_word, _compound
-_BEFORE_TRIGGERS = frozenset(JOINERS)  # _joined: the code point right before the numeral
-_AFTER_TRIGGERS = frozenset(JOINERS) | AFTER_SYMBOLS | {"'", "’", '"'}  # _joined, _symbols: right after
-_PREV_END_TRIGGERS = frozenset(PREFIX_SYMBOLS + ",")  # _symbols, _apposition: prev_raw's last code point
+_NEXT_TRIGGERS: Final = (frozenset(NEXT_WORD_REASONS) | MONTH_WORDS | SUPERLATIVE_WORDS  # _next_word
+                         | _LEXICON_NUMERALS)  # _compound
+_PREV_TRIGGERS: Final = frozenset(PREV_WORD_REASONS) | MONTH_WORDS | TENS_WORDS  # _prev_word, _compound
+_BEFORE_TRIGGERS: Final = frozenset(JOINERS)  # _joined: the code point right before the numeral
+_AFTER_TRIGGERS: Final = frozenset(JOINERS) | AFTER_SYMBOLS | {"'", "’", '"'}  # _joined, _symbols: right after
+_PREV_END_TRIGGERS: Final = frozenset(PREFIX_SYMBOLS + ",")  # _symbols, _apposition: prev_raw's last code point
 # With a connector next to the numeral: _range's numerals (or digits) on its other side, and
 # the words of "out of ten", "up to ten", "three to a row", "three out of ten".
-_RANGE_STARTS = _LEXICON_NUMERALS | {"out", "up"}
-_RANGE_ENDS = _LEXICON_NUMERALS | {"a", "of"}
+_RANGE_STARTS: Final = _LEXICON_NUMERALS | {"out", "up"}
+_RANGE_ENDS: Final = _LEXICON_NUMERALS | {"a", "of"}
 
 
 def _quiet(num: _Numeral, ctx: _Context) -> bool:
@@ -618,13 +632,20 @@ def find_count(text: str) -> CountMatch | None:
             elif num.value != found[0].value:
                 return None  # counts that disagree (two cats and three dogs): abstain
         m = _SEARCH(scanned, m.end())
-    if found is None or found[0].value is None:  # none, or beyond the lexicon (fifty cats)
+    if found is None:
         return None
     num, noun = found
+    if num.value is None:  # beyond the lexicon (fifty cats)
+        return None
     return CountMatch(num.value, num.start, num.end, noun)
 
 
-def number_word(n: int) -> str:
+# The functions that check their arguments' types themselves take `object`: the compiled
+# module checks a parameter's declared type on entry (TypeError) and takes True for 1, so
+# only `object` keeps their errors (ValueError) the same in both.
+
+
+def number_word(n: object) -> str:
     """3 -> "three" (0..20)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 20:
         raise ValueError(f"number_word: {n!r} is not an integer in 0..20")
@@ -639,15 +660,16 @@ def parse_query(text: str) -> dict:
     return {"count": m.count, "noun": m.noun, "singular": singularize(m.noun) if m.noun else None}
 
 
-def replace_count(text: str, span: tuple[int, int], n: int) -> str:
+def replace_count(text: str, span: Sequence[object], n: object) -> str:
     """`text` with the numeral at `span` set to n: case and form kept, "one cat" <-> "two cats"."""
     start, end = span
     num = _numeral_at(text, start, end)
     number_word(n)  # validates n
+    assert isinstance(n, int)  # (for mypy: number_word checked it)
     return _apply(text, _edits(text, num, n))
 
 
-def count_variants(text: str, number: int) -> list[str]:
+def count_variants(text: str, number: object) -> list[str]:
     """CountBench protocol: every occurrence of `number` replaced by each of 2..10 (9 captions)."""
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 20:
         raise ValueError(f"count_variants: {number!r} is not an integer from 1 to 20")
@@ -682,7 +704,7 @@ def pluralize(noun: str) -> str:
 # ----------------------------------------------------------------------------- rewriting
 
 
-def _numeral_at(text: str, start: int, end: int) -> _Numeral:
+def _numeral_at(text: str, start: object, end: object) -> _Numeral:
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
         raise ValueError(f"replace_count: span ({start}, {end}) is not inside the text")
     m = NUMERAL_RE.match(_scan_text(text), start)  # from the code point before the numeral
@@ -712,7 +734,8 @@ def _replace_all(text: str, nums: list[_Numeral], n: int) -> str:
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
     """`text` with non-overlapping (start, end, replacement) edits made, in one pass."""
-    pieces, pos = [], 0
+    pieces: list[str] = []
+    pos = 0
     for start, end, replacement in sorted(edits):
         pieces += (text[pos:start], replacement)
         pos = end
@@ -747,6 +770,7 @@ def _head_token(text: str, num: _Numeral) -> tuple[int, str] | None:
     if num.hyphen or not num.words:
         return None
     m = AFTER_RE.match(text, num.end)
+    assert m is not None  # everything in AFTER_RE is optional: it matches at any position
     tokens = list(BLANK_TOKEN_RE.finditer(text, m.start("words"), m.end("words")))
     lower = [_ascii_lower(t.group()) for t in tokens]
     first, stop, head = _noun_phrase(lower, num.value)

@@ -210,7 +210,7 @@ def lexicon_tables() -> dict:
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
-    tables = {name: sorted(values) for name, values in sets.items()}
+    tables: dict[str, object] = {name: sorted(values) for name, values in sets.items()}
     tables.update(
         number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
         adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
