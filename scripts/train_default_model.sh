@@ -12,7 +12,7 @@
 #
 # Everything follows from SEED. Scratch data and runs go to WORK; only the report, the bundle and
 # the gallery land in the repository. Knobs (environment): SEED, WORK, THREADS, MODEL, PRETRAIN_STEPS,
-# FINETUNE_STEPS, PRETRAIN_LR, FINETUNE_LR, COUNTING_RATIO, LAMBDA, BATCH, GENERAL_SAMPLES, COUNTING_SAMPLES,
+# FINETUNE_STEPS, PRETRAIN_LR, FINETUNE_LR, COUNTING_RATIO, LAMBDA, PRETRAIN_BATCH, FINETUNE_BATCH, GENERAL_SAMPLES, COUNTING_SAMPLES,
 # IMAGE_SIZE, REPORT_DIR, BUNDLE_DIR, GALLERY_DIR.
 set -euo pipefail
 
@@ -24,23 +24,26 @@ THREADS=${THREADS:-2}
 # A convolutional tower: a small ViT learns next to nothing at this budget (conv_clip.py says why).
 MODEL=${MODEL:-random:small-conv}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}
-FINETUNE_STEPS=${FINETUNE_STEPS:-1000}
+FINETUNE_STEPS=${FINETUNE_STEPS:-3300}
 PRETRAIN_LR=${PRETRAIN_LR:-2e-3}
-FINETUNE_LR=${FINETUNE_LR:-2e-3}
+FINETUNE_LR=${FINETUNE_LR:-8e-3}
 # The counting stream's share of each fine-tuning batch, and lambda. The paper fine-tunes a web CLIP
 # with lambda 1; a model trained from scratch for minutes needs more of the counting signal.
 COUNTING_RATIO=${COUNTING_RATIO:-0.75}
-LAMBDA=${LAMBDA:-2}
-BATCH=${BATCH:-128}
-GENERAL_SAMPLES=${GENERAL_SAMPLES:-16000}
-COUNTING_SAMPLES=${COUNTING_SAMPLES:-12000}
+LAMBDA=${LAMBDA:-4}
+# Contrastive pre-training wants many negatives per step; counting is learned per image, and at a
+# fixed compute budget twice the steps at half the batch taught a supervised count probe faster.
+PRETRAIN_BATCH=${PRETRAIN_BATCH:-128}
+FINETUNE_BATCH=${FINETUNE_BATCH:-64}
+GENERAL_SAMPLES=${GENERAL_SAMPLES:-12000}
+COUNTING_SAMPLES=${COUNTING_SAMPLES:-20000}
 EVAL_HELD_OUT=${EVAL_HELD_OUT:-1}   # 1: also score ours on the held-out-kinds half alone
 IMAGE_SIZE=${IMAGE_SIZE:-48}          # the model's input side; training shards are rendered at it
 REPORT_DIR=${REPORT_DIR:-training/reports/default-model}
 BUNDLE_DIR=${BUNDLE_DIR:-server/assets/default-model}
 GALLERY_DIR=${GALLERY_DIR:-server/assets/gallery}
 PY=${PY:-training/.venv/bin/python}
-COMMAND="SEED=$SEED MODEL=$MODEL PRETRAIN_STEPS=$PRETRAIN_STEPS FINETUNE_STEPS=$FINETUNE_STEPS PRETRAIN_LR=$PRETRAIN_LR FINETUNE_LR=$FINETUNE_LR COUNTING_RATIO=$COUNTING_RATIO LAMBDA=$LAMBDA BATCH=$BATCH THREADS=$THREADS GENERAL_SAMPLES=$GENERAL_SAMPLES COUNTING_SAMPLES=$COUNTING_SAMPLES scripts/train_default_model.sh"
+COMMAND="SEED=$SEED MODEL=$MODEL PRETRAIN_STEPS=$PRETRAIN_STEPS FINETUNE_STEPS=$FINETUNE_STEPS PRETRAIN_LR=$PRETRAIN_LR FINETUNE_LR=$FINETUNE_LR COUNTING_RATIO=$COUNTING_RATIO LAMBDA=$LAMBDA PRETRAIN_BATCH=$PRETRAIN_BATCH FINETUNE_BATCH=$FINETUNE_BATCH THREADS=$THREADS GENERAL_SAMPLES=$GENERAL_SAMPLES COUNTING_SAMPLES=$COUNTING_SAMPLES scripts/train_default_model.sh"
 
 # Passive OpenMP waits: on a shared machine, spinning threads burn the CPU they wait for (3-4x slower steps).
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE PYTHONHASHSEED=$SEED
@@ -78,40 +81,65 @@ synth() {
   echo "$want" > "$stamp"
 }
 
-train() {  # train NAME EXTRA_ARGS...: the flags every run shares
-  local name=$1
-  shift
+train() {  # train NAME BATCH EXTRA_ARGS...: the flags every run shares
+  local name=$1 batch=$2
+  shift 2
   rm -rf "$WORK/$name"
-  countclip train --device cpu --threads "$THREADS" --seed "$SEED" --deterministic --batch-size "$BATCH" --workers 0 \
+  countclip train --device cpu --threads "$THREADS" --seed "$SEED" --deterministic --batch-size "$batch" --workers 0 \
     --no-progress --log-every 50 --save-every 0 --keep-checkpoints 1 --output-dir "$WORK/$name" "$@"
 }
 
 pretrain() {
-  train baseline --model "$MODEL" --train-data "$(shard_pattern general)" \
+  train baseline "$PRETRAIN_BATCH" --model "$MODEL" --train-data "$(shard_pattern general)" \
     --steps "$PRETRAIN_STEPS" --lr "$PRETRAIN_LR" --warmup $((PRETRAIN_STEPS / 10))
 }
+# Independent jobs side by side, the threads shared out: on 2 cores two single-threaded runs
+# finish sooner than the same runs one after the other with 2 threads each (small convolutions
+# and normalisations scale poorly across threads). Each job is a shell function; it logs to
+# $WORK/<job>.log, and a failed job's log tail is shown and fails the stage.
+in_parallel() {  # in_parallel JOB...
+  local threads=$(( THREADS / $# )) pids=() failed=0 job i
+  (( threads >= 1 )) || threads=1
+  for job in "$@"; do
+    ( THREADS=$threads; export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads; "$job" ) > "$WORK/$job.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      job=${*:i+1:1}
+      echo "failed: $job (last lines of $WORK/$job.log):" >&2
+      tail -n 20 "$WORK/$job.log" >&2
+      failed=1
+    fi
+  done
+  return $failed
+}
+
 finetune() {  # finetune NAME LAMBDA
-  train "$1" --model "$WORK/baseline/final" --train-data "$(shard_pattern general)" \
+  train "$1" "$FINETUNE_BATCH" --model "$WORK/baseline/final" --train-data "$(shard_pattern general)" \
     --counting-data "$(shard_pattern counting)" --counting-ratio "$COUNTING_RATIO" --count-loss-weight "$2" \
     --steps "$FINETUNE_STEPS" --lr "$FINETUNE_LR" --warmup $((FINETUNE_STEPS / 10))
 }
+finetune_ours() { finetune ours "$LAMBDA"; }
+finetune_ablation() { finetune ablation 0; }
 shard_pattern() {  # the brace pattern `countclip synth shards` recorded
   "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pattern"])' "$DATA/train/$1-summary.json"
 }
 
-evaluate() {  # the held-out-kinds breakdown only for ours: evaluation is a noticeable share of the budget
-  local name
-  for name in baseline ours ablation; do
-    countclip eval countbench --model "$WORK/$name/final" --data "$DATA/countbench/countbench.jsonl" \
-      --name synthetic-countbench --device cpu --batch-size 256 --out "$WORK/eval/$name"
-    countclip eval zeroshot --model "$WORK/$name/final" --data "$DATA/zeroshot" --name synthetic-object-kinds \
-      --device cpu --batch-size 256 --out "$WORK/eval/$name"
-  done
-  if [[ $EVAL_HELD_OUT == 1 ]]; then
+evaluate_model() {  # evaluate_model NAME: CountBench and zero-shot; the held-out-kinds breakdown only for ours
+  local name=$1
+  countclip eval countbench --model "$WORK/$name/final" --data "$DATA/countbench/countbench.jsonl" \
+    --name synthetic-countbench --device cpu --batch-size 256 --out "$WORK/eval/$name"
+  countclip eval zeroshot --model "$WORK/$name/final" --data "$DATA/zeroshot" --name synthetic-object-kinds \
+    --device cpu --batch-size 256 --out "$WORK/eval/$name"
+  if [[ $name == ours && $EVAL_HELD_OUT == 1 ]]; then
     countclip eval countbench --model "$WORK/ours/final" --data "$DATA/countbench/countbench-held-out-kinds.jsonl" \
       --name synthetic-countbench-held-out-kinds --device cpu --batch-size 256 --out "$WORK/eval/ours"
   fi
 }
+evaluate_baseline() { evaluate_model baseline; }
+evaluate_ours() { evaluate_model ours; }
+evaluate_ablation() { evaluate_model ablation; }
 
 export_ours() {  # the manifest records the recipe command, seed, timings and ours' metrics
   "$PY" -m countclip.synth.report summary --work "$WORK" --command "$COMMAND" --seed "$SEED"
@@ -121,9 +149,8 @@ export_ours() {  # the manifest records the recipe command, seed, timings and ou
 
 stage synth synth
 stage pretrain pretrain
-stage finetune-ours finetune ours "$LAMBDA"
-stage finetune-ablation finetune ablation 0
-stage evaluate evaluate
+stage finetune-ours-and-ablation in_parallel finetune_ours finetune_ablation
+stage evaluate in_parallel evaluate_baseline evaluate_ours evaluate_ablation
 stage export export_ours
 stage gallery countclip synth gallery --seed "$SEED" --count 500 --size 160 --workers "$THREADS" --out "$GALLERY_DIR"
 printf '%s\t%s\n' total $((SECONDS - START)) >> "$TIMES"

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from countclip.conv_clip import CONFIG_FILE, ConvClipAdapter, ConvClipArchitecture, create_conv_model, load_conv_clip
+from countclip.conv_clip import (CONFIG_FILE, ConvClipAdapter, ConvClipArchitecture, ConvImageTower, create_conv_model,
+                                 load_conv_clip)
 from countclip.models import load_model
 
 torch.set_num_threads(1)
@@ -73,3 +74,13 @@ def test_architecture_needs_one_stride_per_convolution():
     with pytest.raises(ValueError):
         ConvClipArchitecture(embed_dim=8, image_size=16, channels=(8, 16), strides=(2,), text_width=8,
                              text_layers=1, text_heads=1)
+
+
+def test_head_width_selects_an_mlp_projection_and_older_configs_stay_linear():
+    arch = create_conv_model("tiny-conv").model.arch
+    assert arch.head_width > 0
+    mlp = ConvImageTower(arch).projection
+    assert isinstance(mlp, torch.nn.Sequential) and mlp[0].out_features == arch.head_width
+    # Bundles written before head_width existed have no such key: they load with the linear projection.
+    older = {key: value for key, value in arch.to_json().items() if key != "head_width"}
+    assert isinstance(ConvImageTower(ConvClipArchitecture.from_json(older)).projection, torch.nn.Linear)
