@@ -12,8 +12,8 @@
 #
 # Everything follows from SEED. Scratch data and runs go to WORK; only the report, the bundle and
 # the gallery land in the repository. Knobs (environment): SEED, WORK, THREADS, MODEL, PRETRAIN_STEPS,
-# FINETUNE_STEPS, PRETRAIN_LR, FINETUNE_LR, COUNTING_RATIO, LAMBDA, PRETRAIN_BATCH, FINETUNE_BATCH, GENERAL_SAMPLES, COUNTING_SAMPLES,
-# IMAGE_SIZE, REPORT_DIR, BUNDLE_DIR, GALLERY_DIR.
+# FINETUNE_STEPS, PRETRAIN_LR, FINETUNE_LR, COUNTING_RATIO, LAMBDA, PRETRAIN_BATCH, FINETUNE_BATCH,
+# GENERAL_SAMPLES, COUNTING_SAMPLES, IMAGE_SIZE, REPORT_DIR, BUNDLE_DIR, GALLERY_DIR.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -61,6 +61,28 @@ stage() {  # stage NAME COMMAND...: run, and record its wall time
   printf '%s\t%s\n' "$name" $((SECONDS - begin)) >> "$TIMES"
 }
 
+# Independent jobs side by side, the threads shared out: on 2 cores two single-threaded runs
+# finish sooner than the same runs one after the other with 2 threads each (small convolutions
+# and normalisations scale poorly across threads). Each job is a shell function; it logs to
+# $WORK/<job>.log, and a failed job's log tail is shown and fails the stage.
+in_parallel() {  # in_parallel JOB...
+  local threads=$(( THREADS / $# )) pids=() failed=0 job i
+  (( threads >= 1 )) || threads=1
+  for job in "$@"; do
+    ( THREADS=$threads; export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads; "$job" ) > "$WORK/$job.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      job=${*:i+1:1}
+      echo "failed: $job (last lines of $WORK/$job.log):" >&2
+      tail -n 20 "$WORK/$job.log" >&2
+      failed=1
+    fi
+  done
+  return $failed
+}
+
 synth() {
   # Generation is deterministic: data made earlier with the same settings is reused as is.
   # The stamp names the generator's code too: data from an older world is never reused.
@@ -93,28 +115,6 @@ pretrain() {
   train baseline "$PRETRAIN_BATCH" --model "$MODEL" --train-data "$(shard_pattern general)" \
     --steps "$PRETRAIN_STEPS" --lr "$PRETRAIN_LR" --warmup $((PRETRAIN_STEPS / 10))
 }
-# Independent jobs side by side, the threads shared out: on 2 cores two single-threaded runs
-# finish sooner than the same runs one after the other with 2 threads each (small convolutions
-# and normalisations scale poorly across threads). Each job is a shell function; it logs to
-# $WORK/<job>.log, and a failed job's log tail is shown and fails the stage.
-in_parallel() {  # in_parallel JOB...
-  local threads=$(( THREADS / $# )) pids=() failed=0 job i
-  (( threads >= 1 )) || threads=1
-  for job in "$@"; do
-    ( THREADS=$threads; export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads; "$job" ) > "$WORK/$job.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then
-      job=${*:i+1:1}
-      echo "failed: $job (last lines of $WORK/$job.log):" >&2
-      tail -n 20 "$WORK/$job.log" >&2
-      failed=1
-    fi
-  done
-  return $failed
-}
-
 finetune() {  # finetune NAME LAMBDA
   train "$1" "$FINETUNE_BATCH" --model "$WORK/baseline/final" --train-data "$(shard_pattern general)" \
     --counting-data "$(shard_pattern counting)" --counting-ratio "$COUNTING_RATIO" --count-loss-weight "$2" \
