@@ -249,3 +249,64 @@ def test_extra_padding_leaves_text_embeddings_unchanged():
     assert padded["input_ids"].shape[1] % 8 == 0 and padded["input_ids"].shape[1] > tokens["input_ids"].shape[1]
     with torch.no_grad():
         torch.testing.assert_close(model.encode_text(**padded), model.encode_text(**tokens), rtol=0, atol=1e-5)
+
+
+def take_batches(loader, n):
+    try:
+        return [batch for _, batch in zip(range(n), loader)]
+    finally:
+        loader.close()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_decode_cache_gives_the_same_batches_and_skip_counts(tmp_path, monkeypatch, workers):
+    monkeypatch.setattr(collate_module, "_make_counterfactual", fake_counterfactual)
+    write_messy_shard(tmp_path / "messy.tar")  # skips and bad metadata must be counted every epoch, cache or not
+    general = f"{tmp_path}/messy.tar::" + write_toy_shards(tmp_path / "g", "g", shards=2, per_shard=5, counts=(3,))
+    counting = write_toy_shards(tmp_path / "c", "c", shards=2, per_shard=4, counts=(2,))
+    base = dict(batch_size=6, counting_ratio=0.5, seed=4, with_counterfactuals=True, prefetch_batches=0, workers=workers)
+    plain = take_batches(MixedLoader(LoaderSpec(**base), CONFIG, fake_tokenize, open_source(general), open_source(counting)), 12)
+    cached_loader = MixedLoader(LoaderSpec(**base, decode_cache_mb=1), CONFIG, fake_tokenize,
+                                open_source(general), open_source(counting))
+    cached = take_batches(cached_loader, 12)  # 36 counting samples over 8: several epochs each
+    assert cached_loader.cache.hits > 20
+    for a, b in zip(plain, cached):
+        assert a["keys"] == b["keys"] and a["captions"] == b["captions"] and a["counterfactuals"] == b["counterfactuals"]
+        assert torch.equal(a["pixels"], b["pixels"]) and torch.equal(a["input_ids"], b["input_ids"])
+        assert a["data_state"] == b["data_state"]  # stream positions and skip counts alike
+    assert cached[-1]["data_state"]["skipped"]["bad_metadata"] >= 2
+
+
+def test_decode_cache_stops_adding_at_its_budget(tmp_path):
+    from countclip.data.cache import DecodeCache
+
+    source = open_source(write_toy_shards(tmp_path, "g", shards=1, per_shard=6, counts=(2,)))
+    cache = DecodeCache(budget_bytes=2 * (32 * 32 * 3 + 100))
+    raws = [source.read(0, entry) for entry in source.index(0)]
+    for raw in raws:
+        raw.unit = 0
+        cache.put("g", raw, decode(raw, CONFIG))
+    assert len(cache.items) == 2 and cache.used <= cache.budget
+    raws[0].position = {"epoch": 1, "unit": 0, "item": 1}
+    hit = cache.get("g", raws[0])
+    assert hit.position == raws[0].position and np.array_equal(hit.pixels, decode(raws[0], CONFIG).pixels)
+    assert cache.get("other-stream", raws[0]) is None and cache.get("g", raws[5]) is None
+
+
+def test_a_shard_is_indexed_once_and_each_caller_gets_its_own_list(tmp_path, monkeypatch):
+    source = open_source(write_toy_shards(tmp_path, "g", shards=1, per_shard=4, counts=(2,)))
+    opened = []
+    real_open = tarfile.open
+    monkeypatch.setattr(tarfile, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    first = source.index(0)
+    first.reverse()  # streams shuffle what they get in place
+    second = source.index(0)
+    assert len(opened) == 1
+    assert second == list(reversed(first)) and len(second) == 4
+
+
+def test_decode_cache_size_must_not_be_negative():
+    from countclip.train.config import parse_config
+
+    with pytest.raises(SystemExit, match="decode-cache-mb"):
+        parse_config(["--train-data", "x.tar", "--decode-cache-mb", "-1"])

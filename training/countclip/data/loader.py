@@ -7,7 +7,8 @@ batches an uninterrupted one would have seen: each batch carries the stream posi
 its last sample (`data_state`) and the running skip counts (`skipped`); a checkpoint stores
 those of the last batch trained on.
 
-Decoding runs in a process pool (`workers` > 0) with bounded read-ahead, in order; collation
+Decoding runs in a process pool (`workers` > 0) with bounded read-ahead, in order, skipping
+samples the optional in-memory cache already holds (`decode_cache_mb`, cache.py); collation
 (counterfactuals + tokenisation) runs on a background thread that keeps a few batches ready.
 """
 
@@ -26,9 +27,10 @@ from typing import Any
 
 import torch
 
+from countclip.data.cache import DecodeCache
 from countclip.data.collate import Tokenize, collate
 from countclip.data.decode import Decoded, SkipStats, decode_chunk
-from countclip.data.sources import Source
+from countclip.data.sources import RawSample, Source
 from countclip.data.stream import RawStream
 from countclip.models import PreprocessConfig
 
@@ -50,6 +52,7 @@ class LoaderSpec:
     context_length: int = 77
     workers: int = 0
     prefetch_batches: int = 2
+    decode_cache_mb: int = 0  # keep decoded samples in memory up to this many MB (cache.py)
     pin_memory: bool = False  # page-locked batches: asynchronous host-to-GPU copies
 
 
@@ -64,23 +67,44 @@ def split_batch(batch_size: int, ratio: float, has_general: bool, has_counting: 
 
 
 class DecodedStream:
-    """Decoded samples of one raw stream, in order; skips are counted as the consumer passes them."""
+    """Decoded samples of one raw stream, in order; skips are counted as the consumer passes them.
 
-    def __init__(self, raw: RawStream, config: PreprocessConfig, stats: SkipStats,
-                 pool: ProcessPoolExecutor | None, read_ahead: int) -> None:
+    Each pending chunk is (raw samples, cache hits, work): the misses are decoded in the pool (a
+    Future) or inline (the list itself), and the hits are merged back in stream order.
+    """
+
+    def __init__(self, name: str, raw: RawStream, config: PreprocessConfig, stats: SkipStats,
+                 pool: ProcessPoolExecutor | None, read_ahead: int, cache: DecodeCache | None = None) -> None:
+        self.name = name
         self.raw = iter(raw)
         self.decode = partial(decode_chunk, config=config)
         self.stats = stats
         self.pool = pool
         self.read_ahead = read_ahead
-        self.pending: deque[Future | list] = deque()
+        self.cache = cache
+        self.pending: deque[tuple[list[RawSample], list[Decoded | None], Future | list[RawSample]]] = deque()
         self.ready: deque = deque()
         self.position: dict[str, int] | None = raw.start
 
     def _submit(self) -> None:
         chunk = [sample for _, sample in zip(range(CHUNK), self.raw)]
-        if chunk:
-            self.pending.append(self.pool.submit(self.decode, chunk) if self.pool else chunk)
+        if not chunk:
+            return
+        hits = [self.cache.get(self.name, raw) if self.cache else None for raw in chunk]
+        misses = [raw for raw, hit in zip(chunk, hits) if hit is None]
+        work = self.pool.submit(self.decode, misses) if self.pool and misses else misses
+        self.pending.append((chunk, hits, work))
+
+    def _finish(self, chunk: list[RawSample], hits: list[Decoded | None], work: Future | list[RawSample]) -> list:
+        decoded = iter(work.result() if isinstance(work, Future) else self.decode(work))
+        items = []
+        for raw, hit in zip(chunk, hits):
+            if hit is None:
+                hit = next(decoded)
+                if self.cache:
+                    self.cache.put(self.name, raw, hit)
+            items.append(hit)
+        return items
 
     def take(self) -> Decoded:
         while True:
@@ -92,8 +116,7 @@ class DecodedStream:
                         break
                 if not self.pending:
                     raise StreamExhausted
-                head = self.pending.popleft()
-                self.ready.extend(head.result() if isinstance(head, Future) else self.decode(head))
+                self.ready.extend(self._finish(*self.pending.popleft()))
             item = self.ready.popleft()
             self.position = item.position
             if isinstance(item, Decoded):
@@ -124,6 +147,7 @@ class MixedLoader:
         self.raw = {name: RawStream(source, name, spec.seed, rank, world_size, streams.get(name))
                     for name, source in (("general", general), ("counting", counting)) if source is not None}
         self.pool: ProcessPoolExecutor | None = None
+        self.cache = DecodeCache(spec.decode_cache_mb << 20) if spec.decode_cache_mb > 0 else None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -131,7 +155,7 @@ class MixedLoader:
         if self.spec.workers > 0 and self.pool is None:
             self.pool = ProcessPoolExecutor(self.spec.workers, mp_context=multiprocessing.get_context("spawn"))
         read_ahead = max(2, 2 * self.spec.workers)
-        streams = {name: DecodedStream(raw, self.preprocess, self.stats, self.pool, read_ahead)
+        streams = {name: DecodedStream(name, raw, self.preprocess, self.stats, self.pool, read_ahead, self.cache)
                    for name, raw in self.raw.items()}
         batches = self._batches(streams)
         if self.spec.prefetch_batches <= 0:

@@ -64,6 +64,7 @@ class RawSample:
     text: bytes | None
     meta: bytes | None
     position: dict[str, int] | None = None
+    unit: int | None = None  # the source unit it was read from (set by the stream; names it in caches)
 
 
 class TarSource:
@@ -75,6 +76,9 @@ class TarSource:
         self.units = paths
         self.problems: list[str] = []
         self._open: tuple[int, Any] | None = None  # one shard handle, reused while reading that shard
+        # Indexing walks every tar header in Python (a few hundred ms a shard); multi-epoch runs
+        # re-read each shard every epoch, so each shard is indexed once.
+        self._indexes: dict[int, list[tuple[str, dict[str, tuple[int, int]]]]] = {}
 
     def _handle(self, unit: int) -> Any:
         if self._open is None or self._open[0] != unit:
@@ -84,7 +88,15 @@ class TarSource:
         return self._open[1]
 
     def index(self, unit: int) -> list[tuple[str, dict[str, tuple[int, int]]]]:
-        """[(key, {ext: (offset, size)})] in file order; a truncated shard keeps what precedes the damage."""
+        """[(key, {ext: (offset, size)})] in file order; a truncated shard keeps what precedes the damage.
+
+        A fresh list each call (callers shuffle it); the shard itself is read once.
+        """
+        if unit not in self._indexes:
+            self._indexes[unit] = self._read_index(unit)
+        return list(self._indexes[unit])
+
+    def _read_index(self, unit: int) -> list[tuple[str, dict[str, tuple[int, int]]]]:
         path = self.units[unit]
         samples: dict[str, dict[str, tuple[int, int]]] = {}
         try:

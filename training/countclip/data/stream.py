@@ -54,6 +54,7 @@ class RawStream:
                 for item in range(first_item, len(entries)):
                     sample = self.source.read(units[cursor], entries[item])
                     sample.position = {"epoch": epoch, "unit": cursor, "item": item + 1}
+                    sample.unit = units[cursor]
                     produced = True
                     yield sample
                 first_item = 0

@@ -59,6 +59,8 @@ class TrainConfig:
     grad_checkpointing: bool = option(False, "recompute activations in backward (much less memory, ~25%% slower)")
     compile: bool = option(False, "torch.compile the model (worth it on GPU for long runs)")
     workers: int = option(-1, "image-decoding processes per rank; -1 = auto (0 on CPU, up to 8 on GPU)")
+    decode_cache_mb: int = option(0, "keep decoded samples in memory up to this many MB per rank, so later epochs "
+                                  "skip decoding (worth it for small datasets seen many times); 0 = off")
     text_pad_multiple: int = option(8, "pad token sequences up to a multiple of this (after padding to the batch's longest)")
     threads: int = option(0, "torch CPU threads; 0 keeps torch's default")
     deterministic: bool = option(False, "deterministic algorithms (bit-exact resume on CPU; slower on GPU)")
@@ -85,6 +87,8 @@ class TrainConfig:
             problems.append("give --train-data and/or --counting-data")
         if not 0.0 <= self.counting_ratio <= 1.0:
             problems.append("--counting-ratio must be in [0, 1]")
+        if self.decode_cache_mb < 0:
+            problems.append("--decode-cache-mb must be >= 0")
         if self.batch_size < 1:
             problems.append("--batch-size must be >= 1")
         if self.steps < 0 or (self.steps == 0 and self.epochs <= 0):

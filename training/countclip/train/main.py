@@ -222,7 +222,7 @@ def build_loader(config: TrainConfig, env: DistEnv, adapter: ClipAdapter, genera
         workers = 0 if env.device.type == "cpu" else max(1, min(8, per_rank_cpus - 1))
     spec = LoaderSpec(batch_size=config.batch_size, counting_ratio=config.counting_ratio, seed=config.seed,
                       with_counterfactuals=config.uses_counterfactuals, pad_multiple=config.text_pad_multiple,
-                      context_length=adapter.context_length, workers=workers,
+                      context_length=adapter.context_length, workers=workers, decode_cache_mb=config.decode_cache_mb,
                       pin_memory=env.device.type == "cuda")
     return MixedLoader(spec, adapter.preprocess_config, adapter.tokenize, general, counting,
                        env.rank, env.world_size, start_step=step, state=data_state)
