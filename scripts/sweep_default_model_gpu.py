@@ -71,8 +71,8 @@ def pattern(d, prefix):
 
 
 # The recipe as it stood when the sweep ran (3,300 fine-tuning steps; now 4,400).
-BASE = dict(steps=3300, lr=8e-3, lam=4, ratio=0.75, batch=64, wd=0.2, warmup=None, seed=0, data="train", base="carried",
-            beta2=0.98, minlr=0.0)
+BASE = dict(steps=3300, lr=8e-3, lam=4, ratio=0.75, batch=64, wd=0.2, warmup=None, seed=0, data="train", beta2=0.98,
+            minlr=0.0)
 
 
 def J(name, **kw):

@@ -135,17 +135,16 @@ shard_pattern() {  # the brace pattern `countclip synth shards` recorded
   "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pattern"])' "$DATA/train/$1-summary.json"
 }
 
-evaluate() {  # evaluate countbench NAME FILE LABEL | evaluate zeroshot NAME
-  if [[ $1 == countbench ]]; then
-    countclip eval countbench --model "$WORK/$2/final" --data "$DATA/countbench/$3" --name "$4" \
-      --device cpu --batch-size 256 --out "$WORK/eval/$2"
-  else
-    countclip eval zeroshot --model "$WORK/$2/final" --data "$DATA/zeroshot" --name synthetic-object-kinds \
-      --device cpu --batch-size 256 --out "$WORK/eval/$2"
-  fi
+evaluate_countbench() {  # evaluate_countbench NAME FILE LABEL: one scoring on a CountBench file of $DATA
+  countclip eval countbench --model "$WORK/$1/final" --data "$DATA/countbench/$2" --name "$3" \
+    --device cpu --batch-size 256 --out "$WORK/eval/$1"
+}
+evaluate_zeroshot() {  # evaluate_zeroshot NAME
+  countclip eval zeroshot --model "$WORK/$1/final" --data "$DATA/zeroshot" --name synthetic-object-kinds \
+    --device cpu --batch-size 256 --out "$WORK/eval/$1"
 }
 evaluate_model() {  # evaluate_model NAME: synthetic CountBench and object-kind zero-shot
-  evaluate countbench "$1" countbench.jsonl synthetic-countbench && evaluate zeroshot "$1"
+  evaluate_countbench "$1" countbench.jsonl synthetic-countbench && evaluate_zeroshot "$1"
 }
 evaluate_ours_and_baseline() {  # side by side; ours on the held-out-kinds half alone too, unless EVAL_HELD_OUT=0
   if [[ $EVAL_HELD_OUT == 1 ]]; then
@@ -155,9 +154,9 @@ evaluate_ours_and_baseline() {  # side by side; ours on the held-out-kinds half 
   fi
 }
 evaluate_baseline() { evaluate_model baseline; }
-evaluate_ours_countbench() { evaluate countbench ours countbench.jsonl synthetic-countbench; }
-evaluate_ours_held_out() { evaluate countbench ours countbench-held-out-kinds.jsonl synthetic-countbench-held-out-kinds; }
-evaluate_ours_zeroshot() { evaluate zeroshot ours; }
+evaluate_ours_countbench() { evaluate_countbench ours countbench.jsonl synthetic-countbench; }
+evaluate_ours_held_out() { evaluate_countbench ours countbench-held-out-kinds.jsonl synthetic-countbench-held-out-kinds; }
+evaluate_ours_zeroshot() { evaluate_zeroshot ours; }
 
 export_ours() {  # the manifest records the recipe command, seed, timings and ours' metrics
   "$PY" -m countclip.synth.report summary --work "$WORK" --command "$COMMAND" --seed "$SEED"
