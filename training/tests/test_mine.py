@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from countclip import fastcount
 from countclip.cli import main as cli_main
 from countclip.counts import find_count
 from countclip.mining import mine
@@ -201,23 +202,29 @@ def test_cli_dispatch_and_bad_arguments(tmp_path, capsys):
 
 
 # Fields of stats.json that say how the run went, not what it selected.
-RUN_FIELDS = ("elapsed_s", "captions_per_s", "worker_cpu_seconds", "command", "proven_abstentions")
+RUN_FIELDS = ("elapsed_s", "captions_per_s", "worker_cpu_seconds", "command", "proven_abstentions", "count_core")
 
 
-def test_output_is_identical_with_and_without_bulk_proofs(tmp_path):
-    """The prover (prove.py) only saves count-core calls: same parquet, same stats."""
+def test_output_is_identical_with_and_without_bulk_proofs_and_the_c_core(tmp_path):
+    """The prover (prove.py) and the C core (fastcount.py) only save time: same parquet, same stats."""
     if not SHARED_CAPTIONS.is_file():
         pytest.skip(f"real captions not found at {SHARED_CAPTIONS}")
     texts = [json.loads(line)["text"] for line in SHARED_CAPTIONS.read_text(encoding="utf-8").splitlines() if line]
     texts += ["image 3", "Set of 4", "Galaxy Note 5 Case", "2.5 kg", None, "two dogs"]
     urls = [f"https://img.example/{i}.jpg" for i in range(len(texts))]
     path = write_parquet(tmp_path / "laion.parquet", texts, urls, row_group_size=5000)
-    fast, fast_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", out="fast")
-    exact, exact_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", "--no-proofs", out="exact")
-    assert fast.equals(exact)
+    fast, fast_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", "--python-core", out="fast")
+    exact, exact_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", "--python-core", "--no-proofs",
+                                  out="exact")
+    default, default_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", out="default")
+    assert fast.equals(exact) and default.equals(exact)
     assert fast_stats["proven_abstentions"] > 1000 and exact_stats["proven_abstentions"] == 0
-    assert {k: v for k, v in fast_stats.items() if k not in RUN_FIELDS} == \
-           {k: v for k, v in exact_stats.items() if k not in RUN_FIELDS}
+    assert exact_stats["count_core"] == ["python (off)"]
+    if fastcount.load()[0] is not None:
+        assert default_stats["count_core"] == ["c"] and default_stats["proven_abstentions"] == 0
+    for stats in (fast_stats, default_stats):
+        assert {k: v for k, v in stats.items() if k not in RUN_FIELDS} == \
+               {k: v for k, v in exact_stats.items() if k not in RUN_FIELDS}
     # --explain-abstentions needs the core's reason for every caption it declines: no proofs then.
     _, explained = run_mine(tmp_path, [path], "--explain-abstentions", out="explained")
     assert explained["proven_abstentions"] == 0

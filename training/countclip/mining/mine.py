@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import shlex
 import sys
@@ -53,6 +54,7 @@ class MineConfig:
     skip_bad_inputs: bool = False
     explain_abstentions: bool = False
     prove_abstentions: bool = True  # decide provable abstentions in bulk (prove.py); same output
+    c_core: bool = True  # the count core's C port when built (fastcount.py); same output
 
 
 @dataclass
@@ -62,6 +64,7 @@ class TaskResult:
     duplicates: int = 0
     failure: dict | None = None
     timing: dict = field(default_factory=dict)  # CPU seconds: worker_cpu_s, count_core_cpu_s
+    core: str = ""  # the count core's implementation: "c" or "python (why)"
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -70,16 +73,19 @@ _WORKER: dict[str, object] = {}
 
 
 def _worker_tools(config: MineConfig) -> tuple[Prefilter, CountReader, AbstentionProver | None]:
-    """One pre-filter, memoised count reader and prover per process, shared by its tasks."""
-    if _WORKER.get("explain") != config.explain_abstentions:
-        _WORKER.update(prefilter=Prefilter(), reader=CountReader(config.explain_abstentions),
-                       explain=config.explain_abstentions)
+    """One pre-filter, count reader and prover per process, shared by its tasks."""
+    settings = (config.explain_abstentions, config.c_core)
+    if _WORKER.get("settings") != settings:
+        _WORKER.update(prefilter=Prefilter(), reader=CountReader(config.explain_abstentions, use_c=config.c_core),
+                       settings=settings)
+    reader: CountReader = _WORKER["reader"]  # type: ignore[assignment]
     # The prover knows only that the core declines, not why: off when reasons are asked for.
-    prove = config.prove_abstentions and not config.explain_abstentions
+    # Against the C core it costs more RE2 work than the core calls it saves: off then too.
+    prove = config.prove_abstentions and not config.explain_abstentions and reader.implementation != "c"
     if prove and "prover" not in _WORKER:
         _WORKER["prover"] = AbstentionProver()
     prover = _WORKER["prover"] if prove and _WORKER["prover"].enabled else None  # type: ignore[union-attr]
-    return _WORKER["prefilter"], _WORKER["reader"], prover  # type: ignore[return-value]
+    return _WORKER["prefilter"], reader, prover  # type: ignore[return-value]
 
 
 def run_task(task: Task, config: MineConfig) -> TaskResult:
@@ -93,7 +99,25 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
                           failure={"path": task.path, "row_groups": list(task.row_groups), "error": str(error)})
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC inside a task: it allocates millions of short-lived objects and no cycles,
+    and the collector's passes over every live object cost a tenth of the task's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run_task(task: Task, config: MineConfig) -> TaskResult:
+    with _gc_paused():
+        return _mine_task(task, config)
+
+
+def _mine_task(task: Task, config: MineConfig) -> TaskResult:
     started = time.process_time()  # CPU time: meaningful even when other processes share the cores
     prefilter, reader, prover = _worker_tools(config)
     selector = select.BatchSelector(task.path, config.seed, require_url=task.kind == "parquet",
@@ -103,7 +127,7 @@ def _run_task(task: Task, config: MineConfig) -> TaskResult:
     frames, duplicates = [], 0
     for batch in iter_batches(task, config.columns, config.batch_size, problems):
         selector.add(batch.captions, batch.urls, batch.first_row)
-        if len(selector.rows["key"]) >= PRUNE_EVERY_ROWS:
+        if selector.n_rows >= PRUNE_EVERY_ROWS:
             frame, dups = select.prune(selector.take_frame(), config.caps)
             frames.append(frame)
             duplicates += dups
@@ -111,7 +135,7 @@ def _run_task(task: Task, config: MineConfig) -> TaskResult:
     frame, dups = select.prune(pl.concat(frames), config.caps)
     stats = selector.stats + Counter({f"problem:{k}": v for k, v in problems.items()})
     timing = {"worker_cpu_s": time.process_time() - started, "count_core_cpu_s": selector.core_seconds}
-    return TaskResult(frame, stats, duplicates + dups, timing=timing)
+    return TaskResult(frame, stats, duplicates + dups, timing=timing, core=reader.implementation)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -119,7 +143,7 @@ def _run_task(task: Task, config: MineConfig) -> TaskResult:
 @contextlib.contextmanager
 def _single_threaded_children() -> Iterator[None]:
     """Processes are the unit of parallelism; libraries' own thread pools would oversubscribe."""
-    names = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "ARROW_NUM_THREADS")
+    names = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "ARROW_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update({name: "1" for name in names})
     try:
@@ -152,13 +176,18 @@ def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[Ta
 
 def _shared_with_driver(tasks: list[Task], config: MineConfig, pool: ProcessPoolExecutor,
                         n_children: int) -> Iterator[TaskResult]:
-    """Children take the next task whenever they are free; so does the driver, between them."""
+    """Children take the next task whenever they are free; so does the driver, between them.
+
+    Each child holds one task in reserve while plenty remain, so that it never waits for the
+    driver to finish its own task before it gets the next (that idled a child a third of the
+    time); near the end only one each, so the driver is not left waiting on a backlog."""
     queue = deque(enumerate(tasks))
     running: dict[Future, int] = {}
     finished: dict[int, TaskResult] = {}
     next_index = 0
     while queue or running:
-        while queue and len(running) < n_children:
+        in_flight = 2 * n_children if len(queue) > 2 * n_children else n_children
+        while queue and len(running) < in_flight:
             index, task = queue.popleft()
             running[pool.submit(run_task, task, config)] = index
         if queue:
@@ -180,8 +209,10 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
     stats: Counter = Counter()
     timing: Counter = Counter()
     frames, duplicates, limit = [], 0, 4 * PRUNE_EVERY_ROWS
+    cores: set[str] = set()
     for result in _results(tasks, config, workers):
         stats += result.stats
+        cores.add(result.core)
         timing.update(result.timing)
         duplicates += result.duplicates
         frames.append(result.frame)
@@ -195,6 +226,7 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
     elapsed = time.perf_counter() - started
     report = _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)
     report["worker_cpu_seconds"] = {k: round(v, 3) for k, v in sorted(timing.items())}
+    report["count_core"] = sorted(core for core in cores if core)
     return frame, report
 
 
@@ -274,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-proofs", dest="prove_abstentions", action="store_false",
                         help="send every pre-filtered caption to the count core instead of deciding "
                         "provable abstentions in bulk (same output, slower; for checking)")
+    parser.add_argument("--python-core", dest="c_core", action="store_false",
+                        help="use the Python count core even where its C port is built (same output, "
+                        "about 20x slower per caption; for checking)")
     parser.add_argument("--skip-bad-inputs", action="store_true",
                         help="record unreadable files in stats.json and go on, instead of stopping")
     return parser
@@ -286,7 +321,7 @@ def config_from_args(args: argparse.Namespace) -> MineConfig:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     return MineConfig(Columns(args.url_col, args.caption_col), Caps(args.cap_per_count, args.cap_per_noun),
                       args.seed, args.batch_size, not args.allow_missing_noun, args.skip_bad_inputs,
-                      args.explain_abstentions, args.prove_abstentions)
+                      args.explain_abstentions, args.prove_abstentions, args.c_core)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,936 @@
+/* countclip._fastcount: `find_count`'s decision in C, for mining web-scale captions.
+ *
+ * A line-by-line port of the decision that `countclip/counts.py` makes in `find_count`
+ * (which numerals count, what they count, whether they agree), for captions given as str.
+ * It answers only (value, noun): the reasons behind an abstention, offsets and rewriting stay
+ * in Python. Every vocabulary comes from Python at `configure()` (counts_lexicon.py and the
+ * sets counts.py composes from it), so the tables have one source; the rules are code here
+ * and in counts.py, and `countclip/fastcount.py` refuses this module unless counts.py is
+ * the very file it was ported from (its SHA-256), so an edited rule cannot drift unseen.
+ * Parity is tested on real captions, CountBench, the shared vectors and fuzzed captions
+ * (training/tests/test_fastcount.py).
+ *
+ * Text is handled as code points (offsets, windows and lengths are code points in Python),
+ * with CPython's own predicates where Python calls str methods (isspace, isupper, isalpha),
+ * so any str gives the answer find_count gives, not only ASCII.
+ * Function names follow counts.py's (_context -> context, _quiet -> quiet, ...).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef Py_UCS4 cp;
+
+/* ------------------------------------------------------------------ word table */
+/* One open-addressing table: word (code points) -> bit set of the vocabularies holding it. */
+
+enum {
+    W_LEXNUM = 1u << 0,          /* _LEXICON_NUMERALS */
+    W_NOUN_ENDER = 1u << 1,      /* NOUN_PHRASE_ENDERS */
+    W_NEXT_REASON = 1u << 2,     /* NEXT_WORD_REASONS */
+    W_PREV_REASON = 1u << 3,     /* PREV_WORD_REASONS */
+    W_MONTH = 1u << 4,
+    W_SUPERLATIVE = 1u << 5,
+    W_ONE_NOT_COUNT_NEXT = 1u << 6,
+    W_CONNECTOR = 1u << 7,
+    W_TENS = 1u << 8,
+    W_ONE_PRONOUN_PREFIX = 1u << 9,
+    W_INTRODUCER = 1u << 10,
+    W_PARTITIVE = 1u << 11,
+    W_MODIFIER = 1u << 12,
+    W_ADJECTIVE = 1u << 13,
+    W_ING_ED = 1u << 14,
+    W_NOUN_ADJ = 1u << 15,
+    W_PAIR = 1u << 16,
+    W_NOT_PLURAL = 1u << 17,
+    W_IRREG_PLURAL = 1u << 18,
+    W_NEXT_TRIGGER = 1u << 19,   /* _NEXT_TRIGGERS */
+    W_PREV_TRIGGER = 1u << 20,   /* _PREV_TRIGGERS */
+    W_RANGE_START = 1u << 21,    /* _RANGE_STARTS */
+    W_RANGE_END = 1u << 22,      /* _RANGE_ENDS */
+    W_PHRASE = 1u << 23,         /* a numeral phrase of one word (Entry.value: its value, -1 None) */
+};
+
+static const struct { const char *name; uint32_t bit; } SET_NAMES[] = {
+    {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
+    {"next_word_reasons", W_NEXT_REASON}, {"prev_word_reasons", W_PREV_REASON},
+    {"month_words", W_MONTH}, {"superlative_words", W_SUPERLATIVE},
+    {"one_not_count_next", W_ONE_NOT_COUNT_NEXT}, {"connector_words", W_CONNECTOR},
+    {"tens_words", W_TENS}, {"one_pronoun_prefix", W_ONE_PRONOUN_PREFIX},
+    {"introducer_words", W_INTRODUCER}, {"partitive_determiners", W_PARTITIVE},
+    {"modifier_nouns", W_MODIFIER}, {"adjectives", W_ADJECTIVE}, {"ing_ed_nouns", W_ING_ED},
+    {"noun_adjectives", W_NOUN_ADJ}, {"pair_nouns", W_PAIR}, {"not_plural", W_NOT_PLURAL},
+    {"irregular_plurals", W_IRREG_PLURAL}, {"next_triggers", W_NEXT_TRIGGER},
+    {"prev_triggers", W_PREV_TRIGGER}, {"range_starts", W_RANGE_START}, {"range_ends", W_RANGE_END},
+};
+#define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
+
+typedef struct { cp *key; Py_ssize_t len; uint32_t flags; int value; } Entry;  /* value: of a W_PHRASE */
+static Entry *table = NULL;
+static size_t table_mask = 0;
+
+static uint64_t hash_cps(const cp *s, Py_ssize_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+static const Entry *entry_of(const cp *s, Py_ssize_t n) {
+    if (table == NULL || n <= 0) return NULL;
+    size_t i = (size_t)hash_cps(s, n) & table_mask;
+    for (;;) {
+        const Entry *e = &table[i];
+        if (e->key == NULL) return NULL;
+        if (e->len == n && memcmp(e->key, s, (size_t)n * sizeof(cp)) == 0) return e;
+        i = (i + 1) & table_mask;
+    }
+}
+
+static uint32_t flags_of(const cp *s, Py_ssize_t n) {
+    const Entry *e = entry_of(s, n);
+    return e ? e->flags : 0;
+}
+
+static Entry *table_add(const cp *s, Py_ssize_t n, uint32_t bit) {
+    size_t i = (size_t)hash_cps(s, n) & table_mask;
+    for (;;) {
+        Entry *e = &table[i];
+        if (e->key == NULL) {
+            e->key = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(cp));
+            if (e->key == NULL) { PyErr_NoMemory(); return NULL; }
+            memcpy(e->key, s, (size_t)n * sizeof(cp));
+            e->len = n;
+            e->flags = bit;
+            e->value = -1;
+            return e;
+        }
+        if (e->len == n && memcmp(e->key, s, (size_t)n * sizeof(cp)) == 0) { e->flags |= bit; return e; }
+        i = (i + 1) & table_mask;
+    }
+}
+
+static void table_free(void) {
+    if (table == NULL) return;
+    for (size_t i = 0; i <= table_mask; i++) PyMem_Free(table[i].key);
+    PyMem_Free(table);
+    table = NULL;
+    table_mask = 0;
+}
+
+/* ------------------------------------------------------------------ other configuration */
+
+#define MAX_PHRASES 64
+#define MAX_SUFFIXES 32
+#define MAX_RANGES 32
+#define MAX_CHARS 64
+
+typedef struct { cp text[32]; Py_ssize_t len; int value; int idiom; } Phrase;
+static Phrase phrases[MAX_PHRASES];
+static int n_phrases = 0;
+/* Phrases by their first letter (all phrases start with an ASCII letter). */
+static unsigned char phrases_from[128][MAX_PHRASES];
+static int n_phrases_from[128];
+/* One-word phrases: their (first, last) letter pairs and length range, checked before a
+ * table look-up (most words are not numerals). */
+static unsigned char word_phrase_ends[26][26];
+static Py_ssize_t word_phrase_min = 1 << 30, word_phrase_max = 0;
+typedef struct { cp text[16]; Py_ssize_t len; } Suffix;
+static Suffix suffixes[MAX_SUFFIXES];
+static int n_suffixes = 0;
+static cp word_ranges[MAX_RANGES][2];
+static int n_word_ranges = 0;
+static Py_ssize_t left_window = 40;
+static int configured = 0;
+
+/* Character sets (short strings of code points). */
+typedef struct { cp c[MAX_CHARS]; int n; uint64_t ascii[2]; } CharSet;  /* ascii: a bitmap of c below 128 */
+static CharSet punct, sentence_end, joiners, prefix_symbols, after_symbols, after_triggers,
+    before_triggers, prev_end_triggers;
+
+static inline int in_set(const CharSet *s, cp ch) {
+    if (ch < 128) return (int)((s->ascii[ch >> 6] >> (ch & 63)) & 1);
+    for (int i = 0; i < s->n; i++) if (s->c[i] == ch) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ character classes */
+
+static unsigned char ascii_word_char[128];  /* WORD_CHARS below 128, filled by configure */
+
+static inline int is_word_char(cp ch) {  /* WORD_CHARS */
+    if (ch < 128) return ascii_word_char[ch];
+    for (int i = 0; i < n_word_ranges; i++)
+        if (ch >= word_ranges[i][0] && ch <= word_ranges[i][1]) return 1;
+    return 0;
+}
+static inline int is_ascii_letter(cp ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+static inline int is_ascii_digit(cp ch) { return ch >= '0' && ch <= '9'; }
+static inline int is_upper_az(cp ch) { return ch >= 'A' && ch <= 'Z'; }
+static inline int is_lower_az(cp ch) { return ch >= 'a' && ch <= 'z'; }
+static inline int is_blank(cp ch) { return ch == ' ' || ch == '\t' || ch == 0xa0; }  /* [ \t\u00a0] */
+static inline int is_space(cp ch) { return Py_UNICODE_ISSPACE(ch); }  /* str.split() */
+
+static int all_ascii(const cp *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) if (s[i] > 127) return 0;
+    return 1;
+}
+static int all_ascii_digits(const cp *s, Py_ssize_t n) {  /* w.isascii() and w.isdigit() */
+    if (n == 0) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (!is_ascii_digit(s[i])) return 0;
+    return 1;
+}
+static int all_digits(const cp *s, Py_ssize_t n) {  /* str.isdigit() */
+    if (n == 0) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (!Py_UNICODE_ISDIGIT(s[i])) return 0;
+    return 1;
+}
+static int all_alpha(const cp *s, Py_ssize_t n) {  /* str.isalpha() */
+    if (n == 0) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (!Py_UNICODE_ISALPHA(s[i])) return 0;
+    return 1;
+}
+static int str_isupper(const cp *s, Py_ssize_t n) {  /* str.isupper(), as CPython computes it */
+    int cased = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (Py_UNICODE_ISLOWER(s[i]) || Py_UNICODE_ISTITLE(s[i])) return 0;
+        if (!cased && Py_UNICODE_ISUPPER(s[i])) cased = 1;
+    }
+    return cased;
+}
+static int ends_with(const cp *s, Py_ssize_t n, const cp *suffix, Py_ssize_t m) {
+    return n >= m && memcmp(s + n - m, suffix, (size_t)m * sizeof(cp)) == 0;
+}
+static int equals_ascii(const cp *s, Py_ssize_t n, const char *word) {
+    Py_ssize_t m = (Py_ssize_t)strlen(word);
+    if (n != m) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) if (s[i] != (cp)(unsigned char)word[i]) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ one caption */
+
+typedef struct { const cp *s; Py_ssize_t n; } Span;  /* a word: code points and length */
+
+#define MAX_TOKENS 8  /* AFTER_RE reads at most 8 tokens; split on blanks gives at most 8 */
+
+typedef struct {
+    /* _Numeral */
+    Py_ssize_t start, end;
+    int value;        /* -1: None */
+    int kind;         /* KIND_* */
+    int hyphen;
+    /* _Context */
+    Span before, after, prev_raw, prev, prev2_raw, prev2;
+    int n_tokens;
+    Span raw_tokens[MAX_TOKENS];  /* the words after the numeral, as written */
+    Span lw[MAX_TOKENS];          /* ... lowercased (ctx.lower) */
+} Numeral;
+
+enum { KIND_DIGITS, KIND_WORD, KIND_IDIOM };
+
+typedef struct {
+    const cp *t;      /* the caption */
+    const cp *lower;  /* ... with ASCII letters lowercased */
+    Py_ssize_t n;
+} Text;
+
+static int is_plural(Span w) {  /* _is_plural */
+    uint32_t f = flags_of(w.s, w.n);
+    if (f & W_IRREG_PLURAL) return 1;
+    if (w.n < 3) return 0;
+    cp last = w.s[w.n - 1];
+    if (last == 's') {
+        cp c = w.s[w.n - 2];
+        if (c == 's' || c == 'u' || c == 'i' || c == '\'' || c == 0x2019) return 0;
+        return !(f & W_NOT_PLURAL);
+    }
+    return last == 'n' && w.n > 4 && w.s[w.n - 3] == 'm' && w.s[w.n - 2] == 'e' && !(f & W_NOT_PLURAL);
+}
+
+static int is_adjective(Span w) {  /* _is_adjective */
+    uint32_t f = flags_of(w.s, w.n);
+    if (f & W_ING_ED) return 0;
+    if (f & W_ADJECTIVE) return 1;
+    for (int i = 0; i < n_suffixes; i++)
+        if (ends_with(w.s, w.n, suffixes[i].text, suffixes[i].len)) return 1;
+    return !all_alpha(w.s, w.n);
+}
+
+static int is_numeral_word(Span w) {  /* _is_numeral_word */
+    return (flags_of(w.s, w.n) & W_LEXNUM) || all_ascii_digits(w.s, w.n);
+}
+
+/* _ascii_lower(word) for a token: lowered only when it is all ASCII. */
+static Span ascii_lowered(const Text *x, Span raw) {
+    if (all_ascii(raw.s, raw.n)) { Span out = {x->lower + (raw.s - x->t), raw.n}; return out; }
+    return raw;
+}
+
+/* The length of a phrase matched at t[i] (lowercase, a blank in the phrase = a run of blanks),
+ * or 0. */
+static Py_ssize_t phrase_length(const Text *x, Py_ssize_t i, const Phrase *p) {
+    Py_ssize_t j = i;
+    for (Py_ssize_t k = 0; k < p->len; k++) {
+        if (p->text[k] == ' ') {
+            if (j >= x->n || !is_blank(x->t[j])) return 0;
+            while (j < x->n && is_blank(x->t[j])) j++;
+        } else {
+            if (j >= x->n || x->lower[j] != p->text[k]) return 0;
+            j++;
+        }
+    }
+    return j - i;
+}
+
+/* NUMERAL_RE at t[i] (t[i-1] is not a word character): the numeral's end, or -1. */
+static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value) {
+    const cp *t = x->t;
+    Py_ssize_t n = x->n;
+    if (is_ascii_digit(t[i])) {  /* [0-9]++ then no word character */
+        Py_ssize_t j = i;
+        while (j < n && is_ascii_digit(t[j])) j++;
+        if (j < n && is_word_char(t[j])) return -1;
+        *kind = KIND_DIGITS;
+        Py_ssize_t len = j - i;
+        if (len <= 2 && t[i] != '0') {
+            int v = len == 1 ? (int)(t[i] - '0') : (int)((t[i] - '0') * 10 + (t[i + 1] - '0'));
+            *value = v <= 20 ? v : -1;
+        } else {
+            *value = -1;
+        }
+        return j;
+    }
+    if (!is_ascii_letter(t[i])) return -1;
+    /* The trie of NUMERAL_RE takes the longest phrase followed by a non-word character. A
+     * phrase of several words (an idiom) covers more than the letters at i, so it is tried
+     * first; a one-word phrase must be all of those letters: one table look-up. */
+    cp first = x->lower[i];
+    Py_ssize_t best = 0;
+    const Phrase *chosen = NULL;
+    for (int k = 0; k < n_phrases_from[first]; k++) {
+        const Phrase *p = &phrases[phrases_from[first][k]];
+        Py_ssize_t len = phrase_length(x, i, p);
+        if (len > best && (i + len >= n || !is_word_char(t[i + len]))) { best = len; chosen = p; }
+    }
+    if (chosen != NULL) {
+        *kind = KIND_IDIOM;
+        *value = chosen->value;
+        return i + best;
+    }
+    Py_ssize_t e = i;
+    while (e < n && is_ascii_letter(t[e])) e++;
+    if (e < n && is_word_char(t[e])) return -1;
+    if (e - i < word_phrase_min || e - i > word_phrase_max || !word_phrase_ends[first - 'a'][x->lower[e - 1] - 'a'])
+        return -1;
+    const Entry *word = entry_of(x->lower + i, e - i);
+    if (word == NULL || !(word->flags & W_PHRASE)) return -1;
+    *kind = KIND_WORD;
+    *value = word->value;
+    return e;
+}
+
+/* TOKEN of AFTER_RE at t[i]: its end, or -1. */
+static Py_ssize_t token_end(const Text *x, Py_ssize_t i) {
+    const cp *t = x->t;
+    Py_ssize_t n = x->n;
+    if (i >= n) return -1;
+    if (is_ascii_digit(t[i])) {
+        while (i < n && is_ascii_digit(t[i])) i++;
+        return i;
+    }
+    if (!is_ascii_letter(t[i])) return -1;
+    while (i < n && is_ascii_letter(t[i])) i++;
+    while (i + 1 < n && (t[i] == '\'' || t[i] == 0x2019 || t[i] == '.') && is_ascii_letter(t[i + 1])) {
+        i++;
+        while (i < n && is_ascii_letter(t[i])) i++;
+    }
+    return i;
+}
+
+/* AFTER_RE from the numeral's end: the hyphen flag and the words' tokens. */
+static void read_after(const Text *x, Numeral *num) {
+    const cp *t = x->t;
+    Py_ssize_t n = x->n, p = num->end;
+    num->hyphen = 0;
+    if (p + 1 < n && (t[p] == '-' || t[p] == 0x2010 || t[p] == 0x2013)
+            && (is_ascii_letter(t[p + 1]) || is_ascii_digit(t[p + 1]))) {
+        num->hyphen = 1;
+        p++;
+    }
+    while (p < n && is_blank(t[p])) p++;
+    Py_ssize_t ws = p, we = token_end(x, p);
+    num->n_tokens = 0;
+    if (we < 0) return;
+    for (int more = 0; more < 7; more++) {
+        Py_ssize_t r = we;
+        if (r < n && is_blank(t[r])) {
+            while (r < n && is_blank(t[r])) r++;
+        } else if (r < n && t[r] == '-') {
+            r++;
+        } else {
+            break;
+        }
+        Py_ssize_t e = token_end(x, r);
+        if (e < 0) break;
+        we = e;
+    }
+    /* words.split(): whitespace in the words is only blanks. */
+    Py_ssize_t i = ws;
+    while (i < we && num->n_tokens < MAX_TOKENS) {
+        while (i < we && is_space(t[i])) i++;
+        if (i >= we) break;
+        Py_ssize_t s = i;
+        while (i < we && !is_space(t[i])) i++;
+        Span raw = {t + s, i - s}, low = {x->lower + s, i - s};
+        num->raw_tokens[num->n_tokens] = raw;
+        num->lw[num->n_tokens] = low;  /* words.lower(): ASCII letters only in these tokens */
+        num->n_tokens++;
+    }
+}
+
+/* _stripped_lower: strip PUNCT, lowercase when ASCII. */
+static Span stripped_lower(const Text *x, Span raw) {
+    Py_ssize_t a = 0, b = raw.n;
+    while (a < b && in_set(&punct, raw.s[a])) a++;
+    while (b > a && in_set(&punct, raw.s[b - 1])) b--;
+    Span word = {raw.s + a, b - a};
+    return ascii_lowered(x, word);
+}
+
+/* _context: the two whitespace tokens before the numeral (inside LEFT_WINDOW), and the code
+ * points around it. */
+static void read_context(const Text *x, Numeral *num) {
+    const cp *t = x->t;
+    Py_ssize_t start = num->start, end = num->end;
+    Py_ssize_t lo = start > left_window ? start - left_window : 0;
+    Span empty = {t, 0};
+    Py_ssize_t i = start;
+    Span found[2] = {empty, empty};
+    for (int k = 0; k < 2; k++) {
+        while (i > lo && is_space(t[i - 1])) i--;
+        if (i <= lo) break;
+        Py_ssize_t e = i;
+        while (i > lo && !is_space(t[i - 1])) i--;
+        found[k].s = t + i;
+        found[k].n = e - i;
+    }
+    num->prev_raw = found[0];
+    num->prev2_raw = found[1];
+    num->prev = stripped_lower(x, found[0]);
+    num->prev2 = found[1].n ? stripped_lower(x, found[1]) : empty;
+    Py_ssize_t b = start > 2 ? start - 2 : 0;
+    num->before.s = t + b;
+    num->before.n = start - b;
+    num->after.s = t + end;
+    num->after.n = (end + 2 <= x->n ? end + 2 : x->n) - end;
+}
+
+static inline uint32_t word_flags(Span w) { return flags_of(w.s, w.n); }
+static inline Span token(const Numeral *num, int i) { return num->lw[i]; }
+
+static int numeral_text_isupper(const Text *x, const Numeral *num) {
+    return str_isupper(x->t + num->start, num->end - num->start);
+}
+static int numeral_is_year(const Text *x, const Numeral *num) {
+    if (num->kind != KIND_DIGITS || num->end - num->start != 4) return 0;
+    const cp *d = x->t + num->start;
+    int v = (int)(d[0] - '0') * 1000 + (int)(d[1] - '0') * 100 + (int)(d[2] - '0') * 10 + (int)(d[3] - '0');
+    return v >= 1000 && v <= 2099;
+}
+
+/* _quiet: no rule in CONTEXT_RULES can fire. */
+static int quiet(const Numeral *num) {
+    if (num->hyphen || (word_flags(num->prev) & W_PREV_TRIGGER)
+            || (num->after.n && in_set(&after_triggers, num->after.s[0]))
+            || (num->before.n && in_set(&before_triggers, num->before.s[num->before.n - 1]))
+            || (num->prev_raw.n && in_set(&prev_end_triggers, num->prev_raw.s[num->prev_raw.n - 1])))
+        return 0;
+    if ((word_flags(num->prev) & W_CONNECTOR)
+            && ((word_flags(num->prev2) & W_RANGE_START) || (all_digits(num->prev2.s, num->prev2.n)
+                                                              && all_ascii(num->prev2.s, num->prev2.n))))
+        return 0;
+    if (num->n_tokens) {
+        Span word = token(num, 0);
+        uint32_t f = word_flags(word);
+        if (f & W_NEXT_TRIGGER) return 0;
+        for (Py_ssize_t k = 0; k < word.n; k++) {
+            if (word.s[k] == '-') {
+                if (flags_of(word.s, k) & W_LEXNUM) return 0;
+                break;
+            }
+        }
+        if ((f & W_CONNECTOR) && num->n_tokens > 1) {
+            Span next = token(num, 1);
+            if ((word_flags(next) & W_RANGE_END) || all_digits(next.s, next.n)) return 0;
+        }
+    }
+    if (num->value == 1 && ((word_flags(num->prev) & W_ONE_PRONOUN_PREFIX)
+                            || (num->n_tokens && (word_flags(token(num, 0)) & W_ONE_NOT_COUNT_NEXT))))
+        return 0;
+    return !(num->kind == KIND_DIGITS && num->end - num->start == 4);
+}
+
+/* CONTEXT_RULES: does any fire? (_joined, _symbols, _compound, _next_word, _range,
+ * _prev_word, _apposition; only whether, not which.) */
+static int context_rule_fires(const Text *x, const Numeral *num) {
+    Span before = num->before, after = num->after, prev_raw = num->prev_raw;
+    /* _joined */
+    if (before.n == 2 && in_set(&joiners, before.s[1]) && is_ascii_digit(before.s[0])) return 1;
+    if (after.n == 2 && in_set(&joiners, after.s[0]) && is_ascii_digit(after.s[1])) return 1;
+    if (num->kind == KIND_DIGITS && before.n == 2 && (before.s[1] == '-' || before.s[1] == 0x2013)
+            && (is_ascii_letter(before.s[0]) || is_ascii_digit(before.s[0])))
+        return 1;
+    /* _symbols */
+    if (prev_raw.n && in_set(&prefix_symbols, prev_raw.s[prev_raw.n - 1])) return 1;
+    if (after.n && in_set(&after_symbols, after.s[0])) return 1;
+    if (after.n && (after.s[0] == '\'' || after.s[0] == 0x2019 || after.s[0] == '"')) return 1;
+    /* _compound */
+    if (num->hyphen) return 1;
+    if (num->kind == KIND_WORD) {
+        if (num->n_tokens) {
+            Span w = token(num, 0);
+            Py_ssize_t k = 0;
+            while (k < w.n && w.s[k] != '-') k++;
+            if (flags_of(w.s, k) & W_LEXNUM) return 1;
+        }
+        if ((word_flags(num->prev) & W_TENS) && before.n
+                && (before.s[before.n - 1] == '-' || before.s[before.n - 1] == ' '))
+            return 1;
+    } else if (numeral_is_year(x, num)) {
+        return 1;
+    }
+    /* _next_word */
+    if (num->n_tokens) {
+        uint32_t f = word_flags(token(num, 0));
+        if (f & W_NEXT_REASON) return 1;
+        if (num->kind == KIND_DIGITS && (f & W_MONTH)) return 1;
+        if ((f & W_SUPERLATIVE) && (num->kind == KIND_DIGITS || is_upper_az(x->t[num->start]))) return 1;
+        if (num->value == 1 && (f & W_ONE_NOT_COUNT_NEXT)) return 1;
+    }
+    /* _range */
+    int after_connector = num->n_tokens >= 2 && (word_flags(token(num, 0)) & W_CONNECTOR);
+    if (after_connector) {
+        Span w0 = token(num, 0), w1 = token(num, 1);
+        if (is_numeral_word(w1)) return 1;
+        if (num->n_tokens >= 3 && equals_ascii(w0.s, w0.n, "out") && equals_ascii(w1.s, w1.n, "of")
+                && is_numeral_word(token(num, 2)))
+            return 1;
+    }
+    if ((word_flags(num->prev) & W_CONNECTOR)
+            && (is_numeral_word(num->prev2)
+                || (equals_ascii(num->prev.s, num->prev.n, "of") && equals_ascii(num->prev2.s, num->prev2.n, "out"))))
+        return 1;
+    if (after_connector && equals_ascii(token(num, 1).s, token(num, 1).n, "a")) {
+        Span w0 = token(num, 0);
+        if (equals_ascii(w0.s, w0.n, "to")) return 1;
+        if (equals_ascii(w0.s, w0.n, "and") && num->n_tokens >= 3 && equals_ascii(token(num, 2).s, token(num, 2).n, "half"))
+            return 1;
+    }
+    /* _prev_word */
+    uint32_t pf = word_flags(num->prev);
+    if (pf & W_PREV_REASON) return 1;
+    if (equals_ascii(num->prev.s, num->prev.n, "to") && equals_ascii(num->prev2.s, num->prev2.n, "up")) return 1;
+    if (num->kind == KIND_DIGITS && (pf & W_MONTH)) return 1;
+    if (num->value == 1 && (pf & W_ONE_PRONOUN_PREFIX)) return 1;
+    /* _apposition */
+    if (prev_raw.n >= 2 && prev_raw.s[prev_raw.n - 1] == ',') {
+        cp a = after.n ? after.s[0] : 0;
+        if (after.n && (a == ',' || a == ')')) return 1;
+        if (is_upper_az(prev_raw.s[0]) && (after.n == 0 || a == ';')) return 1;
+    }
+    return 0;
+}
+
+/* _proper_name_before */
+static int proper_name_before(const Numeral *num) {
+    Span raw = num->prev_raw;
+    if (!raw.n || (word_flags(num->prev) & W_INTRODUCER)) return 0;
+    /* MIXED_CASE_RE.match: [a-z]+[A-Z] */
+    Py_ssize_t k = 0;
+    while (k < raw.n && is_lower_az(raw.s[k])) k++;
+    if (k > 0 && k < raw.n && is_upper_az(raw.s[k])) return 1;
+    if (!is_upper_az(raw.s[0]) || in_set(&punct, raw.s[raw.n - 1])) return 0;
+    int possessive = raw.n >= 2 && raw.s[raw.n - 1] == 's' && (raw.s[raw.n - 2] == '\'' || raw.s[raw.n - 2] == 0x2019);
+    int mid_sentence = num->prev2_raw.n && !in_set(&sentence_end, num->prev2_raw.s[num->prev2_raw.n - 1]);
+    return possessive || mid_sentence;
+}
+
+/* The noun as _noun writes it: one or two tokens as written (first, count), or count 0. */
+typedef struct { int first; int count; } NounTokens;
+
+static int noun_isupper(const Numeral *num, NounTokens noun) {
+    /* str.isupper of "w1 w2": the blank is uncased */
+    int cased = 0;
+    for (int i = noun.first; i < noun.first + noun.count; i++) {
+        Span w = num->raw_tokens[i];
+        for (Py_ssize_t k = 0; k < w.n; k++) {
+            if (Py_UNICODE_ISLOWER(w.s[k]) || Py_UNICODE_ISTITLE(w.s[k])) return 0;
+            if (Py_UNICODE_ISUPPER(w.s[k])) cased = 1;
+        }
+    }
+    return cased;
+}
+
+/* _in_a_name */
+static int in_a_name(const Text *x, const Numeral *num, NounTokens noun) {
+    int has_noun = noun.count > 0;
+    int noun_capitalised = has_noun && is_upper_az(num->raw_tokens[noun.first].s[0]);
+    cp first = x->t[num->start];
+    if (num->value == 1 && num->kind != KIND_IDIOM && has_noun && noun_capitalised
+            && !(numeral_text_isupper(x, num) || noun_isupper(num, noun)))
+        return 1;
+    if (num->kind != KIND_WORD || !is_upper_az(first) || numeral_text_isupper(x, num)) return 0;
+    if (has_noun && !noun_capitalised) return 0;
+    Span raw = num->prev_raw;
+    return raw.n && is_lower_az(raw.s[0]) && !(word_flags(num->prev) & W_INTRODUCER);
+}
+
+/* _needs_noun: 1 when a noun-dependent rule excludes the numeral. */
+static int needs_noun_excludes(const Text *x, const Numeral *num, NounTokens noun) {
+    int kind = num->kind, value = num->value;
+    cp first = x->t[num->start];
+    if (kind == KIND_DIGITS && proper_name_before(num)) return 1;
+    if ((value == 1 || is_upper_az(first)) && in_a_name(x, num, noun)) return 1;
+    if (noun.count) {
+        if (kind == KIND_WORD && value != -1 && value != 1) return 0;
+        Span head = num->raw_tokens[noun.first + noun.count - 1];
+        Span head_lower = ascii_lowered(x, head);
+        if (kind == KIND_IDIOM && value == 2 && (word_flags(head_lower) & W_PAIR)) return 1;
+        if (value == -1 && !(is_lower_az(head.s[0]) && is_plural(head))) return 1;
+        if (value == 1 && is_adjective(head_lower) && !(word_flags(head_lower) & W_NOUN_ADJ)) return 1;
+        if (kind == KIND_DIGITS && value != 1 && !is_plural(head_lower)) return 1;
+        return 0;
+    }
+    if (value == 1 || value == -1 || kind == KIND_IDIOM) return 1;
+    if (equals_ascii(num->prev.s, num->prev.n, "at")) return 1;
+    if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER)) return 1;
+    if (kind == KIND_WORD && is_upper_az(first) && proper_name_before(num)) return 1;
+    return 0;
+}
+
+/* _classify without reasons: 1 when the numeral counts, with its noun in *noun. */
+static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
+    read_context(x, num);
+    if (!quiet(num) && context_rule_fires(x, num)) return 0;
+    /* _noun_phrase */
+    int n = num->n_tokens, first = 0, head = -1, stop;
+    if (n > 2 && equals_ascii(token(num, 0).s, token(num, 0).n, "of") && (word_flags(token(num, 1)) & W_PARTITIVE))
+        first = 2;
+    for (stop = first; stop < n; stop++) {
+        Span w = token(num, stop);
+        if ((word_flags(w) & W_NOUN_ENDER) || all_digits(w.s, w.n)) break;
+        if (head < 0 && num->value != 1 && is_plural(w)) head = stop;
+    }
+    if (head < 0) head = stop - 1;
+    /* _singular_modifier */
+    if (first < stop && (word_flags(token(num, first)) & W_MODIFIER)) {
+        int plural_after = 0;
+        for (int k = first + 1; k < stop; k++) if (is_plural(token(num, k))) { plural_after = 1; break; }
+        if (num->value == 1 ? plural_after : !plural_after) return 0;
+    }
+    /* _noun */
+    NounTokens found = {0, 0};
+    if (stop != first) {
+        Span word = token(num, head);
+        int adjective_end = num->value != 1 && is_adjective(word) && !(word_flags(word) & W_NOUN_ADJ);
+        if (!adjective_end) {
+            if (head > first && !is_adjective(token(num, head - 1))) { found.first = head - 1; found.count = 2; }
+            else { found.first = head; found.count = 1; }
+        }
+    }
+    if (needs_noun_excludes(x, num, found)) return 0;
+    *noun = found;
+    return 1;
+}
+
+static PyObject *noun_string(const Numeral *num, NounTokens noun) {
+    if (noun.count == 0) Py_RETURN_NONE;
+    Span a = num->raw_tokens[noun.first];
+    if (noun.count == 1) return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, a.s, a.n);
+    Span b = num->raw_tokens[noun.first + 1];
+    cp buf[256];
+    cp *joined = (a.n + b.n + 1 <= 256) ? buf : PyMem_Malloc((size_t)(a.n + b.n + 1) * sizeof(cp));
+    if (joined == NULL) return PyErr_NoMemory();
+    memcpy(joined, a.s, (size_t)a.n * sizeof(cp));
+    joined[a.n] = ' ';
+    memcpy(joined + a.n + 1, b.s, (size_t)b.n * sizeof(cp));
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, joined, a.n + b.n + 1);
+    if (joined != buf) PyMem_Free(joined);
+    return out;
+}
+
+/* find_count: the agreed value (0 when none) and, through *noun_out, the noun (new reference,
+ * or NULL when there is no count). Returns -1 on a Python error. */
+static int find_count(const Text *x, PyObject **noun_out) {
+    int have = 0, value = 0;
+    Numeral found, num;
+    found.value = -1;
+    NounTokens found_noun = {0, 0};
+    *noun_out = NULL;
+    Py_ssize_t j = 0;
+    const cp *t = x->t;
+    /* Invariant: t[j - 1] is not a word character (or j == 0), so a numeral may start at j. */
+    while (j < x->n) {
+        if (!is_ascii_letter(t[j]) && !is_ascii_digit(t[j])) {
+            if (is_word_char(t[j])) {  /* "_" or a non-ASCII letter starts a word: skip it */
+                while (j < x->n && is_word_char(t[j])) j++;
+            }
+            j++;
+            continue;
+        }
+        int kind, val;
+        Py_ssize_t end = numeral_at(x, j, &kind, &val);
+        if (end < 0) {  /* not a numeral: skip the rest of the word and the character after it */
+            while (j < x->n && is_word_char(t[j])) j++;
+            j++;
+            continue;
+        }
+        num.start = j;
+        num.end = end;
+        num.kind = kind;
+        num.value = val;
+        read_after(x, &num);
+        NounTokens noun;
+        if (counts_something(x, &num, &noun)) {
+            if (!have) { have = 1; found = num; found_noun = noun; }
+            else if (num.value != found.value) return 0;  /* counts that disagree */
+        }
+        j = end + 1;  /* the code point after a numeral is not a word character */
+    }
+    if (!have || found.value == -1) return 0;
+    value = found.value;
+    *noun_out = noun_string(&found, found_noun);
+    if (*noun_out == NULL) return -1;
+    return value;
+}
+
+/* ------------------------------------------------------------------ Python API */
+
+typedef struct { cp *t; cp *lower; Py_ssize_t cap; } Buffers;
+
+static int load_text(PyObject *str, Buffers *buf, Text *x) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+    if (n + 1 > buf->cap) {
+        Py_ssize_t cap = (n + 1) * 2;
+        cp *t = PyMem_Realloc(buf->t, (size_t)cap * sizeof(cp));
+        if (t == NULL) { PyErr_NoMemory(); return -1; }
+        buf->t = t;
+        cp *lower = PyMem_Realloc(buf->lower, (size_t)cap * sizeof(cp));
+        if (lower == NULL) { PyErr_NoMemory(); return -1; }
+        buf->lower = lower;
+        buf->cap = cap;
+    }
+    if (PyUnicode_AsUCS4(str, buf->t, buf->cap, 0) == NULL) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {  /* branchless: the compiler vectorises it */
+        cp ch = buf->t[i];
+        buf->lower[i] = ch + ((cp)(ch - 'A' < 26u) << 5);
+    }
+    x->t = buf->t;
+    x->lower = buf->lower;
+    x->n = n;
+    return 0;
+}
+
+static PyObject *py_count_many(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!configured) { PyErr_SetString(PyExc_RuntimeError, "_fastcount.configure() was not called"); return NULL; }
+    PyObject *seq = PySequence_Fast(arg, "count_many expects a sequence of str");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *values = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *nouns = PyList_New(n);
+    Buffers buf = {NULL, NULL, 0};
+    if (values == NULL || nouns == NULL) goto fail;
+    char *out = PyBytes_AS_STRING(values);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "count_many: item %zd is %.100s, not str", i, Py_TYPE(item)->tp_name);
+            goto fail;
+        }
+        Text x;
+        if (load_text(item, &buf, &x) < 0) goto fail;
+        PyObject *noun;
+        int value = find_count(&x, &noun);
+        if (value < 0) goto fail;
+        out[i] = (char)value;
+        if (noun == NULL) { noun = Py_None; Py_INCREF(noun); }
+        PyList_SET_ITEM(nouns, i, noun);
+    }
+    PyMem_Free(buf.t);
+    PyMem_Free(buf.lower);
+    Py_DECREF(seq);
+    return Py_BuildValue("(NN)", values, nouns);
+fail:
+    PyMem_Free(buf.t);
+    PyMem_Free(buf.lower);
+    Py_DECREF(seq);
+    Py_XDECREF(values);
+    Py_XDECREF(nouns);
+    return NULL;
+}
+
+static int read_charset(PyObject *chars, const char *name, CharSet *out) {
+    PyObject *s = PyDict_GetItemString(chars, name);
+    if (s == NULL || !PyUnicode_Check(s)) { PyErr_Format(PyExc_KeyError, "configure: chars[%s] (str) missing", name); return -1; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n > MAX_CHARS) { PyErr_Format(PyExc_ValueError, "configure: chars[%s] too long", name); return -1; }
+    out->n = (int)n;
+    out->ascii[0] = out->ascii[1] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        cp ch = PyUnicode_READ_CHAR(s, i);
+        out->c[i] = ch;
+        if (ch < 128) out->ascii[ch >> 6] |= 1ULL << (ch & 63);
+    }
+    return 0;
+}
+
+static int copy_cps(PyObject *s, cp *dst, Py_ssize_t cap, Py_ssize_t *len) {
+    if (!PyUnicode_Check(s)) { PyErr_SetString(PyExc_TypeError, "configure: expected str"); return -1; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n == 0 || n > cap) { PyErr_SetString(PyExc_ValueError, "configure: empty or too long a word"); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) dst[i] = PyUnicode_READ_CHAR(s, i);
+    *len = n;
+    return 0;
+}
+
+static int read_sets(PyObject *sets) {
+    Py_ssize_t total = 0;
+    for (size_t k = 0; k < N_SETS; k++) {
+        PyObject *words = PyDict_GetItemString(sets, SET_NAMES[k].name);
+        if (words == NULL) { PyErr_Format(PyExc_KeyError, "configure: sets[%s] missing", SET_NAMES[k].name); return -1; }
+        Py_ssize_t size = PyObject_Size(words);
+        if (size < 0) return -1;
+        total += size;
+    }
+    size_t cap = 64;
+    while (cap < (size_t)(total + MAX_PHRASES) * 4) cap <<= 1;
+    table_free();
+    table = PyMem_Calloc(cap, sizeof(Entry));
+    if (table == NULL) { PyErr_NoMemory(); return -1; }
+    table_mask = cap - 1;
+    for (size_t k = 0; k < N_SETS; k++) {
+        PyObject *iter = PyObject_GetIter(PyDict_GetItemString(sets, SET_NAMES[k].name));
+        if (iter == NULL) return -1;
+        PyObject *word;
+        while ((word = PyIter_Next(iter)) != NULL) {
+            Py_ssize_t n = PyUnicode_Check(word) ? PyUnicode_GET_LENGTH(word) : -1;
+            Py_UCS4 *cps = n > 0 ? PyUnicode_AsUCS4Copy(word) : NULL;
+            Py_DECREF(word);
+            if (cps == NULL) {
+                Py_DECREF(iter);
+                if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "configure: sets[%s] holds an empty or non-str word", SET_NAMES[k].name);
+                return -1;
+            }
+            Entry *added = table_add(cps, n, SET_NAMES[k].bit);
+            PyMem_Free(cps);
+            if (added == NULL) { Py_DECREF(iter); return -1; }
+        }
+        Py_DECREF(iter);
+        if (PyErr_Occurred()) return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window", NULL};
+    PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list;
+    Py_ssize_t window;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!n", names, &PyDict_Type, &sets, &PyList_Type, &phrase_list,
+                                     &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type, &suffix_list, &window))
+        return NULL;
+    configured = 0;
+    if (read_sets(sets) < 0) return NULL;
+    Py_ssize_t np = PyList_GET_SIZE(phrase_list);
+    if (np > MAX_PHRASES) { PyErr_SetString(PyExc_ValueError, "configure: too many phrases"); return NULL; }
+    n_phrases = 0;
+    memset(n_phrases_from, 0, sizeof n_phrases_from);
+    memset(word_phrase_ends, 0, sizeof word_phrase_ends);
+    word_phrase_min = 1 << 30;
+    word_phrase_max = 0;
+    for (Py_ssize_t i = 0; i < np; i++) {  /* (phrase lowercase, value or None, is_idiom) */
+        PyObject *item = PyList_GET_ITEM(phrase_list, i), *text, *value;
+        int idiom;
+        Phrase phrase;
+        if (!PyArg_ParseTuple(item, "OOp", &text, &value, &idiom)) return NULL;
+        if (copy_cps(text, phrase.text, 32, &phrase.len) < 0) return NULL;
+        phrase.value = value == Py_None ? -1 : (int)PyLong_AsLong(value);
+        if (PyErr_Occurred()) return NULL;
+        phrase.idiom = idiom;
+        int has_blank = 0;
+        for (Py_ssize_t k = 0; k < phrase.len; k++) {
+            if (phrase.text[k] == ' ') has_blank = 1;
+            else if (!(phrase.text[k] >= 'a' && phrase.text[k] <= 'z')) {
+                PyErr_SetString(PyExc_ValueError, "configure: a phrase is lowercase ASCII letters and blanks");
+                return NULL;
+            }
+        }
+        if (has_blank != idiom || phrase.text[0] == ' ' || phrase.text[phrase.len - 1] == ' ') {
+            PyErr_SetString(PyExc_ValueError, "configure: an idiom has inner blanks, a word none");
+            return NULL;
+        }
+        if (idiom) {
+            cp first = phrase.text[0];
+            phrases[n_phrases] = phrase;
+            phrases_from[first][n_phrases_from[first]++] = (unsigned char)n_phrases;
+            n_phrases++;
+        } else {
+            Entry *entry = table_add(phrase.text, phrase.len, W_PHRASE);
+            if (entry == NULL) return NULL;
+            entry->value = phrase.value;
+            word_phrase_ends[phrase.text[0] - 'a'][phrase.text[phrase.len - 1] - 'a'] = 1;
+            if (phrase.len < word_phrase_min) word_phrase_min = phrase.len;
+            if (phrase.len > word_phrase_max) word_phrase_max = phrase.len;
+        }
+    }
+    Py_ssize_t ns = PyList_GET_SIZE(suffix_list);
+    if (ns > MAX_SUFFIXES) { PyErr_SetString(PyExc_ValueError, "configure: too many suffixes"); return NULL; }
+    for (Py_ssize_t i = 0; i < ns; i++)
+        if (copy_cps(PyList_GET_ITEM(suffix_list, i), suffixes[i].text, 16, &suffixes[i].len) < 0) return NULL;
+    n_suffixes = (int)ns;
+    Py_ssize_t nr = PyList_GET_SIZE(ranges);
+    if (nr > MAX_RANGES) { PyErr_SetString(PyExc_ValueError, "configure: too many word ranges"); return NULL; }
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        unsigned int lo, hi;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(ranges, i), "II", &lo, &hi)) return NULL;
+        word_ranges[i][0] = lo;
+        word_ranges[i][1] = hi;
+    }
+    n_word_ranges = (int)nr;
+    for (cp ch = 0; ch < 128; ch++) {
+        ascii_word_char[ch] = 0;
+        for (int i = 0; i < n_word_ranges; i++)
+            if (ch >= word_ranges[i][0] && ch <= word_ranges[i][1]) ascii_word_char[ch] = 1;
+    }
+    if (read_charset(chars, "punct", &punct) < 0 || read_charset(chars, "sentence_end", &sentence_end) < 0
+            || read_charset(chars, "joiners", &joiners) < 0 || read_charset(chars, "prefix_symbols", &prefix_symbols) < 0
+            || read_charset(chars, "after_symbols", &after_symbols) < 0
+            || read_charset(chars, "after_triggers", &after_triggers) < 0
+            || read_charset(chars, "before_triggers", &before_triggers) < 0
+            || read_charset(chars, "prev_end_triggers", &prev_end_triggers) < 0)
+        return NULL;
+    left_window = window;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
+     "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window): load the lexicon."},
+    {"count_many", py_count_many, METH_O,
+     "count_many(captions) -> (bytes of values, list of nouns): find_count's value (0: none) and noun per caption."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastcount", NULL, -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__fastcount(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+#ifdef SOURCE_SHA256
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) { Py_DECREF(m); return NULL; }
+#endif
+    return m;
+}

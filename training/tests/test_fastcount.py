@@ -1,0 +1,217 @@
+"""The count core's C port (countclip/_fastcount.c, used by `countclip mine`) against find_count.
+
+1. Parity, when the C module is built: (value, noun) equal to `find_count`'s on the shared
+   vectors, CountBench and the LAION sample (from ../shared when there), generated hard
+   cases, mutated real captions, and fuzzed captions made of every lexicon word, digits,
+   punctuation, odd whitespace and non-ASCII letters.
+2. When it is used: only while counts.py is the file it ports and the build is of the
+   current _fastcount.c; otherwise miners fall back to the Python core, with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from countclip import counts, fastcount
+from countclip.counts import find_count
+
+from test_mine_prove import AFTER, BEFORE, NUMERALS, hard_captions
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+COUNTBENCH = SHARED / "countbench" / "CountBench.json"
+LAION = SHARED / "captions" / "laion-captions.jsonl"
+VECTORS = REPO / "test" / "vectors" / "counts.json"
+
+counter, why_not = fastcount.load()
+needs_build = pytest.mark.skipif(counter is None, reason=f"C count core not in use ({why_not}); make native")
+
+
+def expected(texts: list[str]) -> list[tuple[int, str | None]]:
+    out = []
+    for text in texts:
+        match = find_count(text)
+        out.append((match.count, match.noun) if match else (0, None))
+    return out
+
+
+def assert_same(texts: list[str]) -> None:
+    values, nouns = counter.count_many(texts)
+    got = [(int(v), n) for v, n in zip(values, nouns)]
+    want = expected(texts)
+    bad = [(t, w, g) for t, w, g in zip(texts, want, got) if w != g]
+    assert not bad, f"{len(bad)} of {len(texts)} differ (caption, find_count, C): {bad[:5]}"
+
+
+def test_the_port_mirrors_this_counts_py():
+    """Edit a rule in counts.py: port it to _fastcount.c, then set MIRRORED_COUNTS_SHA256."""
+    digest = hashlib.sha256((REPO / "training" / "countclip" / "counts.py").read_bytes()).hexdigest()
+    assert fastcount.MIRRORED_COUNTS_SHA256 == digest
+
+
+def test_built_wherever_there_is_a_compiler():
+    """`make setup` builds it; a silent build failure would make mining 5x slower."""
+    if shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is None:
+        pytest.skip("no C compiler")
+    assert counter is not None, why_not
+
+
+@needs_build
+def test_vectors_and_fixed_captions():
+    vectors = json.loads(VECTORS.read_text("utf-8"))["find_count"]
+    texts = [v["text"] if isinstance(v, dict) else v[0] for v in vectors]
+    texts += ["", " ", "two", "Two cats", "TWO CATS", "a pair of jeans", "half a dozen eggs", "fifty cats",
+              "2014 cats", "2 dogs and 3 cats", "two cats and two dogs", "One Direction", "x" * 500 + " two cats",
+              "two\u00a0cats", "two\tcats", "two\x1ccats", "ſix cats", "twenty-one cats", "the one", "3 cats’",
+              "Bob's 3 cats", "cats, 2, dogs", "Liam, 12", "two " * 40 + "cats"]
+    assert_same(texts)
+
+
+@needs_build
+def test_countbench_and_real_laion_captions():
+    texts = []
+    if COUNTBENCH.is_file():
+        texts += [entry["text"] for entry in json.loads(COUNTBENCH.read_text("utf-8"))]
+    if LAION.is_file():
+        texts += [json.loads(line)["text"] for line in LAION.read_text("utf-8").splitlines() if line.strip()]
+    if not texts:
+        pytest.skip("../shared not found")
+    assert_same(texts)
+
+
+@needs_build
+def test_generated_hard_cases():
+    assert_same(hard_captions(30_000, seed=5))
+
+
+@needs_build
+def test_mutated_real_captions():
+    if not LAION.is_file():
+        pytest.skip("../shared not found")
+    real = [json.loads(line)["text"] for line in LAION.read_text("utf-8").splitlines() if line.strip()]
+    rng = random.Random(3)
+    stray = list(" \t\u00a0.,:;-–‐/()'\"’$#%!?|&*+_0123456789aAsSé\u2009\x1c\u2028")
+    texts = []
+    for text in rng.sample(real, 10_000):
+        for _ in range(rng.randint(1, 4)):
+            at, what = rng.randint(0, len(text)), rng.random()
+            if what < 0.5:
+                text = text[:at] + rng.choice(BEFORE) + rng.choice(NUMERALS) + rng.choice(AFTER) + text[at:]
+            elif what < 0.8:
+                text = text[:at] + rng.choice(stray) + text[at:]
+            else:
+                text = text[:at] + text[at + rng.randint(1, 3):]
+        texts.append(text)
+    assert_same(texts)
+
+
+def lexicon_words() -> list[str]:
+    words: set[str] = set()
+    for name in dir(counts):
+        value = getattr(counts, name)
+        if isinstance(value, (set, frozenset, dict)) and value and all(isinstance(w, str) for w in value):
+            words |= set(value)
+    words |= {phrase for phrase, _ in counts.IDIOMS} | set(counts.BIG_WORDS) | set(counts.WORD_VALUES)
+    return sorted(w for w in words if w)
+
+
+FUZZ_EXTRA = ["cats", "Cats", "dog", "apples", "Apple", "iPhone", "Galaxy", "Note", "The", "up", "out", "of", "at",
+              "1", "2", "3", "4", "5", "10", "12", "20", "21", "2014", "1999", "0", "07", "100", "x", "X", "A",
+              "Bob's", "Liam,", "U.S.", "t-shirts", "two-year-old", "twenty-one", "cat’s", "café", "Ünïcode", "ΑΒΓ",
+              "Москва", "日本", "ǅ", "ﬁ", "İ", "ß", "²", "٣", "Ⅻ", "ſix", "\u212aids"]
+FUZZ_SEPARATORS = [" ", " ", " ", "  ", "\t", "\u00a0", "\n", "\x1c", "\x85", "\u2028", "\u3000", "\u2009", "-", "–",
+                   "‐", ", ", ". ", ": ", "/", "'", "’", '"', "(", ")", "$", "#", "%", "+", "°", "″", "_", ";", "|",
+                   "!", "—", "…", "«", "»", ""]
+
+
+def fuzzed(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    pool = lexicon_words() + FUZZ_EXTRA
+    texts = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 14)):
+            word, case = rng.choice(pool), rng.random()
+            parts += [word.upper() if case < 0.1 else word.capitalize() if case < 0.3 else word,
+                      rng.choice(FUZZ_SEPARATORS)]
+        text = "".join(parts)
+        texts.append(text.rstrip() if rng.random() < 0.5 else rng.choice(FUZZ_SEPARATORS) + text)
+    return texts
+
+
+@needs_build
+def test_fuzzed_captions():
+    texts = fuzzed(60_000, seed=1)
+    values, _ = counter.count_many(texts)
+    assert (values > 0).sum() > 2000  # the soup does reach the counting paths
+    assert_same(texts)
+
+
+@needs_build
+def test_bad_input():
+    with pytest.raises(TypeError, match="item 1 is bytes"):
+        counter.count_many(["two cats", b"two cats"])
+    with pytest.raises(TypeError):
+        counter.count_many(3)
+    values, nouns = counter.count_many([])
+    assert len(values) == 0 and nouns == []
+
+
+def test_word_chars_parse():
+    assert fastcount.word_ranges("0-9A-Z_\u00aa") == [(48, 57), (65, 90), (95, 95), (0xAA, 0xAA)]
+    ranges = fastcount.word_ranges(counts.WORD_CHARS)
+    assert (ord("a"), ord("z")) in ranges and (0x1E00, 0x1FFF) in ranges
+
+
+def load_in_copy(tmp_path: Path, edit) -> str:
+    """`fastcount.load()`'s verdict in a fresh interpreter on a copy of the package after `edit`."""
+    package = tmp_path / "countclip"
+    shutil.copytree(REPO / "training" / "countclip", package, ignore=shutil.ignore_patterns("__pycache__"))
+    edit(package)
+    code = ("import warnings, countclip.fastcount as f\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    c, why = f.load()\n"
+            "print('c' if c else why, '|', ' '.join(str(w.message)[:40] for w in caught))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@needs_build
+def test_used_only_while_current(tmp_path):
+    assert load_in_copy(tmp_path / "same", lambda p: None).startswith("c |")
+
+    def edit_rule(package: Path) -> None:
+        path = package / "counts.py"
+        path.write_text(path.read_text("utf-8") + "\n# a changed rule\n", "utf-8")
+
+    verdict = load_in_copy(tmp_path / "rule", edit_rule)
+    assert verdict.startswith("counts.py changed since the port |") and "counts.py changed" in verdict
+
+    def edit_source(package: Path) -> None:
+        path = package / "_fastcount.c"
+        path.write_text(path.read_text("utf-8") + "\n/* edited */\n", "utf-8")
+
+    assert load_in_copy(tmp_path / "source", edit_source).startswith("stale build |")
+
+
+
+def test_without_a_build_or_when_told_not_to(monkeypatch):
+    def missing(name: str):
+        raise ImportError(name)
+
+    monkeypatch.setattr(fastcount.importlib, "import_module", missing)
+    assert fastcount._load() == (None, "not built (make native)")
+    monkeypatch.setenv(fastcount.PURE_ENV, "1")
+    assert fastcount._load() == (None, "COUNTCLIP_PURE_PYTHON is set")
