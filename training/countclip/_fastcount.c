@@ -230,10 +230,21 @@ typedef struct {
 enum { KIND_DIGITS, KIND_WORD, KIND_IDIOM };
 
 typedef struct {
-    const cp *t;      /* the caption */
-    const cp *lower;  /* ... with ASCII letters lowercased */
+    const cp *t;              /* the caption */
+    const cp *lower;          /* ... with ASCII letters lowercased */
+    const unsigned char *cls; /* ... each code point's C_* classes */
     Py_ssize_t n;
 } Text;
+
+/* Character classes, one byte per code point, computed once per caption: the loops below
+ * test a bit instead of calling the predicates again and again. */
+enum { C_WORD = 1, C_LETTER = 2, C_DIGIT = 4, C_SPACE = 8, C_BLANK = 16 };
+static unsigned char ascii_cls[128];
+
+static unsigned char classes_of(cp ch) {
+    if (ch < 128) return ascii_cls[ch];
+    return (unsigned char)((is_word_char(ch) ? C_WORD : 0) | (is_space(ch) ? C_SPACE : 0) | (ch == 0xa0 ? C_BLANK : 0));
+}
 
 static int is_plural(Span w) {  /* _is_plural */
     uint32_t f = flags_of(w.s, w.n);
@@ -273,8 +284,8 @@ static Py_ssize_t phrase_length(const Text *x, Py_ssize_t i, const Phrase *p) {
     Py_ssize_t j = i;
     for (Py_ssize_t k = 0; k < p->len; k++) {
         if (p->text[k] == ' ') {
-            if (j >= x->n || !is_blank(x->t[j])) return 0;
-            while (j < x->n && is_blank(x->t[j])) j++;
+            if (j >= x->n || !(x->cls[j] & C_BLANK)) return 0;
+            while (j < x->n && (x->cls[j] & C_BLANK)) j++;
         } else {
             if (j >= x->n || x->lower[j] != p->text[k]) return 0;
             j++;
@@ -283,14 +294,17 @@ static Py_ssize_t phrase_length(const Text *x, Py_ssize_t i, const Phrase *p) {
     return j - i;
 }
 
-/* NUMERAL_RE at t[i] (t[i-1] is not a word character): the numeral's end, or -1. */
-static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value) {
+/* NUMERAL_RE at t[i] (t[i-1] is not a word character): the numeral's end, or -1 with *seen
+ * set to where the letters or digits read ended (no numeral starts before it). */
+static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value, Py_ssize_t *seen) {
     const cp *t = x->t;
+    const unsigned char *cls = x->cls;
     Py_ssize_t n = x->n;
-    if (is_ascii_digit(t[i])) {  /* [0-9]++ then no word character */
+    if (cls[i] & C_DIGIT) {  /* [0-9]++ then no word character */
         Py_ssize_t j = i;
-        while (j < n && is_ascii_digit(t[j])) j++;
-        if (j < n && is_word_char(t[j])) return -1;
+        while (j < n && (cls[j] & C_DIGIT)) j++;
+        *seen = j;
+        if (j < n && (cls[j] & C_WORD)) return -1;
         *kind = KIND_DIGITS;
         Py_ssize_t len = j - i;
         if (len <= 2 && t[i] != '0') {
@@ -301,7 +315,8 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value)
         }
         return j;
     }
-    if (!is_ascii_letter(t[i])) return -1;
+    *seen = i;
+    if (!(cls[i] & C_LETTER)) return -1;
     /* The trie of NUMERAL_RE takes the longest phrase followed by a non-word character. A
      * phrase of several words (an idiom) covers more than the letters at i, so it is tried
      * first; a one-word phrase must be all of those letters: one table look-up. */
@@ -311,7 +326,7 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value)
     for (int k = 0; k < n_phrases_from[first]; k++) {
         const Phrase *p = &phrases[phrases_from[first][k]];
         Py_ssize_t len = phrase_length(x, i, p);
-        if (len > best && (i + len >= n || !is_word_char(t[i + len]))) { best = len; chosen = p; }
+        if (len > best && (i + len >= n || !(cls[i + len] & C_WORD))) { best = len; chosen = p; }
     }
     if (chosen != NULL) {
         *kind = KIND_IDIOM;
@@ -319,8 +334,9 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value)
         return i + best;
     }
     Py_ssize_t e = i;
-    while (e < n && is_ascii_letter(t[e])) e++;
-    if (e < n && is_word_char(t[e])) return -1;
+    while (e < n && (cls[e] & C_LETTER)) e++;
+    *seen = e;
+    if (e < n && (cls[e] & C_WORD)) return -1;
     if (e - i < word_phrase_min || e - i > word_phrase_max || !word_phrase_ends[first - 'a'][x->lower[e - 1] - 'a'])
         return -1;
     const Entry *word = entry_of(x->lower + i, e - i);
@@ -335,15 +351,16 @@ static Py_ssize_t token_end(const Text *x, Py_ssize_t i) {
     const cp *t = x->t;
     Py_ssize_t n = x->n;
     if (i >= n) return -1;
-    if (is_ascii_digit(t[i])) {
-        while (i < n && is_ascii_digit(t[i])) i++;
+    const unsigned char *cls = x->cls;
+    if (cls[i] & C_DIGIT) {
+        while (i < n && (cls[i] & C_DIGIT)) i++;
         return i;
     }
-    if (!is_ascii_letter(t[i])) return -1;
-    while (i < n && is_ascii_letter(t[i])) i++;
-    while (i + 1 < n && (t[i] == '\'' || t[i] == 0x2019 || t[i] == '.') && is_ascii_letter(t[i + 1])) {
+    if (!(cls[i] & C_LETTER)) return -1;
+    while (i < n && (cls[i] & C_LETTER)) i++;
+    while (i + 1 < n && (t[i] == '\'' || t[i] == 0x2019 || t[i] == '.') && (cls[i + 1] & C_LETTER)) {
         i++;
-        while (i < n && is_ascii_letter(t[i])) i++;
+        while (i < n && (cls[i] & C_LETTER)) i++;
     }
     return i;
 }
@@ -358,14 +375,15 @@ static void read_after(const Text *x, Numeral *num) {
         num->hyphen = 1;
         p++;
     }
-    while (p < n && is_blank(t[p])) p++;
+    const unsigned char *cls = x->cls;
+    while (p < n && (cls[p] & C_BLANK)) p++;
     Py_ssize_t ws = p, we = token_end(x, p);
     num->n_tokens = 0;
     if (we < 0) return;
     for (int more = 0; more < 7; more++) {
         Py_ssize_t r = we;
-        if (r < n && is_blank(t[r])) {
-            while (r < n && is_blank(t[r])) r++;
+        if (r < n && (cls[r] & C_BLANK)) {
+            while (r < n && (cls[r] & C_BLANK)) r++;
         } else if (r < n && t[r] == '-') {
             r++;
         } else {
@@ -378,10 +396,10 @@ static void read_after(const Text *x, Numeral *num) {
     /* words.split(): whitespace in the words is only blanks. */
     Py_ssize_t i = ws;
     while (i < we && num->n_tokens < MAX_TOKENS) {
-        while (i < we && is_space(t[i])) i++;
+        while (i < we && (cls[i] & C_SPACE)) i++;
         if (i >= we) break;
         Py_ssize_t s = i;
-        while (i < we && !is_space(t[i])) i++;
+        while (i < we && !(cls[i] & C_SPACE)) i++;
         Span raw = {t + s, i - s}, low = {x->lower + s, i - s};
         num->raw_tokens[num->n_tokens] = raw;
         num->lw[num->n_tokens] = low;  /* words.lower(): ASCII letters only in these tokens */
@@ -408,10 +426,10 @@ static void read_context(const Text *x, Numeral *num) {
     Py_ssize_t i = start;
     Span found[2] = {empty, empty};
     for (int k = 0; k < 2; k++) {
-        while (i > lo && is_space(t[i - 1])) i--;
+        while (i > lo && (x->cls[i - 1] & C_SPACE)) i--;
         if (i <= lo) break;
         Py_ssize_t e = i;
-        while (i > lo && !is_space(t[i - 1])) i--;
+        while (i > lo && !(x->cls[i - 1] & C_SPACE)) i--;
         found[k].s = t + i;
         found[k].n = e - i;
     }
@@ -672,17 +690,20 @@ static int find_count(const Text *x, PyObject **noun_out) {
     const cp *t = x->t;
     /* Invariant: t[j - 1] is not a word character (or j == 0), so a numeral may start at j. */
     while (j < x->n) {
-        if (!is_ascii_letter(t[j]) && !is_ascii_digit(t[j])) {
-            if (is_word_char(t[j])) {  /* "_" or a non-ASCII letter starts a word: skip it */
-                while (j < x->n && is_word_char(t[j])) j++;
+        unsigned char c = x->cls[j];
+        if (!(c & (C_LETTER | C_DIGIT))) {
+            if (c & C_WORD) {  /* "_" or a non-ASCII letter starts a word: skip it */
+                while (j < x->n && (x->cls[j] & C_WORD)) j++;
             }
             j++;
             continue;
         }
         int kind, val;
-        Py_ssize_t end = numeral_at(x, j, &kind, &val);
+        Py_ssize_t seen = j;
+        Py_ssize_t end = numeral_at(x, j, &kind, &val, &seen);
         if (end < 0) {  /* not a numeral: skip the rest of the word and the character after it */
-            while (j < x->n && is_word_char(t[j])) j++;
+            j = seen;
+            while (j < x->n && (x->cls[j] & C_WORD)) j++;
             j++;
             continue;
         }
@@ -707,7 +728,7 @@ static int find_count(const Text *x, PyObject **noun_out) {
 
 /* ------------------------------------------------------------------ Python API */
 
-typedef struct { cp *t; cp *lower; Py_ssize_t cap; } Buffers;
+typedef struct { cp *t; cp *lower; unsigned char *cls; Py_ssize_t cap; } Buffers;
 
 static int load_text(PyObject *str, Buffers *buf, Text *x) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(str);
@@ -719,15 +740,20 @@ static int load_text(PyObject *str, Buffers *buf, Text *x) {
         cp *lower = PyMem_Realloc(buf->lower, (size_t)cap * sizeof(cp));
         if (lower == NULL) { PyErr_NoMemory(); return -1; }
         buf->lower = lower;
+        unsigned char *cls = PyMem_Realloc(buf->cls, (size_t)cap);
+        if (cls == NULL) { PyErr_NoMemory(); return -1; }
+        buf->cls = cls;
         buf->cap = cap;
     }
     if (PyUnicode_AsUCS4(str, buf->t, buf->cap, 0) == NULL) return -1;
-    for (Py_ssize_t i = 0; i < n; i++) {  /* branchless: the compiler vectorises it */
+    for (Py_ssize_t i = 0; i < n; i++) {
         cp ch = buf->t[i];
         buf->lower[i] = ch + ((cp)(ch - 'A' < 26u) << 5);
+        buf->cls[i] = ch < 128 ? ascii_cls[ch] : classes_of(ch);
     }
     x->t = buf->t;
     x->lower = buf->lower;
+    x->cls = buf->cls;
     x->n = n;
     return 0;
 }
@@ -740,7 +766,7 @@ static PyObject *py_count_many(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject *values = PyBytes_FromStringAndSize(NULL, n);
     PyObject *nouns = PyList_New(n);
-    Buffers buf = {NULL, NULL, 0};
+    Buffers buf = {NULL, NULL, NULL, 0};
     if (values == NULL || nouns == NULL) goto fail;
     char *out = PyBytes_AS_STRING(values);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -760,15 +786,140 @@ static PyObject *py_count_many(PyObject *self, PyObject *arg) {
     }
     PyMem_Free(buf.t);
     PyMem_Free(buf.lower);
+    PyMem_Free(buf.cls);
     Py_DECREF(seq);
     return Py_BuildValue("(NN)", values, nouns);
 fail:
     PyMem_Free(buf.t);
     PyMem_Free(buf.lower);
+    PyMem_Free(buf.cls);
     Py_DECREF(seq);
     Py_XDECREF(values);
     Py_XDECREF(nouns);
     return NULL;
+}
+
+/* ------------------------------------------------------------------ sampling keys */
+/* BLAKE2b (RFC 7693), keyed, 8-byte digest: what countclip.mining.select.row_key computes with
+ * hashlib.blake2b(identity + b"\0" + caption, digest_size=8, key=key), without a Python call per
+ * row. tests/test_fastcount.py checks it against hashlib. */
+
+static const uint64_t blake2b_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+static const uint8_t blake2b_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4}, {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13}, {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11}, {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5}, {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static inline uint64_t rotr64(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+typedef struct { uint64_t h[8]; uint64_t t; uint8_t block[128]; size_t filled; } Blake2b;
+
+static void blake2b_compress(Blake2b *s, int last) {
+    uint64_t v[16], m[16];
+    for (int i = 0; i < 16; i++) m[i] = load64(s->block + 8 * i);
+    for (int i = 0; i < 8; i++) { v[i] = s->h[i]; v[i + 8] = blake2b_iv[i]; }
+    v[12] ^= s->t;  /* the counter's high word stays 0: inputs here are far below 2^64 bytes */
+    if (last) v[14] = ~v[14];
+#define G(a, b, c, d, x, y)                       \
+    do {                                          \
+        v[a] = v[a] + v[b] + (x); v[d] = rotr64(v[d] ^ v[a], 32); \
+        v[c] = v[c] + v[d];       v[b] = rotr64(v[b] ^ v[c], 24); \
+        v[a] = v[a] + v[b] + (y); v[d] = rotr64(v[d] ^ v[a], 16); \
+        v[c] = v[c] + v[d];       v[b] = rotr64(v[b] ^ v[c], 63); \
+    } while (0)
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *z = blake2b_sigma[r];
+        G(0, 4, 8, 12, m[z[0]], m[z[1]]);
+        G(1, 5, 9, 13, m[z[2]], m[z[3]]);
+        G(2, 6, 10, 14, m[z[4]], m[z[5]]);
+        G(3, 7, 11, 15, m[z[6]], m[z[7]]);
+        G(0, 5, 10, 15, m[z[8]], m[z[9]]);
+        G(1, 6, 11, 12, m[z[10]], m[z[11]]);
+        G(2, 7, 8, 13, m[z[12]], m[z[13]]);
+        G(3, 4, 9, 14, m[z[14]], m[z[15]]);
+    }
+#undef G
+    for (int i = 0; i < 8; i++) s->h[i] ^= v[i] ^ v[i + 8];
+}
+
+static void blake2b_update(Blake2b *s, const uint8_t *data, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (s->filled == 128) {  /* a full block is compressed only once more input follows */
+            s->t += 128;
+            blake2b_compress(s, 0);
+            s->filled = 0;
+        }
+        s->block[s->filled++] = data[i];
+    }
+}
+
+static void blake2b_keyed_init(Blake2b *s, const uint8_t *key, size_t key_len, size_t digest_len) {
+    for (int i = 0; i < 8; i++) s->h[i] = blake2b_iv[i];
+    s->h[0] ^= 0x01010000ULL ^ ((uint64_t)key_len << 8) ^ digest_len;
+    s->t = 0;
+    s->filled = 0;
+    memset(s->block, 0, sizeof s->block);
+    if (key_len) {
+        memcpy(s->block, key, key_len);
+        s->filled = 128;  /* the key, zero-padded, is the first block */
+    }
+}
+
+static uint64_t blake2b_final64(Blake2b *s) {
+    s->t += s->filled;
+    memset(s->block + s->filled, 0, 128 - s->filled);
+    blake2b_compress(s, 1);
+    return s->h[0];  /* the first 8 bytes of the digest, read little-endian */
+}
+
+static PyObject *py_sampling_keys(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer key;
+    PyObject *identities, *captions;
+    if (!PyArg_ParseTuple(args, "y*OO", &key, &identities, &captions)) return NULL;
+    PyObject *ids = NULL, *caps = NULL, *out = NULL;
+    if (key.len > 64) { PyErr_SetString(PyExc_ValueError, "sampling_keys: a BLAKE2b key has at most 64 bytes"); goto done; }
+    ids = PySequence_Fast(identities, "sampling_keys: identities must be a sequence of bytes");
+    caps = ids ? PySequence_Fast(captions, "sampling_keys: captions must be a sequence of bytes") : NULL;
+    if (caps == NULL) goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ids);
+    if (PySequence_Fast_GET_SIZE(caps) != n) { PyErr_SetString(PyExc_ValueError, "sampling_keys: lengths differ"); goto done; }
+    out = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (out == NULL) goto done;
+    Blake2b keyed;
+    blake2b_keyed_init(&keyed, key.buf, (size_t)key.len, 8);
+    uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PySequence_Fast_GET_ITEM(ids, i), *b = PySequence_Fast_GET_ITEM(caps, i);
+        if (!PyBytes_Check(a) || !PyBytes_Check(b)) {
+            PyErr_Format(PyExc_TypeError, "sampling_keys: item %zd is not bytes", i);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Blake2b s = keyed;
+        blake2b_update(&s, (const uint8_t *)PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
+        blake2b_update(&s, (const uint8_t *)"\0", 1);
+        blake2b_update(&s, (const uint8_t *)PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+        uint64_t h = blake2b_final64(&s);
+        for (int k = 0; k < 8; k++) dst[8 * i + k] = (uint8_t)(h >> (8 * k));
+    }
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(caps);
+    PyBuffer_Release(&key);
+    return out;
 }
 
 static int read_charset(PyObject *chars, const char *name, CharSet *out) {
@@ -904,6 +1055,10 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
         for (int i = 0; i < n_word_ranges; i++)
             if (ch >= word_ranges[i][0] && ch <= word_ranges[i][1]) ascii_word_char[ch] = 1;
     }
+    for (cp ch = 0; ch < 128; ch++)
+        ascii_cls[ch] = (unsigned char)((ascii_word_char[ch] ? C_WORD : 0) | (is_ascii_letter(ch) ? C_LETTER : 0)
+                                        | (is_ascii_digit(ch) ? C_DIGIT : 0) | (is_space(ch) ? C_SPACE : 0)
+                                        | (ch == ' ' || ch == '\t' ? C_BLANK : 0));
     if (read_charset(chars, "punct", &punct) < 0 || read_charset(chars, "sentence_end", &sentence_end) < 0
             || read_charset(chars, "joiners", &joiners) < 0 || read_charset(chars, "prefix_symbols", &prefix_symbols) < 0
             || read_charset(chars, "after_symbols", &after_symbols) < 0
@@ -919,6 +1074,9 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window): load the lexicon."},
+    {"sampling_keys", py_sampling_keys, METH_VARARGS,
+     "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
+     "key=key) per row, as little-endian uint64."},
     {"count_many", py_count_many, METH_O,
      "count_many(captions) -> (bytes of values, list of nouns): find_count's value (0: none) and noun per caption."},
     {NULL, NULL, 0, NULL},

@@ -61,8 +61,8 @@ class CountReader:
         self._find_count = counts.find_count
         self._singular = getattr(counts, "singularize", lambda noun: noun)
         self._explain = getattr(counts, "explain", None) if explain_abstentions else None
-        self._fast, why = fastcount.load() if use_c and self._explain is None else (None, "off")
-        self.implementation = "c" if self._fast is not None else f"python ({why})"
+        self.fast, why = fastcount.load() if use_c and self._explain is None else (None, "off")
+        self.implementation = "c" if self.fast is not None else f"python ({why})"
         self._cache: dict[str, tuple[int | None, str | None, str]] = {}
         self._noun_keys: dict[str, str] = {}
         self._max_cache = max_cache
@@ -72,8 +72,8 @@ class CountReader:
 
     def read_batch(self, captions: list[str]) -> BatchReads:
         """Every caption's count (0: none), noun and, for those not selected, why."""
-        if self._fast is not None:
-            values, nouns = self._fast.count_many(captions)
+        if self.fast is not None:
+            values, nouns = self.fast.count_many(captions)
             return BatchReads(values, nouns, None)
         reads = self.read_many(captions)
         values = np.fromiter((read[0] or 0 for read in reads), dtype=np.int64, count=len(reads))
@@ -192,78 +192,80 @@ class BatchSelector:
         captions, n_null, n_invalid = clean_captions(captions)
         stats[NULL_CAPTION] += n_null
         stats[INVALID_UTF8] += n_invalid
-        indices = self.prefilter.candidate_indices(captions)
-        stats["prefilter_candidates"] += len(indices)
-        stats[NO_NUMBER] += len(captions) - n_null - n_invalid - len(indices)
-        if len(indices) == 0:
-            return
-        candidates = captions.take(indices)
-        if self.prover is not None:
-            unsure = pc.invert(self.prover.proven(candidates))
-            n_proven = len(candidates) - (pc.sum(unsure).as_py() or 0)
-            if n_proven:
-                stats[ABSTAINED] += n_proven
-                stats["proven_abstentions"] += n_proven
-                indices, candidates = indices.filter(unsure), candidates.filter(unsure)
-        texts = candidates.to_pylist()
-        started = time.process_time()
-        reads = self.reader.read_batch(texts)  # the hot loop: one core call per candidate
-        self.core_seconds += time.process_time() - started
+        n_candidates, positions, reads = self._prefilter_then_read(captions)
+        stats["prefilter_candidates"] += n_candidates
+        stats[NO_NUMBER] += len(captions) - n_null - n_invalid - n_candidates
         stats.update(reads.exclusions())
         chosen = np.flatnonzero(reads.selected())
         if len(chosen):
-            self._keep(chosen, indices, candidates, urls, reads, first_row)
+            self._keep(positions[chosen], reads.values[chosen], [reads.nouns[i] for i in chosen], captions, urls,
+                       first_row)
 
-    def _keep(self, chosen: np.ndarray, indices: pa.Array, candidates: pa.Array, urls: pa.Array | None,
-              reads: BatchReads, first_row: int) -> None:
-        """Rows of `chosen` (positions among the candidates) with a noun and URL as required."""
+    def _prefilter_then_read(self, captions: pa.Array) -> tuple[int, np.ndarray, BatchReads]:
+        """RE2 pre-filter, the prover, then the count core on the captions left."""
+        indices = self.prefilter.candidate_indices(captions)
+        n_candidates = len(indices)
+        if n_candidates and self.prover is not None:
+            unsure = pc.invert(self.prover.proven(captions.take(indices)))
+            n_proven = n_candidates - (pc.sum(unsure).as_py() or 0)
+            if n_proven:
+                self.stats[ABSTAINED] += n_proven
+                self.stats["proven_abstentions"] += n_proven
+                indices = indices.filter(unsure)
+        texts = captions.take(indices).to_pylist()
+        started = time.process_time()
+        reads = self.reader.read_batch(texts)  # the hot loop: one core call per candidate
+        self.core_seconds += time.process_time() - started
+        return n_candidates, integers(indices), reads
+
+    def _keep(self, positions: np.ndarray, values: np.ndarray, nouns: list[str | None], captions: pa.Array,
+              urls: pa.Array | None, first_row: int) -> None:
+        """The selected captions at `positions` of the batch that have a noun and URL as required."""
         stats = self.stats
-        nouns = [reads.nouns[i] for i in chosen]
-        keep = np.ones(len(chosen), dtype=bool)
+        keep = np.ones(len(positions), dtype=bool)
         if self.require_noun:
             keep &= np.fromiter((bool(noun) for noun in nouns), dtype=bool, count=len(nouns))
             stats[NO_NOUN] += int(len(keep) - np.count_nonzero(keep))
-        positions = integers(indices)[chosen]  # rows of the batch
         url_array = (clean_captions(urls.take(index_array(positions)), what="url")[0] if urls is not None
-                     else pa.nulls(len(chosen), pa.string()))
+                     else pa.nulls(len(positions), pa.string()))
         if self.require_url:
             has_url = non_empty(url_array)
             stats[NO_URL] += int(np.count_nonzero(keep & ~has_url))
             keep &= has_url
         if not keep.all():
             kept = np.flatnonzero(keep)
-            chosen, nouns = chosen[kept], [nouns[i] for i in kept]
-            url_array, positions = url_array.take(index_array(kept)), positions[kept]
-        if not len(chosen):
+            positions, values, nouns = positions[kept], values[kept], [nouns[i] for i in kept]
+            url_array = url_array.take(index_array(kept))
+        if not len(positions):
             return
-        counts = reads.values[chosen].astype(np.int32)
+        counts = values.astype(np.int32)
         stats.update({f"eligible_count_{c}": int(n) for c, n in zip(*np.unique(counts, return_counts=True))})
         rows = positions.astype(np.int64) + first_row
-        captions = candidates.take(index_array(chosen))
+        kept_captions = captions.take(index_array(positions))
         self._frames.append(pl.DataFrame({
-            "url": url_array, "caption": captions, "count": counts, "noun": nouns,
-            "source_file": [self.source] * len(chosen), "row": rows,
-            "key": self._keys(url_array, captions, rows),
+            "url": url_array, "caption": kept_captions, "count": counts, "noun": nouns,
+            "source_file": [self.source] * len(positions), "row": rows,
+            "key": self._keys(url_array, kept_captions, rows),
             "noun_key": [self.reader.noun_key(noun) for noun in nouns],
         }, schema=SCHEMA))
-        self.n_rows += len(chosen)
+        self.n_rows += len(positions)
 
     def _keys(self, urls: pa.Array, captions: pa.Array, rows: np.ndarray) -> np.ndarray:
-        """row_key() of every row: a keyed hash state copied per row instead of re-keyed."""
+        """row_key() of every row (in C when the count core's C port is in use)."""
         identities = urls.cast(pa.binary()).to_pylist()
         for i in np.flatnonzero(~valid(urls)):
             identities[i] = f"{self.source}#{rows[i]}".encode()
+        texts = captions.cast(pa.binary()).to_pylist()
+        if self.reader.fast is not None:
+            return self.reader.fast.sampling_keys(_seed_bytes(self.seed), identities, texts)
         copy, from_bytes = self._hasher.copy, int.from_bytes
 
         def key(identity: bytes, caption: bytes) -> int:
-            hasher = copy()
-            hasher.update(identity)
-            hasher.update(b"\x00")
-            hasher.update(caption)
+            hasher = copy()  # a keyed state copied per row instead of re-keyed
+            hasher.update(b"\x00".join((identity, caption)))
             return from_bytes(hasher.digest(), "little")
 
-        return np.fromiter(map(key, identities, captions.cast(pa.binary()).to_pylist()), dtype=np.uint64,
-                           count=len(identities))
+        return np.fromiter(map(key, identities, texts), dtype=np.uint64, count=len(identities))
 
     def take_frame(self) -> pl.DataFrame:
         frame = pl.concat(self._frames) if self._frames else pl.DataFrame(schema=SCHEMA)
@@ -301,10 +303,20 @@ def index_array(positions: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
+KEY_ORDER = ["key", "source_file", "row"]  # sampling order: smallest keys first, ties by position
+
+
 def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Drop repeated (url, caption) pairs, keeping the first in sampling order."""
-    ordered = frame.sort(["key", "source_file", "row"])
-    unique = ordered.unique(subset=["key", "url", "caption"], keep="first", maintain_order=True)
+    """Drop repeated (url, caption) pairs, keeping the first in sampling order (KEY_ORDER).
+
+    Repeats share a key, so only rows whose key repeats are compared (and sorted); the result's
+    row order is not defined."""
+    repeated = frame["key"].is_duplicated()
+    if not repeated.any():
+        return frame, 0
+    kept = frame.filter(repeated).sort(KEY_ORDER).unique(subset=["key", "url", "caption"], keep="first",
+                                                           maintain_order=True)
+    unique = pl.concat([frame.filter(~repeated), kept])
     return unique, frame.height - unique.height
 
 
@@ -317,9 +329,9 @@ def prune(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
     """
     frame, duplicates = deduplicate(frame)
     if caps.per_noun is not None:
-        frame = _head_per_group(frame, "noun_key", caps.per_noun)
+        frame = _head_per_group(frame.sort(KEY_ORDER), "noun_key", caps.per_noun)
     elif caps.per_count is not None:
-        frame = _head_per_group(frame, "count", caps.per_count)
+        frame = _head_per_group(frame.sort(KEY_ORDER), "count", caps.per_count)
     return frame, duplicates
 
 
@@ -327,10 +339,11 @@ def balance(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
     """The final sample: dedupe, per-noun cap, then per-count cap; sorted by (count, key)."""
     frame, duplicates = deduplicate(frame)
     if caps.per_noun is not None:
-        frame = _head_per_group(frame, "noun_key", caps.per_noun)
+        frame = _head_per_group(frame.sort(KEY_ORDER), "noun_key", caps.per_noun)
+    frame = frame.sort(["count", *KEY_ORDER])  # the output's order, and key order within each count
     if caps.per_count is not None:
         frame = _head_per_group(frame, "count", caps.per_count)
-    return frame.sort(["count", "key", "source_file", "row"]), duplicates
+    return frame, duplicates
 
 
 def _head_per_group(frame: pl.DataFrame, column: str, k: int) -> pl.DataFrame:
