@@ -730,22 +730,107 @@ static int find_count(const Text *x, PyObject **noun_out) {
 
 typedef struct { cp *t; cp *lower; unsigned char *cls; Py_ssize_t cap; } Buffers;
 
-static int load_text(PyObject *str, Buffers *buf, Text *x) {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
-    if (n + 1 > buf->cap) {
-        Py_ssize_t cap = (n + 1) * 2;
-        cp *t = PyMem_Realloc(buf->t, (size_t)cap * sizeof(cp));
-        if (t == NULL) { PyErr_NoMemory(); return -1; }
-        buf->t = t;
-        cp *lower = PyMem_Realloc(buf->lower, (size_t)cap * sizeof(cp));
-        if (lower == NULL) { PyErr_NoMemory(); return -1; }
-        buf->lower = lower;
-        unsigned char *cls = PyMem_Realloc(buf->cls, (size_t)cap);
-        if (cls == NULL) { PyErr_NoMemory(); return -1; }
-        buf->cls = cls;
-        buf->cap = cap;
+/* ------------------------------------------------------------------ Arrow string arrays */
+/* An Arrow string (or binary) array handed over as its buffers: the functions below read the
+ * bytes in place, without a Python object per string. From Python:
+ * (data, offsets, wide_offsets, offset, length, validity or None). */
+
+typedef struct {
+    Py_buffer data, offsets, validity;
+    int wide, has_validity;
+    Py_ssize_t offset, length;
+} StrArray;
+
+static void str_array_release(StrArray *a) {
+    if (a->data.obj) PyBuffer_Release(&a->data);
+    if (a->offsets.obj) PyBuffer_Release(&a->offsets);
+    if (a->has_validity) PyBuffer_Release(&a->validity);
+}
+
+static int str_array_parse(PyObject *parts, StrArray *a) {
+    memset(a, 0, sizeof *a);
+    PyObject *validity;
+    if (!PyArg_ParseTuple(parts, "y*y*pnnO", &a->data, &a->offsets, &a->wide, &a->offset, &a->length, &validity))
+        return -1;
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &a->validity, PyBUF_SIMPLE) < 0) { str_array_release(a); return -1; }
+        a->has_validity = 1;
     }
-    if (PyUnicode_AsUCS4(str, buf->t, buf->cap, 0) == NULL) return -1;
+    Py_ssize_t width = a->wide ? 8 : 4;
+    if (a->offset < 0 || a->length < 0 || (a->offset + a->length + 1) * width > a->offsets.len
+            || (a->has_validity && (a->offset + a->length + 7) / 8 > a->validity.len)) {
+        PyErr_SetString(PyExc_ValueError, "string array: buffers too short for its offset and length");
+        str_array_release(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* String i of the array: its bytes and length; 0 when null, -1 (with an exception) on bad offsets. */
+static int str_array_get(const StrArray *a, Py_ssize_t i, const unsigned char **bytes, Py_ssize_t *len) {
+    Py_ssize_t row = a->offset + i;
+    if (a->has_validity && !((((const unsigned char *)a->validity.buf)[row >> 3] >> (row & 7)) & 1)) return 0;
+    int64_t start = a->wide ? ((const int64_t *)a->offsets.buf)[row] : ((const int32_t *)a->offsets.buf)[row];
+    int64_t end = a->wide ? ((const int64_t *)a->offsets.buf)[row + 1] : ((const int32_t *)a->offsets.buf)[row + 1];
+    if (start < 0 || end < start || end > a->data.len) {
+        PyErr_SetString(PyExc_ValueError, "string array: bad offsets");
+        return -1;
+    }
+    *bytes = (const unsigned char *)a->data.buf + start;
+    *len = (Py_ssize_t)(end - start);
+    return 1;
+}
+
+static int reserve(Buffers *buf, Py_ssize_t n) {
+    if (n + 1 <= buf->cap) return 0;
+    Py_ssize_t cap = (n + 1) * 2;
+    cp *t = PyMem_Realloc(buf->t, (size_t)cap * sizeof(cp));
+    if (t == NULL) { PyErr_NoMemory(); return -1; }
+    buf->t = t;
+    cp *lower = PyMem_Realloc(buf->lower, (size_t)cap * sizeof(cp));
+    if (lower == NULL) { PyErr_NoMemory(); return -1; }
+    buf->lower = lower;
+    unsigned char *cls = PyMem_Realloc(buf->cls, (size_t)cap);
+    if (cls == NULL) { PyErr_NoMemory(); return -1; }
+    buf->cls = cls;
+    buf->cap = cap;
+    return 0;
+}
+
+/* UTF-8 bytes to buf's code points, lowercased copy and classes in one pass; false on bad UTF-8. */
+static int decode_classify(const unsigned char *s, Py_ssize_t len, Buffers *buf, Text *x) {
+    cp *t = buf->t, *lower = buf->lower;
+    unsigned char *cls = buf->cls;
+    Py_ssize_t n = 0, i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        if (b < 0x80) {
+            t[n] = b;
+            lower[n] = b + ((cp)((cp)b - 'A' < 26u) << 5);
+            cls[n++] = ascii_cls[b];
+            i++;
+            continue;
+        }
+        int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : -1;
+        if (extra < 0 || i + extra >= len) return 0;
+        cp ch = b & (0x3F >> extra);
+        for (int k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            ch = (ch << 6) | (s[i + k] & 0x3F);
+        }
+        t[n] = lower[n] = ch;
+        cls[n++] = classes_of(ch);
+        i += extra + 1;
+    }
+    x->t = t;
+    x->lower = lower;
+    x->cls = cls;
+    x->n = n;
+    return 1;
+}
+
+/* The lowercased copy and the classes of the n code points in buf->t. */
+static void classify_text(Buffers *buf, Py_ssize_t n, Text *x) {
     for (Py_ssize_t i = 0; i < n; i++) {
         cp ch = buf->t[i];
         buf->lower[i] = ch + ((cp)(ch - 'A' < 26u) << 5);
@@ -755,6 +840,13 @@ static int load_text(PyObject *str, Buffers *buf, Text *x) {
     x->lower = buf->lower;
     x->cls = buf->cls;
     x->n = n;
+}
+
+static int load_text(PyObject *str, Buffers *buf, Text *x) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+    if (reserve(buf, n) < 0) return -1;
+    if (PyUnicode_AsUCS4(str, buf->t, buf->cap, 0) == NULL) return -1;
+    classify_text(buf, n, x);
     return 0;
 }
 
@@ -798,6 +890,53 @@ fail:
     Py_XDECREF(nouns);
     return NULL;
 }
+
+/* count_utf8(parts) -> (values, nouns): count_many on an Arrow string array's buffers. A null
+ * string has no count. */
+static PyObject *py_count_utf8(PyObject *self, PyObject *parts) {
+    (void)self;
+    if (!configured) { PyErr_SetString(PyExc_RuntimeError, "_fastcount.configure() was not called"); return NULL; }
+    StrArray a;
+    if (str_array_parse(parts, &a) < 0) return NULL;
+    PyObject *values = PyBytes_FromStringAndSize(NULL, a.length), *nouns = PyList_New(a.length), *result = NULL;
+    Buffers buf = {NULL, NULL, NULL, 0};
+    if (values == NULL || nouns == NULL) goto done;
+    char *out = PyBytes_AS_STRING(values);
+    for (Py_ssize_t i = 0; i < a.length; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(nouns, i, Py_None);
+        out[i] = 0;
+        const unsigned char *bytes;
+        Py_ssize_t len;
+        int got = str_array_get(&a, i, &bytes, &len);
+        if (got < 0) goto done;
+        if (got == 0) continue;
+        if (reserve(&buf, len) < 0) goto done;
+        Text x;
+        if (!decode_classify(bytes, len, &buf, &x)) {
+            PyErr_Format(PyExc_ValueError, "count_utf8: string %zd is not UTF-8", i);
+            goto done;
+        }
+        PyObject *noun;
+        int value = find_count(&x, &noun);
+        if (value < 0) goto done;
+        out[i] = (char)value;
+        if (noun != NULL) {
+            Py_DECREF(Py_None);
+            PyList_SET_ITEM(nouns, i, noun);
+        }
+    }
+    result = Py_BuildValue("(OO)", values, nouns);
+done:
+    PyMem_Free(buf.t);
+    PyMem_Free(buf.lower);
+    PyMem_Free(buf.cls);
+    Py_XDECREF(values);
+    Py_XDECREF(nouns);
+    str_array_release(&a);
+    return result;
+}
+
 
 /* ------------------------------------------------------------------ sampling keys */
 /* BLAKE2b (RFC 7693), keyed, 8-byte digest: what countclip.mining.select.row_key computes with
@@ -855,13 +994,17 @@ static void blake2b_compress(Blake2b *s, int last) {
 }
 
 static void blake2b_update(Blake2b *s, const uint8_t *data, size_t len) {
-    for (size_t i = 0; i < len; i++) {
+    while (len > 0) {
         if (s->filled == 128) {  /* a full block is compressed only once more input follows */
             s->t += 128;
             blake2b_compress(s, 0);
             s->filled = 0;
         }
-        s->block[s->filled++] = data[i];
+        size_t take = 128 - s->filled < len ? 128 - s->filled : len;
+        memcpy(s->block + s->filled, data, take);
+        s->filled += take;
+        data += take;
+        len -= take;
     }
 }
 
@@ -884,40 +1027,50 @@ static uint64_t blake2b_final64(Blake2b *s) {
     return s->h[0];  /* the first 8 bytes of the digest, read little-endian */
 }
 
+/* sampling_keys(key, identities, captions) -> bytes: per row, the key of (identity, caption),
+ * both Arrow string arrays as buffers (see StrArray), identities without nulls. */
 static PyObject *py_sampling_keys(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer key;
-    PyObject *identities, *captions;
-    if (!PyArg_ParseTuple(args, "y*OO", &key, &identities, &captions)) return NULL;
-    PyObject *ids = NULL, *caps = NULL, *out = NULL;
+    PyObject *identity_parts, *caption_parts, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*OO", &key, &identity_parts, &caption_parts)) return NULL;
+    StrArray ids, caps;
+    int have_ids = 0, have_caps = 0;
     if (key.len > 64) { PyErr_SetString(PyExc_ValueError, "sampling_keys: a BLAKE2b key has at most 64 bytes"); goto done; }
-    ids = PySequence_Fast(identities, "sampling_keys: identities must be a sequence of bytes");
-    caps = ids ? PySequence_Fast(captions, "sampling_keys: captions must be a sequence of bytes") : NULL;
-    if (caps == NULL) goto done;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(ids);
-    if (PySequence_Fast_GET_SIZE(caps) != n) { PyErr_SetString(PyExc_ValueError, "sampling_keys: lengths differ"); goto done; }
-    out = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (str_array_parse(identity_parts, &ids) < 0) goto done;
+    have_ids = 1;
+    if (str_array_parse(caption_parts, &caps) < 0) goto done;
+    have_caps = 1;
+    if (ids.length != caps.length) { PyErr_SetString(PyExc_ValueError, "sampling_keys: lengths differ"); goto done; }
+    out = PyBytes_FromStringAndSize(NULL, ids.length * 8);
     if (out == NULL) goto done;
     Blake2b keyed;
     blake2b_keyed_init(&keyed, key.buf, (size_t)key.len, 8);
+    if (key.len) {  /* every message holds at least the separator: the key block is never the last */
+        keyed.t += 128;
+        blake2b_compress(&keyed, 0);
+        keyed.filled = 0;
+    }
     uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *a = PySequence_Fast_GET_ITEM(ids, i), *b = PySequence_Fast_GET_ITEM(caps, i);
-        if (!PyBytes_Check(a) || !PyBytes_Check(b)) {
-            PyErr_Format(PyExc_TypeError, "sampling_keys: item %zd is not bytes", i);
+    for (Py_ssize_t i = 0; i < ids.length; i++) {
+        const unsigned char *a, *b;
+        Py_ssize_t a_len, b_len;
+        int got_a = str_array_get(&ids, i, &a, &a_len), got_b = got_a < 0 ? -1 : str_array_get(&caps, i, &b, &b_len);
+        if (got_a <= 0 || got_b <= 0) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "sampling_keys: row %zd is null", i);
             Py_CLEAR(out);
             goto done;
         }
-        Blake2b s = keyed;
-        blake2b_update(&s, (const uint8_t *)PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
-        blake2b_update(&s, (const uint8_t *)"\0", 1);
-        blake2b_update(&s, (const uint8_t *)PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
-        uint64_t h = blake2b_final64(&s);
-        for (int k = 0; k < 8; k++) dst[8 * i + k] = (uint8_t)(h >> (8 * k));
+        Blake2b h = keyed;
+        blake2b_update(&h, a, (size_t)a_len);
+        blake2b_update(&h, (const uint8_t *)"", 1);  /* the separator, b"\0" */
+        blake2b_update(&h, b, (size_t)b_len);
+        uint64_t digest = blake2b_final64(&h);
+        for (int k = 0; k < 8; k++) dst[8 * i + k] = (uint8_t)(digest >> (8 * k));
     }
 done:
-    Py_XDECREF(ids);
-    Py_XDECREF(caps);
+    if (have_ids) str_array_release(&ids);
+    if (have_caps) str_array_release(&caps);
     PyBuffer_Release(&key);
     return out;
 }
@@ -1076,7 +1229,11 @@ static PyMethodDef methods[] = {
      "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
-     "key=key) per row, as little-endian uint64."},
+     "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "
+     "validity)."},
+    {"count_utf8", py_count_utf8, METH_O,
+     "count_utf8((data, offsets, wide, offset, length, validity)) -> (values, nouns): count_many on an Arrow "
+     "string array's buffers."},
     {"count_many", py_count_many, METH_O,
      "count_many(captions) -> (bytes of values, list of nouns): find_count's value (0: none) and noun per caption."},
     {NULL, NULL, 0, NULL},

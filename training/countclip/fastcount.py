@@ -28,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pyarrow as pa
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
@@ -47,14 +48,31 @@ class FastCounter:
     def __init__(self, module: ModuleType):
         self._module = module
 
-    def sampling_keys(self, key: bytes, identities: list[bytes], captions: list[bytes]) -> np.ndarray:
-        """blake2b(identity + b"\\0" + caption, digest_size=8, key=key) per row as uint64 (read
-        little-endian): `countclip.mining.select.row_key` without a Python call per row."""
-        return np.frombuffer(self._module.sampling_keys(key, identities, captions), dtype="<u8")
+    def sampling_keys(self, key: bytes, identities: pa.Array, captions: pa.Array) -> np.ndarray:
+        """blake2b(identity + b"\\0" + caption, digest_size=8, key=key) per row, as uint64 read
+        little-endian (`countclip.mining.select.row_key`), from two Arrow string arrays
+        (identities without nulls) read in place."""
+        keys = self._module.sampling_keys(key, arrow_parts(identities), arrow_parts(captions))
+        return np.frombuffer(keys, dtype="<u8")
+
+    def count_arrow(self, captions: pa.Array) -> tuple[np.ndarray, list[str | None]]:
+        """`count_many` on an Arrow string array, read in place (no Python str per caption)."""
+        values, nouns = self._module.count_utf8(arrow_parts(captions))
+        return np.frombuffer(values, dtype=np.int8), nouns
 
     def count_many(self, captions: list[str]) -> tuple[np.ndarray, list[str | None]]:
         values, nouns = self._module.count_many(captions)
         return np.frombuffer(values, dtype=np.int8), nouns
+
+
+def arrow_parts(strings: pa.Array) -> tuple:
+    """An Arrow string array as the C module reads it: (data, offsets, wide offsets, offset,
+    length, validity), the buffers themselves, not copies."""
+    if not (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)):
+        raise TypeError(f"expected an Arrow string array, got {strings.type}")
+    validity, offsets, data = strings.buffers()
+    return (data if data is not None else b"", offsets, pa.types.is_large_string(strings.type), strings.offset,
+            len(strings), validity)
 
 
 _LOADED: dict[str, object] = {}

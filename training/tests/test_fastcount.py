@@ -215,3 +215,41 @@ def test_without_a_build_or_when_told_not_to(monkeypatch):
     assert fastcount._load() == (None, "not built (make native)")
     monkeypatch.setenv(fastcount.PURE_ENV, "1")
     assert fastcount._load() == (None, "COUNTCLIP_PURE_PYTHON is set")
+
+
+@needs_build
+def test_arrow_arrays_read_in_place():
+    """count_arrow on Arrow arrays (nulls, slices, large offsets) gives count_many's answers."""
+    import pyarrow as pa
+
+    texts = hard_captions(5000, seed=9) + fuzzed(5000, seed=4)
+    with_nulls = [None if i % 7 == 0 else t for i, t in enumerate(texts)]
+    want_values, want_nouns = counter.count_many([t or "" for t in with_nulls])
+    for array in (pa.array(with_nulls, pa.string()), pa.array(with_nulls, pa.large_string())):
+        for start, stop in ((0, len(texts)), (13, 4000)):
+            values, nouns = counter.count_arrow(array.slice(start, stop - start))
+            assert values.tolist() == want_values[start:stop].tolist()
+            assert nouns == [None if t is None else n for t, n in zip(with_nulls[start:stop], want_nouns[start:stop])]
+    with pytest.raises(TypeError, match="string array"):
+        counter.count_arrow(pa.array([1, 2]))
+
+
+@needs_build
+def test_sampling_keys_are_keyed_blake2b():
+    """The C keys are hashlib's: a run's sample does not depend on whether the C core is built."""
+    import pyarrow as pa
+
+    rng = random.Random(2)
+    alphabet = "ab c\u00e9\u20ac\U0001F600\n"
+    ids = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))) for _ in range(2000)]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(2000)]
+    for key in (b"", (0).to_bytes(16, "little", signed=True), (-3).to_bytes(16, "little", signed=True), b"k" * 64):
+        want = [int.from_bytes(hashlib.blake2b(a.encode() + b"\0" + t.encode(), digest_size=8, key=key).digest(),
+                               "little") for a, t in zip(ids, texts)]
+        got = counter.sampling_keys(key, pa.array(ids), pa.array(texts, pa.large_string()))
+        assert got.tolist() == want
+    assert counter.sampling_keys(b"x", pa.array(ids).slice(3, 10), pa.array(texts).slice(3, 10)).tolist() == [
+        int.from_bytes(hashlib.blake2b(a.encode() + b"\0" + t.encode(), digest_size=8, key=b"x").digest(), "little")
+        for a, t in zip(ids[3:13], texts[3:13])]
+    with pytest.raises(ValueError, match="null"):
+        counter.sampling_keys(b"x", pa.array(["a", None]), pa.array(["b", "c"]))

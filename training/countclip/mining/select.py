@@ -70,12 +70,13 @@ class CountReader:
     def read(self, caption: str) -> tuple[int | None, str | None, str]:
         return self.read_many([caption])[0]
 
-    def read_batch(self, captions: list[str]) -> BatchReads:
-        """Every caption's count (0: none), noun and, for those not selected, why."""
+    def read_batch(self, captions: pa.Array) -> BatchReads:
+        """Every caption's count (0: none), noun and, for those not selected, why (an Arrow
+        string array without nulls; the C core reads it in place)."""
         if self.fast is not None:
-            values, nouns = self.fast.count_many(captions)
+            values, nouns = self.fast.count_arrow(captions)
             return BatchReads(values, nouns, None)
-        reads = self.read_many(captions)
+        reads = self.read_many(captions.to_pylist())
         values = np.fromiter((read[0] or 0 for read in reads), dtype=np.int64, count=len(reads))
         return BatchReads(values, [read[1] for read in reads], [read[2] for read in reads])
 
@@ -212,9 +213,9 @@ class BatchSelector:
                 self.stats[ABSTAINED] += n_proven
                 self.stats["proven_abstentions"] += n_proven
                 indices = indices.filter(unsure)
-        texts = captions.take(indices).to_pylist()
+        candidates = captions.take(indices)
         started = time.process_time()
-        reads = self.reader.read_batch(texts)  # the hot loop: one core call per candidate
+        reads = self.reader.read_batch(candidates)  # the hot loop: one core call per candidate
         self.core_seconds += time.process_time() - started
         return n_candidates, integers(indices), reads
 
@@ -252,12 +253,12 @@ class BatchSelector:
 
     def _keys(self, urls: pa.Array, captions: pa.Array, rows: np.ndarray) -> np.ndarray:
         """row_key() of every row (in C when the count core's C port is in use)."""
-        identities = urls.cast(pa.binary()).to_pylist()
-        for i in np.flatnonzero(~valid(urls)):
-            identities[i] = f"{self.source}#{rows[i]}".encode()
-        texts = captions.cast(pa.binary()).to_pylist()
+        identities = urls
+        if urls.null_count:  # rows without a URL (WebDataset input) are keyed by their position
+            fallback = pa.array([f"{self.source}#{row}" for row in rows.tolist()], pa.string())
+            identities = pc.if_else(pc.is_null(urls), fallback, urls)
         if self.reader.fast is not None:
-            return self.reader.fast.sampling_keys(_seed_bytes(self.seed), identities, texts)
+            return self.reader.fast.sampling_keys(_seed_bytes(self.seed), identities, captions)
         copy, from_bytes = self._hasher.copy, int.from_bytes
 
         def key(identity: bytes, caption: bytes) -> int:
@@ -265,7 +266,8 @@ class BatchSelector:
             hasher.update(b"\x00".join((identity, caption)))
             return from_bytes(hasher.digest(), "little")
 
-        return np.fromiter(map(key, identities, texts), dtype=np.uint64, count=len(identities))
+        return np.fromiter(map(key, identities.cast(pa.binary()).to_pylist(), captions.cast(pa.binary()).to_pylist()),
+                           dtype=np.uint64, count=len(identities))
 
     def take_frame(self) -> pl.DataFrame:
         frame = pl.concat(self._frames) if self._frames else pl.DataFrame(schema=SCHEMA)
