@@ -14,7 +14,10 @@
    ones. Without ../shared a synthetic template set is used (and said so).
 2. Baseline: pandas.read_parquet + `find_count` on every row in a Python loop + pandas
    groupby sampling: what one writes without thinking about scale.
-3. `countclip mine` (pre-filter + process pool), end to end including its output files.
+3. `countclip mine` (pre-filter + the count core's C port, `countclip/_fastcount.c`, when
+   built + process pool), end to end including its output files. `--also-python-core` runs
+   it a second time with the count core in Python (`--python-core`) and checks that both
+   write the same rows and stats.
 Checks both select the same eligible captions per count, then prints wall and CPU figures:
 the machine may be shared, so CPU seconds (this process plus its workers) say what the work
 costs, and the wall-clock speed on free cores is derived from them. Both paths run on a
@@ -198,12 +201,13 @@ def report(args: argparse.Namespace, stats: dict, mined: Timing, base: Timing | 
           f"{mined.cpu_s:.1f} CPU-s in all")
     candidates, proven = stats["prefilter_candidates"], stats.get("proven_abstentions", 0)
     core_calls = candidates - proven
-    print(f"  pre-filter passed {candidates / rows:.1%} of captions; bulk proofs decided {proven / max(1, candidates):.1%} "
-          f"of those (abstentions); the count core got the other {core_calls / rows:.1%} of captions and used "
+    proofs = f"bulk proofs decided {proven / max(1, candidates):.1%} of those (abstentions); " if proven else ""
+    print(f"  pre-filter passed {candidates / rows:.1%} of captions; {proofs}the count core "
+          f"({', '.join(stats.get('count_core', [])) or '?'}) read {core_calls / rows:.1%} of captions and used "
           f"{cpu['count_core_cpu_s']:.1f} of the workers' {cpu['worker_cpu_s']:.1f} CPU-s "
-          f"({cpu['count_core_cpu_s'] / max(1, core_calls) * 1e6:.0f} us per call)")
+          f"({cpu['count_core_cpu_s'] / max(1, core_calls) * 1e6:.2f} us per caption)")
     rest = cpu["worker_cpu_s"] - cpu["count_core_cpu_s"]
-    print(f"  everything else (read, validate, pre-filter, proofs, keys, sampling): {rest:.1f} CPU-s = "
+    print(f"  everything else (read, validate, pre-filter, keys, sampling): {rest:.1f} CPU-s = "
           f"{rows * args.workers / rest:,.0f} captions/s on {args.workers} free cores without the core's share")
     # Pessimistic: everything outside the workers' tasks (start-up, merge, output) counted as serial.
     free_s = (mined.cpu_s - cpu["worker_cpu_s"]) + cpu["worker_cpu_s"] / args.workers
@@ -228,6 +232,8 @@ def main() -> int:
                         "no repeats to memoise)")
     parser.add_argument("--also-without-proofs", action="store_true",
                         help="also run countclip mine --no-proofs (every candidate to the count core)")
+    parser.add_argument("--also-python-core", action="store_true",
+                        help="also run countclip mine --python-core (the count core in Python, not its C port)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-mine-") as tmp_name:
@@ -242,6 +248,9 @@ def main() -> int:
         if args.also_without_proofs:
             with timed() as exact:
                 exact_stats = run_mine(data, tmp / "exact", args.cap, args.workers, "--no-proofs")
+        if args.also_python_core:
+            with timed() as pure:
+                pure_stats = run_mine(data, tmp / "pure", args.cap, args.workers, "--python-core")
         with timed() as mined:
             stats = run_mine(data, tmp / "mined", args.cap, args.workers)
         print_shares(info, stats, args.rows)
@@ -251,6 +260,15 @@ def main() -> int:
                          {k: v for k, v in exact_stats.items() if k not in strip}
             print(f"\nwithout bulk proofs (--no-proofs): {exact[0].wall_s:.1f}s wall, {exact[0].cpu_s:.1f} CPU-s; "
                   f"core {exact_stats['worker_cpu_seconds']['count_core_cpu_s']:.1f} CPU-s; same stats: {same_stats}")
+        if args.also_python_core:
+            strip = ("elapsed_s", "captions_per_s", "worker_cpu_seconds", "command", "proven_abstentions", "count_core")
+            same_stats = {k: v for k, v in stats.items() if k not in strip} == \
+                         {k: v for k, v in pure_stats.items() if k not in strip}
+            same_rows = pq.read_table(tmp / "pure" / "counting.parquet").equals(pq.read_table(tmp / "mined" / "counting.parquet"))
+            print(f"\nwith the Python count core (--python-core, {', '.join(pure_stats['count_core'])}): "
+                  f"{pure[0].wall_s:.1f}s wall, {pure[0].cpu_s:.1f} CPU-s; core "
+                  f"{pure_stats['worker_cpu_seconds']['count_core_cpu_s']:.1f} CPU-s; same output: {same_rows}, "
+                  f"same stats: {same_stats}")
         base, same = None, None
         if not args.skip_baseline:
             with timed() as base_timing:

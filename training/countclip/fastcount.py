@@ -101,7 +101,12 @@ def _load() -> tuple[FastCounter | None, str]:
         warnings.warn("countclip/counts.py changed since _fastcount.c ported it; using the Python count core "
                       "(port the change, then update fastcount.MIRRORED_COUNTS_SHA256)", RuntimeWarning, stacklevel=3)
         return None, "counts.py changed since the port"
-    configure(module)
+    try:
+        configure(module)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # a lexicon of a new shape
+        warnings.warn(f"countclip._fastcount cannot take the count core's lexicon ({error}); using the Python "
+                      "count core", RuntimeWarning, stacklevel=3)
+        return None, f"lexicon not accepted: {error}"
     return FastCounter(module), "c"
 
 
@@ -135,7 +140,7 @@ def configure(module: ModuleType) -> None:
         "range_starts": counts._RANGE_STARTS,
         "range_ends": counts._RANGE_ENDS,
     }
-    phrases = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
+    phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
     phrases += [(word, None, False) for word in counts.BIG_WORDS]
     chars = {

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import random
 import shutil
@@ -21,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from countclip import counts, fastcount
+from countclip import counts, counts_lexicon, fastcount
 from countclip.counts import find_count
 
-from test_mine_prove import AFTER, BEFORE, NUMERALS, hard_captions
+from test_mine_prove import STRAY, hard_captions, mutated
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -98,29 +99,20 @@ def test_mutated_real_captions():
     if not LAION.is_file():
         pytest.skip("../shared not found")
     real = [json.loads(line)["text"] for line in LAION.read_text("utf-8").splitlines() if line.strip()]
-    rng = random.Random(3)
-    stray = list(" \t\u00a0.,:;-–‐/()'\"’$#%!?|&*+_0123456789aAsSé\u2009\x1c\u2028")
-    texts = []
-    for text in rng.sample(real, 10_000):
-        for _ in range(rng.randint(1, 4)):
-            at, what = rng.randint(0, len(text)), rng.random()
-            if what < 0.5:
-                text = text[:at] + rng.choice(BEFORE) + rng.choice(NUMERALS) + rng.choice(AFTER) + text[at:]
-            elif what < 0.8:
-                text = text[:at] + rng.choice(stray) + text[at:]
-            else:
-                text = text[:at] + text[at + rng.randint(1, 3):]
-        texts.append(text)
+    texts = mutated(real, 10_000, seed=3, stray=STRAY + ["‐", "_", "\x1c", "\u2028"], edits=4)
     assert_same(texts)
 
 
 def lexicon_words() -> list[str]:
+    """Every word of the count core's tables (not its memo dicts, which earlier tests fill)."""
     words: set[str] = set()
-    for name in dir(counts):
-        value = getattr(counts, name)
-        if isinstance(value, (set, frozenset, dict)) and value and all(isinstance(w, str) for w in value):
-            words |= set(value)
-    words |= {phrase for phrase, _ in counts.IDIOMS} | set(counts.BIG_WORDS) | set(counts.WORD_VALUES)
+    for name, table in counts_lexicon.lexicon_tables().items():
+        if name in ("word_chars", "prefix_symbols"):
+            continue
+        if isinstance(table, dict):
+            words |= set(table) | {v for v in table.values() if isinstance(v, str)}
+        elif isinstance(table, list):
+            words |= {w if isinstance(w, str) else w[0] for w in table}
     return sorted(w for w in words if w)
 
 
@@ -253,3 +245,15 @@ def test_sampling_keys_are_keyed_blake2b():
         for a, t in zip(ids[3:13], texts[3:13])]
     with pytest.raises(ValueError, match="null"):
         counter.sampling_keys(b"x", pa.array(["a", None]), pa.array(["b", "c"]))
+
+
+@needs_build
+def test_a_lexicon_it_cannot_take_falls_back(monkeypatch):
+    """A lexicon of a new shape (here a numeral with a digit in it) is refused, not misread."""
+    monkeypatch.setattr(counts, "BIG_WORDS", (*counts.BIG_WORDS, "4ever"))
+    with pytest.warns(RuntimeWarning, match="cannot take"):
+        got, why = fastcount._load()
+    assert got is None and why.startswith("lexicon not accepted")
+    monkeypatch.undo()
+    fastcount.configure(importlib.import_module("countclip._fastcount"))  # leave the module as it was
+    assert_same(["two cats", "fifty cats", "4ever cats"])

@@ -219,7 +219,7 @@ def test_output_is_identical_with_and_without_bulk_proofs_and_the_c_core(tmp_pat
     default, default_stats = run_mine(tmp_path, [path], "--cap-per-count", "300", out="default")
     assert fast.equals(exact) and default.equals(exact)
     assert fast_stats["proven_abstentions"] > 1000 and exact_stats["proven_abstentions"] == 0
-    assert exact_stats["count_core"] == ["python (off)"]
+    assert exact_stats["count_core"] == ["python (asked for)"]
     if fastcount.load()[0] is not None:
         assert default_stats["count_core"] == ["c"] and default_stats["proven_abstentions"] == 0
     for stats in (fast_stats, default_stats):

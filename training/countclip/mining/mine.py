@@ -84,7 +84,9 @@ def _worker_tools(config: MineConfig) -> tuple[Prefilter, CountReader, Abstentio
     prove = config.prove_abstentions and not config.explain_abstentions and reader.implementation != "c"
     if prove and "prover" not in _WORKER:
         _WORKER["prover"] = AbstentionProver()
-    prover = _WORKER["prover"] if prove and _WORKER["prover"].enabled else None  # type: ignore[union-attr]
+    prover: AbstentionProver | None = _WORKER["prover"] if prove else None  # type: ignore[assignment]
+    if prover is not None and not prover.enabled:
+        prover = None
     return _WORKER["prefilter"], reader, prover  # type: ignore[return-value]
 
 

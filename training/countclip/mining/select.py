@@ -61,7 +61,12 @@ class CountReader:
         self._find_count = counts.find_count
         self._singular = getattr(counts, "singularize", lambda noun: noun)
         self._explain = getattr(counts, "explain", None) if explain_abstentions else None
-        self.fast, why = fastcount.load() if use_c and self._explain is None else (None, "off")
+        if not use_c:
+            self.fast, why = None, "asked for"
+        elif self._explain is not None:
+            self.fast, why = None, "reasons asked for"  # the C port answers only (count, noun)
+        else:
+            self.fast, why = fastcount.load()
         self.implementation = "c" if self.fast is not None else f"python ({why})"
         self._cache: dict[str, tuple[int | None, str | None, str]] = {}
         self._noun_keys: dict[str, str] = {}
@@ -81,7 +86,8 @@ class CountReader:
         return BatchReads(values, [read[1] for read in reads], [read[2] for read in reads])
 
     def read_many(self, captions: list[str]) -> list[tuple[int | None, str | None, str]]:
-        cache, read, out = self._cache, self._read, []
+        cache, read = self._cache, self._read
+        out: list[tuple[int | None, str | None, str]] = []
         get, append = cache.get, out.append
         for caption in captions:
             hit = get(caption)
