@@ -938,6 +938,212 @@ done:
 }
 
 
+/* ------------------------------------------------------------------ the mining pre-filter */
+/* countclip/mining/prefilter.py's RE2 pattern, `\b(?:word|...|0*(?:[2-9]|10))\b` applied with
+ * ignore_case, decided on the UTF-8 bytes: RE2's \b is ASCII ([0-9A-Za-z_] on one side only;
+ * every byte of a non-ASCII code point is a non-word byte, so byte and code-point boundaries
+ * agree), and its case folding lets "k" match U+212A (Kelvin sign) and "s" U+017F (long s)
+ * besides K and S. Words are lowercase ASCII letters (configure_prefilter checks).
+ * tests/test_fastcount.py checks it against RE2 on real, generated and fuzzed captions. */
+
+#define MAX_PF_WORDS 64
+static unsigned char pf_words[MAX_PF_WORDS][24];
+static Py_ssize_t pf_lengths[MAX_PF_WORDS];
+static int n_pf_words = 0, pf_configured = 0;
+static unsigned char pf_from[26][MAX_PF_WORDS];  /* words by first letter */
+static int n_pf_from[26];
+static unsigned char re2_word_byte[256];  /* [0-9A-Za-z_] */
+/* pf_second[letter][byte]: a word starting with `letter` may go on with this byte (its second
+ * letter in either case, or a lead byte of U+017F / U+212A): most word starts fail here. */
+static unsigned char pf_second[26][256];
+
+static inline int byte_boundary(const unsigned char *s, Py_ssize_t n, Py_ssize_t q) {
+    return (q > 0 && re2_word_byte[s[q - 1]]) != (q < n && re2_word_byte[s[q]]);
+}
+
+/* How many bytes at s[q] match the lowercase ASCII `letter` under RE2's case folding (0: none). */
+static inline Py_ssize_t folded_letter(const unsigned char *s, Py_ssize_t n, Py_ssize_t q, unsigned char letter) {
+    unsigned char b = s[q];
+    if (b < 128) return (b | 0x20) == letter && is_ascii_letter(b);
+    if (letter == 's' && b == 0xC5 && q + 1 < n && s[q + 1] == 0xBF) return 2;                       /* U+017F */
+    if (letter == 'k' && b == 0xE2 && q + 2 < n && s[q + 1] == 0x84 && s[q + 2] == 0xAA) return 3;  /* U+212A */
+    return 0;
+}
+
+/* A word of the pattern (letter: its first, 0..25) or, for letter -1, 0*(?:[2-9]|10) at s[p],
+ * where \b holds. */
+static int pattern_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, int letter) {
+    if (letter < 0) {  /* taking fewer zeros never helps */
+        Py_ssize_t q = p;
+        while (q < n && s[q] == '0') q++;
+        if (q < n && s[q] >= '2' && s[q] <= '9' && byte_boundary(s, n, q + 1)) return 1;
+        return q + 1 < n && s[q] == '1' && s[q + 1] == '0' && byte_boundary(s, n, q + 2);
+    }
+    Py_ssize_t second = p + (s[p] == 0xC5 ? 2 : s[p] == 0xE2 ? 3 : 1);  /* after the first letter */
+    if (second >= n || !pf_second[letter][s[second]]) return 0;
+    for (int i = 0; i < n_pf_from[letter]; i++) {
+        const unsigned char *word = pf_words[pf_from[letter][i]];
+        Py_ssize_t len = pf_lengths[pf_from[letter][i]], q = p, k = 0, step;
+        while (k < len && q < n && (step = folded_letter(s, n, q, word[k])) > 0) { q += step; k++; }
+        if (k == len && byte_boundary(s, n, q)) return 1;
+    }
+    return 0;
+}
+
+/* The pattern may start where a run of word bytes starts (its first byte: a digit or a letter),
+ * or at U+017F / U+212A (lead bytes C5 / E2) right after a word byte. */
+static inline int starts_here(const unsigned char *s, Py_ssize_t n, Py_ssize_t p) {
+    unsigned char b = s[p];
+    if (re2_word_byte[b]) {
+        if (p > 0 && re2_word_byte[s[p - 1]]) return 0;
+        if (b == '_') return 0;
+        return pattern_at(s, n, p, is_ascii_digit(b) ? -1 : (b | 0x20) - 'a');
+    }
+    if ((b == 0xC5 || b == 0xE2) && p > 0 && re2_word_byte[s[p - 1]])
+        return pattern_at(s, n, p, b == 0xC5 ? 's' - 'a' : 'k' - 'a');
+    return 0;
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bytes in [lo, hi], as a 16-bit mask (unsigned compare: x - lo <= hi - lo). */
+static inline int in_range16(__m128i x, unsigned char lo, unsigned char hi) {
+    __m128i shifted = _mm_sub_epi8(x, _mm_set1_epi8((char)lo)), width = _mm_set1_epi8((char)(hi - lo));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(shifted, width), width));
+}
+
+/* 16 bytes at a time: where word runs start, and where C5 / E2 stand; the candidates are
+ * then checked one by one (a dozen in a caption, against 70 bytes). */
+static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
+    unsigned int previous_word = 0;
+    for (Py_ssize_t base = 0; base < n; base += 16) {
+        unsigned char tail[16];
+        const unsigned char *chunk = s + base;
+        if (n - base < 16) {
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, s + base, (size_t)(n - base));
+            chunk = tail;
+        }
+        __m128i x = _mm_loadu_si128((const __m128i *)chunk);
+        __m128i folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+        unsigned int word = (unsigned int)(in_range16(x, '0', '9') | in_range16(folded, 'a', 'z')
+                                           | _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+        unsigned int special = (unsigned int)_mm_movemask_epi8(_mm_or_si128(
+            _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xC5)), _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xE2))));
+        unsigned int candidates = (word & ~((word << 1) | previous_word)) | special;
+        if (n - base < 16) candidates &= (1u << (n - base)) - 1;
+        while (candidates) {
+            int bit = __builtin_ctz(candidates);
+            if (starts_here(s, n, base + bit)) return 1;
+            candidates &= candidates - 1;
+        }
+        previous_word = (word >> 15) & 1;
+    }
+    return 0;
+}
+#else
+static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t p = 0; p < n; p++)
+        if (starts_here(s, n, p)) return 1;
+    return 0;
+}
+#endif
+
+static PyObject *py_configure_prefilter(PyObject *self, PyObject *words) {
+    (void)self;
+    pf_configured = 0;
+    if (!PyList_Check(words) || PyList_GET_SIZE(words) > MAX_PF_WORDS) {
+        PyErr_SetString(PyExc_ValueError, "configure_prefilter: a list of at most 64 words");
+        return NULL;
+    }
+    memset(n_pf_from, 0, sizeof n_pf_from);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(words); i++) {
+        PyObject *word = PyList_GET_ITEM(words, i);
+        Py_ssize_t len = PyUnicode_Check(word) ? PyUnicode_GET_LENGTH(word) : -1;
+        if (len < 2 || len > 24) {
+            PyErr_SetString(PyExc_ValueError, "configure_prefilter: words of 2 to 24 letters");
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < len; k++) {
+            Py_UCS4 ch = PyUnicode_READ_CHAR(word, k);
+            if (!(ch >= 'a' && ch <= 'z')) {
+                PyErr_SetString(PyExc_ValueError, "configure_prefilter: words are lowercase ASCII letters");
+                return NULL;
+            }
+            pf_words[i][k] = (unsigned char)ch;
+        }
+        pf_lengths[i] = len;
+        int letter = pf_words[i][0] - 'a';
+        pf_from[letter][n_pf_from[letter]++] = (unsigned char)i;
+    }
+    n_pf_words = (int)PyList_GET_SIZE(words);
+    memset(pf_second, 0, sizeof pf_second);
+    for (int i = 0; i < n_pf_words; i++) {
+        unsigned char *second = pf_second[pf_words[i][0] - 'a'], c = pf_words[i][1];
+        second[c] = second[c - 32] = 1;
+        if (c == 's') second[0xC5] = 1;
+        if (c == 'k') second[0xE2] = 1;
+    }
+    for (int b = 0; b < 256; b++) re2_word_byte[b] = b < 128 && (is_ascii_letter((cp)b) || is_ascii_digit((cp)b) || b == '_');
+    pf_configured = 1;
+    Py_RETURN_NONE;
+}
+
+/* filter_count_utf8(parts) -> (candidates, values, nouns): per string of an Arrow string array
+ * (see StrArray), whether it passes the pre-filter and, if so, find_count's value (0: none)
+ * and noun. Null strings are not candidates. */
+static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
+    (void)self;
+    if (!configured || !pf_configured) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastcount: configure() and configure_prefilter() first");
+        return NULL;
+    }
+    StrArray a;
+    if (str_array_parse(parts, &a) < 0) return NULL;
+    PyObject *candidates = PyBytes_FromStringAndSize(NULL, a.length), *values = PyBytes_FromStringAndSize(NULL, a.length);
+    PyObject *nouns = PyList_New(a.length), *result = NULL;
+    Buffers buf = {NULL, NULL, NULL, 0};
+    if (candidates == NULL || values == NULL || nouns == NULL) goto done;
+    char *is_candidate = PyBytes_AS_STRING(candidates), *out = PyBytes_AS_STRING(values);
+    for (Py_ssize_t i = 0; i < a.length; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(nouns, i, Py_None);
+        is_candidate[i] = 0;
+        out[i] = 0;
+        const unsigned char *bytes;
+        Py_ssize_t len;
+        int got = str_array_get(&a, i, &bytes, &len);
+        if (got < 0) goto done;
+        if (got == 0 || !prefilter_passes(bytes, len)) continue;
+        is_candidate[i] = 1;
+        if (reserve(&buf, len) < 0) goto done;
+        Text x;
+        if (!decode_classify(bytes, len, &buf, &x)) {
+            PyErr_Format(PyExc_ValueError, "filter_count_utf8: string %zd is not UTF-8", i);
+            goto done;
+        }
+        PyObject *noun;
+        int value = find_count(&x, &noun);
+        if (value < 0) goto done;
+        out[i] = (char)value;
+        if (noun != NULL) {
+            Py_DECREF(Py_None);
+            PyList_SET_ITEM(nouns, i, noun);
+        }
+    }
+    result = Py_BuildValue("(OOO)", candidates, values, nouns);
+done:
+    PyMem_Free(buf.t);
+    PyMem_Free(buf.lower);
+    PyMem_Free(buf.cls);
+    Py_XDECREF(candidates);
+    Py_XDECREF(values);
+    Py_XDECREF(nouns);
+    str_array_release(&a);
+    return result;
+}
+
 /* ------------------------------------------------------------------ sampling keys */
 /* BLAKE2b (RFC 7693), keyed, 8-byte digest: what countclip.mining.select.row_key computes with
  * hashlib.blake2b(identity + b"\0" + caption, digest_size=8, key=key), without a Python call per
@@ -1231,6 +1437,11 @@ static PyMethodDef methods[] = {
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
      "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "
      "validity)."},
+    {"configure_prefilter", py_configure_prefilter, METH_O,
+     "configure_prefilter(words): the mining pre-filter's words (lowercase ASCII letters)."},
+    {"filter_count_utf8", py_filter_count_utf8, METH_O,
+     "filter_count_utf8((data, offsets, wide, offset, length, validity)) -> (candidates, values, nouns): the "
+     "mining pre-filter, then count_many on the strings that pass it."},
     {"count_utf8", py_count_utf8, METH_O,
      "count_utf8((data, offsets, wide, offset, length, validity)) -> (values, nouns): count_many on an Arrow "
      "string array's buffers."},

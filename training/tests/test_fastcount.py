@@ -257,3 +257,39 @@ def test_a_lexicon_it_cannot_take_falls_back(monkeypatch):
     monkeypatch.undo()
     fastcount.configure(importlib.import_module("countclip._fastcount"))  # leave the module as it was
     assert_same(["two cats", "fifty cats", "4ever cats"])
+
+
+# Where RE2's \b (ASCII only) and case folding (k ~ U+212A, s ~ U+017F) are easy to get wrong.
+PREFILTER_EDGES = ["ſix", "aſix", "pairſa", "twoſ", "\u212aids", "se\u212aven", "dozens", "a2", "_2", "2_", "02",
+                   "0010", "100", "010x", "x 010", "é2", "2é", "TEN", "Ten.", "tén", "ſeven", "ſeven cats",
+                   "thouſands", "xx\u212aten", "ab\u017fix", "two" * 9, "1" * 20 + " two", "_two", "two_", "2", "10",
+                   "x" * 15 + " two", "x" * 16 + "two", "x" * 14 + " 7", "’two", "two’", "\u212a", "\u017f"]
+
+
+@needs_build
+def test_the_c_prefilter_decides_as_re2():
+    """filter_and_count's candidates are exactly the RE2 pre-filter's, its counts find_count's."""
+    import numpy as np
+    import pyarrow as pa
+
+    from countclip.mining.prefilter import Prefilter
+
+    prefilter = Prefilter()
+    words = prefilter.plain_words()
+    assert words is not None and "two" in words
+    rng = random.Random(8)
+    texts = fuzzed(30_000, seed=6) + hard_captions(10_000, seed=6) + PREFILTER_EDGES + [None, ""]
+    real = [json.loads(line)["text"] for line in LAION.read_text("utf-8").splitlines()] if LAION.is_file() else []
+    for text in (real or texts)[:20_000]:
+        at = rng.randint(0, len(text or ""))
+        texts.append((text or "")[:at] + rng.choice(PREFILTER_EDGES) + rng.choice(["", " ", "ſ", "\u212a", "_", "é"])
+                     + (text or "")[at:])
+    texts += ["".join(rng.choice("ab2 _ſ\u212atwoſix0") for _ in range(rng.randint(0, 40))) for _ in range(20_000)]
+    array = pa.array(texts, pa.string())
+    for part in (array, array.slice(1001, 5000), pa.array(texts, pa.large_string())):
+        candidate, values, nouns = counter.filter_and_count(part, words)
+        assert candidate.tolist() == prefilter.mask(part).to_pylist()
+        chosen = np.flatnonzero(candidate)
+        want = expected([part[int(i)].as_py() for i in chosen])
+        assert [(int(values[i]), nouns[i]) for i in chosen] == want
+        assert not values[~candidate].any() and all(nouns[i] is None for i in np.flatnonzero(~candidate))

@@ -5,6 +5,10 @@ caption; web-scale metadata has billions of rows. This filter runs one RE2 regul
 expression over a whole Arrow batch (C++, no Python per row) and passes on only the
 captions that mention a number word or a standalone number 2..10 in digits.
 
+Beside the count core's C port, the same pattern is decided in C, in one pass with the core
+(`Prefilter.plain_words`, `countclip.fastcount.FastCounter.filter_and_count`), with the same
+answers (tested against RE2 in `tests/test_fastcount.py`).
+
 It is a *superset* filter by construction: it never decides that a number is an age, a
 time or a unit (that stays in the count core, in one place); it only removes captions
 with no way of expressing 2..10 at all. `training/tests/test_mine_prefilter.py` checks
@@ -72,6 +76,17 @@ class Prefilter:
 
     def __init__(self, extra_words: tuple[str, ...] = ()):
         self.pattern = candidate_pattern(extra_words)
+        words = _core_words() or _FALLBACK_WORDS
+        self.words = sorted({w.lower() for w in (*words, *extra_words) if w.strip()})
+
+    def plain_words(self) -> list[str] | None:
+        """The words, when the pattern is `\\b(?:word|...|0*(?:[2-9]|10))\\b` with words of
+        lowercase ASCII letters only: what the C pre-filter (`countclip._fastcount`) decides
+        exactly as RE2 does. None otherwise (RE2 then runs)."""
+        if not all(w.isascii() and w.isalpha() and w.islower() for w in self.words):
+            return None
+        alternation = "|".join(sorted(self.words, key=lambda w: (-len(w), w)))
+        return self.words if self.pattern == rf"\b(?:{alternation}|{_DIGITS})\b" else None
 
     def mask(self, captions: pa.Array) -> pa.BooleanArray:
         """True where the caption may hold a count 2..10. Null captions are False."""
