@@ -19,6 +19,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef Py_UCS4 cp;
 
@@ -687,7 +690,6 @@ static int find_count(const Text *x, PyObject **noun_out) {
     NounTokens found_noun = {0, 0};
     *noun_out = NULL;
     Py_ssize_t j = 0;
-    const cp *t = x->t;
     /* Invariant: t[j - 1] is not a word character (or j == 0), so a numeral may start at j. */
     while (j < x->n) {
         unsigned char c = x->cls[j];
@@ -797,12 +799,68 @@ static int reserve(Buffers *buf, Py_ssize_t n) {
     return 0;
 }
 
+#if defined(__SSE2__)
+/* 16 ASCII bytes at once: their code points, lowercased copy and classes (ascii_cls, computed
+ * with compares; configure checks the two agree on every ASCII byte, else this is not used). */
+static int ascii_blocks = 0;
+
+static inline __m128i byte_range(__m128i x, unsigned char lo, unsigned char hi) {  /* 0xFF where lo <= x <= hi */
+    __m128i shifted = _mm_sub_epi8(x, _mm_set1_epi8((char)lo)), width = _mm_set1_epi8((char)(hi - lo));
+    return _mm_cmpeq_epi8(_mm_max_epu8(shifted, width), width);
+}
+
+static inline void widen_store(__m128i x, cp *out) {
+    __m128i zero = _mm_setzero_si128(), low = _mm_unpacklo_epi8(x, zero), high = _mm_unpackhi_epi8(x, zero);
+    _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi16(low, zero));
+    _mm_storeu_si128((__m128i *)(out + 4), _mm_unpackhi_epi16(low, zero));
+    _mm_storeu_si128((__m128i *)(out + 8), _mm_unpacklo_epi16(high, zero));
+    _mm_storeu_si128((__m128i *)(out + 12), _mm_unpackhi_epi16(high, zero));
+}
+
+static inline void ascii_block(const unsigned char *s, cp *t, cp *lower, unsigned char *cls) {
+    __m128i x = _mm_loadu_si128((const __m128i *)s);
+    __m128i upper = byte_range(x, 'A', 'Z');
+    __m128i low = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+    __m128i letter = byte_range(low, 'a', 'z'), digit = byte_range(x, '0', '9');
+    __m128i word = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, _mm_set1_epi8('_')));
+    __m128i blank = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')));
+    __m128i space = _mm_or_si128(byte_range(x, '\t', '\r'), byte_range(x, 0x1c, ' '));
+    __m128i classes = _mm_or_si128(
+        _mm_or_si128(_mm_and_si128(word, _mm_set1_epi8(C_WORD)), _mm_and_si128(letter, _mm_set1_epi8(C_LETTER))),
+        _mm_or_si128(_mm_and_si128(digit, _mm_set1_epi8(C_DIGIT)),
+                     _mm_or_si128(_mm_and_si128(space, _mm_set1_epi8(C_SPACE)), _mm_and_si128(blank, _mm_set1_epi8(C_BLANK)))));
+    _mm_storeu_si128((__m128i *)cls, classes);
+    widen_store(x, t);
+    widen_store(low, lower);
+}
+
+/* Whether ascii_block gives ascii_cls's classes and the scalar lowercasing on every ASCII byte. */
+static int ascii_blocks_agree(void) {
+    unsigned char bytes[128], cls[128];
+    cp t[128], lower[128];
+    for (int b = 0; b < 128; b++) bytes[b] = (unsigned char)b;
+    for (int k = 0; k < 128; k += 16) ascii_block(bytes + k, t + k, lower + k, cls + k);
+    for (int b = 0; b < 128; b++)
+        if (cls[b] != ascii_cls[b] || t[b] != (cp)b || lower[b] != (cp)b + ((cp)((cp)b - 'A' < 26u) << 5)) return 0;
+    return 1;
+}
+#endif
+
 /* UTF-8 bytes to buf's code points, lowercased copy and classes in one pass; false on bad UTF-8. */
 static int decode_classify(const unsigned char *s, Py_ssize_t len, Buffers *buf, Text *x) {
     cp *t = buf->t, *lower = buf->lower;
     unsigned char *cls = buf->cls;
     Py_ssize_t n = 0, i = 0;
     while (i < len) {
+#if defined(__SSE2__)
+        if (ascii_blocks && i + 16 <= len
+                && _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i))) == 0) {
+            ascii_block(s + i, t + n, lower + n, cls + n);
+            i += 16;
+            n += 16;
+            continue;
+        }
+#endif
         unsigned char b = s[i];
         if (b < 0x80) {
             t[n] = b;
@@ -1005,7 +1063,6 @@ static inline int starts_here(const unsigned char *s, Py_ssize_t n, Py_ssize_t p
 }
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
 
 /* Bytes in [lo, hi], as a 16-bit mask (unsigned compare: x - lo <= hi - lo). */
 static inline int in_range16(__m128i x, unsigned char lo, unsigned char hi) {
@@ -1418,6 +1475,9 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
         ascii_cls[ch] = (unsigned char)((ascii_word_char[ch] ? C_WORD : 0) | (is_ascii_letter(ch) ? C_LETTER : 0)
                                         | (is_ascii_digit(ch) ? C_DIGIT : 0) | (is_space(ch) ? C_SPACE : 0)
                                         | (ch == ' ' || ch == '\t' ? C_BLANK : 0));
+#if defined(__SSE2__)
+    ascii_blocks = ascii_blocks_agree();
+#endif
     if (read_charset(chars, "punct", &punct) < 0 || read_charset(chars, "sentence_end", &sentence_end) < 0
             || read_charset(chars, "joiners", &joiners) < 0 || read_charset(chars, "prefix_symbols", &prefix_symbols) < 0
             || read_charset(chars, "after_symbols", &after_symbols) < 0
@@ -1430,7 +1490,18 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
     Py_RETURN_NONE;
 }
 
+static PyObject *py_features(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+#if defined(__SSE2__)
+    return Py_BuildValue("{s:O,s:O}", "sse2", Py_True, "ascii_blocks", ascii_blocks ? Py_True : Py_False);
+#else
+    return Py_BuildValue("{s:O,s:O}", "sse2", Py_False, "ascii_blocks", Py_False);
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"features", py_features, METH_NOARGS, "features() -> {'sse2': bool, 'ascii_blocks': bool}: the fast paths in use."},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,

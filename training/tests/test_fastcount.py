@@ -293,3 +293,14 @@ def test_the_c_prefilter_decides_as_re2():
         want = expected([part[int(i)].as_py() for i in chosen])
         assert [(int(values[i]), nouns[i]) for i in chosen] == want
         assert not values[~candidate].any() and all(nouns[i] is None for i in np.flatnonzero(~candidate))
+
+
+@needs_build
+def test_fast_paths_in_use_on_x86_64():
+    """SSE2 is part of x86-64: its paths must be on there (the parity tests above ran through them)."""
+    import platform
+
+    features = counter._module.features()
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"{platform.machine()}: scalar paths")
+    assert features == {"sse2": True, "ascii_blocks": True}
