@@ -149,11 +149,17 @@ def baseline(path: Path, cap: int, seed: int) -> dict[int, int]:
 
 
 def run_mine(path: Path, out: Path, cap: int, workers: int, *extra: str) -> dict:
+    import multiprocessing
+
     from countclip.mining import mine
 
     code = mine.main([str(path), "--out", str(out), "--cap-per-count", str(cap), "--workers", str(workers), *extra])
     if code != 0:
         sys.exit(f"countclip mine failed with exit code {code}")
+    # As the CLI's process does when it exits: wait for the worker processes (they may still be
+    # tearing down), so that the wall time includes them and their CPU time is counted.
+    for child in multiprocessing.active_children():
+        child.join()
     return json.loads((out / mine.STATS_NAME).read_text())
 
 

@@ -171,9 +171,14 @@ def _results(tasks: list[Task], config: MineConfig, workers: int) -> Iterator[Ta
         pool = ProcessPoolExecutor(n_children, mp_context=get_context("spawn"))
         try:
             yield from _shared_with_driver(tasks, config, pool, n_children)
-        finally:
-            # On an error, stop at once rather than finishing every queued task first.
+        except BaseException:
+            # On an error (or when the consumer stops), stop at once rather than finishing every
+            # queued task first.
             pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        # Every result is in: the children exit (a quarter of a second, tearing down their
+        # interpreters) while the driver balances and writes the outputs.
+        pool.shutdown(wait=False)
 
 
 def _shared_with_driver(tasks: list[Task], config: MineConfig, pool: ProcessPoolExecutor,
