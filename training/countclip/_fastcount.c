@@ -137,6 +137,7 @@ static int n_phrases_from[128];
 /* One-word phrases: their (first, last) letter pairs and length range, checked before a
  * table look-up (most words are not numerals). */
 static unsigned char word_phrase_ends[26][26];
+static unsigned char word_phrase_starts[26][26];  /* their first two letters */
 static Py_ssize_t word_phrase_min = 1 << 30, word_phrase_max = 0;
 typedef struct { cp text[16]; Py_ssize_t len; } Suffix;
 static Suffix suffixes[MAX_SUFFIXES];
@@ -336,6 +337,9 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value,
         *value = chosen->value;
         return i + best;
     }
+    /* Most words are no numeral: their first two letters say so (one-word phrases have two or more). */
+    if (i + 1 >= n || !(cls[i + 1] & C_LETTER) || !word_phrase_starts[first - 'a'][x->lower[i + 1] - 'a'])
+        return -1;
     Py_ssize_t e = i;
     while (e < n && (cls[e] & C_LETTER)) e++;
     *seen = e;
@@ -1415,6 +1419,7 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
     n_phrases = 0;
     memset(n_phrases_from, 0, sizeof n_phrases_from);
     memset(word_phrase_ends, 0, sizeof word_phrase_ends);
+    memset(word_phrase_starts, 0, sizeof word_phrase_starts);
     word_phrase_min = 1 << 30;
     word_phrase_max = 0;
     for (Py_ssize_t i = 0; i < np; i++) {  /* (phrase lowercase, value or None, is_idiom) */
@@ -1447,7 +1452,12 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
             Entry *entry = table_add(phrase.text, phrase.len, W_PHRASE);
             if (entry == NULL) return NULL;
             entry->value = phrase.value;
+            if (phrase.len < 2) {
+                PyErr_SetString(PyExc_ValueError, "configure: a one-word numeral has two letters or more");
+                return NULL;
+            }
             word_phrase_ends[phrase.text[0] - 'a'][phrase.text[phrase.len - 1] - 'a'] = 1;
+            word_phrase_starts[phrase.text[0] - 'a'][phrase.text[1] - 'a'] = 1;
             if (phrase.len < word_phrase_min) word_phrase_min = phrase.len;
             if (phrase.len > word_phrase_max) word_phrase_max = phrase.len;
         }
