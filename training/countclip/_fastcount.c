@@ -1151,9 +1151,9 @@ static PyObject *py_configure_prefilter(PyObject *self, PyObject *words) {
     Py_RETURN_NONE;
 }
 
-/* filter_count_utf8(parts) -> (candidates, values, nouns): per string of an Arrow string array
- * (see StrArray), whether it passes the pre-filter and, if so, find_count's value (0: none)
- * and noun. Null strings are not candidates. */
+/* filter_count_utf8(parts) -> (positions, values, nouns): the strings of an Arrow string array
+ * (see StrArray) that pass the pre-filter, as their positions (int64, native order), and for
+ * each find_count's value (int8, 0: none) and noun (None without one). Nulls never pass. */
 static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
     (void)self;
     if (!configured || !pf_configured) {
@@ -1162,22 +1162,19 @@ static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
     }
     StrArray a;
     if (str_array_parse(parts, &a) < 0) return NULL;
-    PyObject *candidates = PyBytes_FromStringAndSize(NULL, a.length), *values = PyBytes_FromStringAndSize(NULL, a.length);
-    PyObject *nouns = PyList_New(a.length), *result = NULL;
+    PyObject *result = NULL, *positions = NULL, *values = NULL, *nouns = NULL;
+    int64_t *at = PyMem_Malloc((size_t)(a.length > 0 ? a.length : 1) * sizeof(int64_t));
+    char *value_of = PyMem_Malloc((size_t)(a.length > 0 ? a.length : 1));
+    PyObject **noun_of = PyMem_Malloc((size_t)(a.length > 0 ? a.length : 1) * sizeof(PyObject *));
+    Py_ssize_t found = 0;
     Buffers buf = {NULL, NULL, NULL, 0};
-    if (candidates == NULL || values == NULL || nouns == NULL) goto done;
-    char *is_candidate = PyBytes_AS_STRING(candidates), *out = PyBytes_AS_STRING(values);
+    if (at == NULL || value_of == NULL || noun_of == NULL) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < a.length; i++) {
-        Py_INCREF(Py_None);
-        PyList_SET_ITEM(nouns, i, Py_None);
-        is_candidate[i] = 0;
-        out[i] = 0;
         const unsigned char *bytes;
         Py_ssize_t len;
         int got = str_array_get(&a, i, &bytes, &len);
         if (got < 0) goto done;
         if (got == 0 || !prefilter_passes(bytes, len)) continue;
-        is_candidate[i] = 1;
         if (reserve(&buf, len) < 0) goto done;
         Text x;
         if (!decode_classify(bytes, len, &buf, &x)) {
@@ -1187,18 +1184,31 @@ static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
         PyObject *noun;
         int value = find_count(&x, &noun);
         if (value < 0) goto done;
-        out[i] = (char)value;
-        if (noun != NULL) {
-            Py_DECREF(Py_None);
-            PyList_SET_ITEM(nouns, i, noun);
-        }
+        at[found] = i;
+        value_of[found] = (char)value;
+        noun_of[found++] = noun;  /* NULL: None */
     }
-    result = Py_BuildValue("(OOO)", candidates, values, nouns);
+    positions = PyBytes_FromStringAndSize((const char *)at, found * (Py_ssize_t)sizeof(int64_t));
+    values = PyBytes_FromStringAndSize(value_of, found);
+    nouns = PyList_New(found);
+    if (positions == NULL || values == NULL || nouns == NULL) goto done;
+    for (Py_ssize_t k = 0; k < found; k++) {
+        PyObject *noun = noun_of[k] != NULL ? noun_of[k] : Py_None;
+        if (noun_of[k] == NULL) Py_INCREF(Py_None);
+        noun_of[k] = NULL;  /* the list owns it now */
+        PyList_SET_ITEM(nouns, k, noun);
+    }
+    result = Py_BuildValue("(OOO)", positions, values, nouns);
 done:
+    if (noun_of != NULL)
+        for (Py_ssize_t k = 0; k < found; k++) Py_XDECREF(noun_of[k]);
+    PyMem_Free(at);
+    PyMem_Free(value_of);
+    PyMem_Free(noun_of);
     PyMem_Free(buf.t);
     PyMem_Free(buf.lower);
     PyMem_Free(buf.cls);
-    Py_XDECREF(candidates);
+    Py_XDECREF(positions);
     Py_XDECREF(values);
     Py_XDECREF(nouns);
     str_array_release(&a);
@@ -1521,8 +1531,8 @@ static PyMethodDef methods[] = {
     {"configure_prefilter", py_configure_prefilter, METH_O,
      "configure_prefilter(words): the mining pre-filter's words (lowercase ASCII letters)."},
     {"filter_count_utf8", py_filter_count_utf8, METH_O,
-     "filter_count_utf8((data, offsets, wide, offset, length, validity)) -> (candidates, values, nouns): the "
-     "mining pre-filter, then count_many on the strings that pass it."},
+     "filter_count_utf8((data, offsets, wide, offset, length, validity)) -> (positions, values, nouns): the "
+     "strings that pass the mining pre-filter, and count_many on them."},
     {"count_utf8", py_count_utf8, METH_O,
      "count_utf8((data, offsets, wide, offset, length, validity)) -> (values, nouns): count_many on an Arrow "
      "string array's buffers."},

@@ -58,15 +58,15 @@ class FastCounter:
 
     def filter_and_count(self, captions: pa.Array, prefilter_words: list[str]) -> tuple[np.ndarray, np.ndarray,
                                                                                        list[str | None]]:
-        """One pass over an Arrow string array: which captions pass the mining pre-filter (the
+        """One pass over an Arrow string array: the captions that pass the mining pre-filter (the
         RE2 pattern `\\b(?:word|...|0*(?:[2-9]|10))\\b`, case-insensitive, of
         `countclip.mining.prefilter`, decided as RE2 decides it), and `count_arrow` on those.
-        Returns (candidate bools, int8 values, nouns)."""
+        Returns (their positions, int8 values, nouns)."""
         if prefilter_words != self._prefilter_words:
             self._module.configure_prefilter(list(prefilter_words))
             self._prefilter_words = list(prefilter_words)
-        candidates, values, nouns = self._module.filter_count_utf8(arrow_parts(captions))
-        return np.frombuffer(candidates, dtype=np.bool_), np.frombuffer(values, dtype=np.int8), nouns
+        positions, values, nouns = self._module.filter_count_utf8(arrow_parts(captions))
+        return np.frombuffer(positions, dtype=np.int64), np.frombuffer(values, dtype=np.int8), nouns
 
     def count_arrow(self, captions: pa.Array) -> tuple[np.ndarray, list[str | None]]:
         """`count_many` on an Arrow string array, read in place (no Python str per caption)."""

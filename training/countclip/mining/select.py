@@ -81,9 +81,8 @@ class CountReader:
         words = prefilter.plain_words() if self.fast is not None else None
         if words is None:
             return None
-        candidate, values, nouns = self.fast.filter_and_count(captions, words)
-        positions = np.flatnonzero(candidate)
-        return len(positions), positions, BatchReads(values[positions], [nouns[i] for i in positions], None)
+        positions, values, nouns = self.fast.filter_and_count(captions, words)
+        return len(positions), positions, BatchReads(values, nouns, None)
 
     def read_batch(self, captions: pa.Array) -> BatchReads:
         """Every caption's count (0: none), noun and, for those not selected, why (an Arrow
