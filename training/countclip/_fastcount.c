@@ -953,6 +953,18 @@ fail:
     return NULL;
 }
 
+/* find_count on one UTF-8 string (row `row` of an array, for the error): its value (0: none),
+ * with the noun (a new reference or NULL) in *noun; -1 with an exception on bad UTF-8. */
+static int count_utf8_string(const unsigned char *bytes, Py_ssize_t len, Py_ssize_t row, Buffers *buf, PyObject **noun) {
+    Text x;
+    if (reserve(buf, len) < 0) return -1;
+    if (!decode_classify(bytes, len, buf, &x)) {
+        PyErr_Format(PyExc_ValueError, "string %zd is not UTF-8", row);
+        return -1;
+    }
+    return find_count(&x, noun);
+}
+
 /* count_utf8(parts) -> (values, nouns): count_many on an Arrow string array's buffers. A null
  * string has no count. */
 static PyObject *py_count_utf8(PyObject *self, PyObject *parts) {
@@ -973,14 +985,8 @@ static PyObject *py_count_utf8(PyObject *self, PyObject *parts) {
         int got = str_array_get(&a, i, &bytes, &len);
         if (got < 0) goto done;
         if (got == 0) continue;
-        if (reserve(&buf, len) < 0) goto done;
-        Text x;
-        if (!decode_classify(bytes, len, &buf, &x)) {
-            PyErr_Format(PyExc_ValueError, "count_utf8: string %zd is not UTF-8", i);
-            goto done;
-        }
         PyObject *noun;
-        int value = find_count(&x, &noun);
+        int value = count_utf8_string(bytes, len, i, &buf, &noun);
         if (value < 0) goto done;
         out[i] = (char)value;
         if (noun != NULL) {
@@ -1175,14 +1181,8 @@ static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
         int got = str_array_get(&a, i, &bytes, &len);
         if (got < 0) goto done;
         if (got == 0 || !prefilter_passes(bytes, len)) continue;
-        if (reserve(&buf, len) < 0) goto done;
-        Text x;
-        if (!decode_classify(bytes, len, &buf, &x)) {
-            PyErr_Format(PyExc_ValueError, "filter_count_utf8: string %zd is not UTF-8", i);
-            goto done;
-        }
         PyObject *noun;
-        int value = find_count(&x, &noun);
+        int value = count_utf8_string(bytes, len, i, &buf, &noun);
         if (value < 0) goto done;
         at[found] = i;
         value_of[found] = (char)value;
