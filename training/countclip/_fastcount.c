@@ -1028,6 +1028,9 @@ static unsigned char re2_word_byte[256];  /* [0-9A-Za-z_] */
 /* pf_second[letter][byte]: a word starting with `letter` may go on with this byte (its second
  * letter in either case, or a lead byte of U+017F / U+212A): most word starts fail here. */
 static unsigned char pf_second[26][256];
+/* pf_pair[first byte][next byte (0 at the end)]: whether a match may start there: a digit, a
+ * first letter whose word may go on with that byte, or a lead byte of U+017F / U+212A. */
+static unsigned char pf_pair[256][256];
 
 static inline int byte_boundary(const unsigned char *s, Py_ssize_t n, Py_ssize_t q) {
     return (q > 0 && re2_word_byte[s[q - 1]]) != (q < n && re2_word_byte[s[q]]);
@@ -1105,9 +1108,10 @@ static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
         unsigned int candidates = (word & ~((word << 1) | previous_word)) | special;
         if (n - base < 16) candidates &= (1u << (n - base)) - 1;
         while (candidates) {
-            int bit = __builtin_ctz(candidates);
-            if (starts_here(s, n, base + bit)) return 1;
+            Py_ssize_t p = base + __builtin_ctz(candidates);
             candidates &= candidates - 1;
+            /* Most word starts fail on their first two bytes: one look-up. */
+            if (pf_pair[s[p]][p + 1 < n ? s[p + 1] : 0] && starts_here(s, n, p)) return 1;
         }
         previous_word = (word >> 15) & 1;
     }
@@ -1155,6 +1159,12 @@ static PyObject *py_configure_prefilter(PyObject *self, PyObject *words) {
         second[c] = second[c - 32] = 1;
         if (c == 's') second[0xC5] = 1;
         if (c == 'k') second[0xE2] = 1;
+    }
+    for (int b0 = 0; b0 < 256; b0++) {
+        int letter = b0 < 128 && is_ascii_letter((cp)b0) ? (b0 | 0x20) - 'a' : -1;
+        for (int b1 = 0; b1 < 256; b1++)
+            pf_pair[b0][b1] = (unsigned char)((b0 >= '0' && b0 <= '9') || b0 == 0xC5 || b0 == 0xE2
+                                              || (letter >= 0 && n_pf_from[letter] && pf_second[letter][b1]));
     }
     for (int b = 0; b < 256; b++) re2_word_byte[b] = b < 128 && (is_ascii_letter((cp)b) || is_ascii_digit((cp)b) || b == '_');
     pf_configured = 1;
