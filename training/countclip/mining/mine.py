@@ -22,7 +22,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -269,15 +269,18 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
 
 def write_outputs(out_dir: Path, frame: pl.DataFrame, stats: dict) -> dict[str, Path]:
     table = frame.select(OUTPUT_COLUMNS).to_arrow()
-    paths = {
-        "parquet": atomic_write(out_dir / OUTPUT_NAME, lambda tmp: pq.write_table(table, tmp, compression="zstd")),
-        "histogram": write_count_histogram(
+    # The parquet (compressed by Arrow, which releases the GIL) is written while the histogram
+    # is drawn; stats.json comes last: its presence means the run finished.
+    with ThreadPoolExecutor(1) as writer:
+        parquet = writer.submit(atomic_write, out_dir / OUTPUT_NAME,
+                                lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        histogram = write_count_histogram(
             out_dir / HISTOGRAM_NAME,
             {"eligible": {int(k): v for k, v in stats["eligible_per_count"].items()},
              "selected": {int(k): v for k, v in stats["selected_per_count"].items()}},
-            title=f"counting captions: {stats['selected_total']:,} selected of {stats['rows_read']:,} read"),
-    }
-    paths["stats"] = write_json(out_dir / STATS_NAME, stats)  # last: its presence means the run finished
+            title=f"counting captions: {stats['selected_total']:,} selected of {stats['rows_read']:,} read")
+        paths = {"parquet": parquet.result(), "histogram": histogram}
+    paths["stats"] = write_json(out_dir / STATS_NAME, stats)
     return paths
 
 
