@@ -176,7 +176,6 @@ static inline int is_ascii_letter(cp ch) { return (ch >= 'a' && ch <= 'z') || (c
 static inline int is_ascii_digit(cp ch) { return ch >= '0' && ch <= '9'; }
 static inline int is_upper_az(cp ch) { return ch >= 'A' && ch <= 'Z'; }
 static inline int is_lower_az(cp ch) { return ch >= 'a' && ch <= 'z'; }
-static inline int is_blank(cp ch) { return ch == ' ' || ch == '\t' || ch == 0xa0; }  /* [ \t\u00a0] */
 static inline int is_space(cp ch) { return Py_UNICODE_ISSPACE(ch); }  /* str.split() */
 
 static int all_ascii(const cp *s, Py_ssize_t n) {
@@ -1081,11 +1080,6 @@ static inline int starts_here(const unsigned char *s, Py_ssize_t n, Py_ssize_t p
 
 #if defined(__SSE2__)
 
-/* Bytes in [lo, hi], as a 16-bit mask (unsigned compare: x - lo <= hi - lo). */
-static inline int in_range16(__m128i x, unsigned char lo, unsigned char hi) {
-    __m128i shifted = _mm_sub_epi8(x, _mm_set1_epi8((char)lo)), width = _mm_set1_epi8((char)(hi - lo));
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(shifted, width), width));
-}
 
 /* 16 bytes at a time: where word runs start, and where C5 / E2 stand; the candidates are
  * then checked one by one (a dozen in a caption, against 70 bytes). */
@@ -1101,7 +1095,7 @@ static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
         }
         __m128i x = _mm_loadu_si128((const __m128i *)chunk);
         __m128i folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
-        unsigned int word = (unsigned int)(in_range16(x, '0', '9') | in_range16(folded, 'a', 'z')
+        unsigned int word = (unsigned int)(_mm_movemask_epi8(byte_range(x, '0', '9')) | _mm_movemask_epi8(byte_range(folded, 'a', 'z'))
                                            | _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
         unsigned int special = (unsigned int)_mm_movemask_epi8(_mm_or_si128(
             _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xC5)), _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xE2))));

@@ -42,8 +42,9 @@ def sha256(path: Path) -> str:
 
 
 class FastCounter:
-    """`count_many(captions) -> (values, nouns)`: find_count's value per caption (0: None) as
-    int8, and its noun (None without a count or a noun)."""
+    """find_count's value per caption (0: None) as int8, and its noun (None without a count or
+    a noun): `count_many` (a list of str), `count_arrow` (an Arrow string array), and
+    `filter_and_count` (the mining pre-filter first); plus `sampling_keys`."""
 
     def __init__(self, module: ModuleType):
         self._module = module

@@ -57,10 +57,18 @@ def _core_words() -> tuple[str, ...]:
     return tuple(words)
 
 
+def candidate_words(extra_words: tuple[str, ...] = ()) -> list[str]:
+    """The words the pattern matches, lowercase, longest first (the alternation's order)."""
+    words = _core_words() or _FALLBACK_WORDS
+    return sorted({w.lower() for w in (*words, *extra_words) if w.strip()}, key=lambda w: (-len(w), w))
+
+
 def candidate_pattern(extra_words: tuple[str, ...] = ()) -> str:
     """The RE2 pattern (applied case-insensitively) that marks a caption as a candidate."""
-    words = _core_words() or _FALLBACK_WORDS
-    words = sorted({w.lower() for w in (*words, *extra_words) if w.strip()}, key=lambda w: (-len(w), w))
+    return _pattern(candidate_words(extra_words))
+
+
+def _pattern(words: list[str]) -> str:
     alternation = "|".join(_escape(w) for w in words)
     # RE2's \b is ASCII-only: an accented letter next to "two" counts as a boundary here but
     # not in the core, so this side is the looser one, as a superset filter must be.
@@ -75,18 +83,16 @@ class Prefilter:
     """`mask(captions)` -> BooleanArray of the captions worth a count-core call."""
 
     def __init__(self, extra_words: tuple[str, ...] = ()):
-        self.pattern = candidate_pattern(extra_words)
-        words = _core_words() or _FALLBACK_WORDS
-        self.words = sorted({w.lower() for w in (*words, *extra_words) if w.strip()})
+        words = candidate_words(extra_words)
+        self.pattern = _pattern(words)
+        # What the C pre-filter (`countclip._fastcount`) decides exactly as RE2 does: words of
+        # lowercase ASCII letters only (which _escape leaves as they are).
+        plain = all(w.isascii() and w.isalpha() and w.islower() for w in words)
+        self._plain_words = words if plain else None
 
     def plain_words(self) -> list[str] | None:
-        """The words, when the pattern is `\\b(?:word|...|0*(?:[2-9]|10))\\b` with words of
-        lowercase ASCII letters only: what the C pre-filter (`countclip._fastcount`) decides
-        exactly as RE2 does. None otherwise (RE2 then runs)."""
-        if not all(w.isascii() and w.isalpha() and w.islower() for w in self.words):
-            return None
-        alternation = "|".join(sorted(self.words, key=lambda w: (-len(w), w)))
-        return self.words if self.pattern == rf"\b(?:{alternation}|{_DIGITS})\b" else None
+        """The pattern's words when the C pre-filter can decide it, else None (RE2 then runs)."""
+        return self._plain_words
 
     def mask(self, captions: pa.Array) -> pa.BooleanArray:
         """True where the caption may hold a count 2..10. Null captions are False."""

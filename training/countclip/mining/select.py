@@ -78,8 +78,8 @@ class CountReader:
     def filter_and_read(self, captions: pa.Array, prefilter: Prefilter) -> tuple[int, np.ndarray, BatchReads] | None:
         """Pre-filter and core in one pass of the C core over the batch, or None without it:
         (number of candidates, their positions, their reads)."""
-        words = prefilter.plain_words() if self.fast is not None else None
-        if words is None:
+        words = prefilter.plain_words()
+        if self.fast is None or words is None:
             return None
         positions, values, nouns = self.fast.filter_and_count(captions, words)
         return len(positions), positions, BatchReads(values, nouns, None)
