@@ -15,7 +15,7 @@ import pytest
 from countclip import fastcount
 from countclip.cli import main as cli_main
 from countclip.counts import find_count
-from countclip.mining import mine
+from countclip.mining import mine, select
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "captions" / "laion-captions.jsonl"
 
@@ -228,3 +228,42 @@ def test_output_is_identical_with_and_without_bulk_proofs_and_the_c_core(tmp_pat
     # --explain-abstentions needs the core's reason for every caption it declines: no proofs then.
     _, explained = run_mine(tmp_path, [path], "--explain-abstentions", out="explained")
     assert explained["proven_abstentions"] == 0
+
+
+def _reference_balance(frame: pl.DataFrame, caps: select.Caps) -> pl.DataFrame:
+    """The definition: dedupe in KEY_ORDER, noun cap, then each count's first rows in KEY_ORDER."""
+    frame = frame.sort(select.KEY_ORDER).unique(subset=["key", "url", "caption"], keep="first", maintain_order=True)
+    if caps.per_noun is not None:
+        frame = frame.filter(pl.int_range(pl.len()).over("noun_key") < caps.per_noun)
+    frame = frame.sort(["count", *select.KEY_ORDER])
+    if caps.per_count is not None:
+        frame = frame.filter(pl.int_range(pl.len()).over("count") < caps.per_count)
+    return frame
+
+
+@pytest.mark.parametrize("key_range", [2**64, 40])  # 40: many equal keys of different rows
+@pytest.mark.parametrize("caps", [select.Caps(), select.Caps(per_count=5), select.Caps(per_count=5, per_noun=3)])
+def test_balance_and_prune_follow_the_sampling_order_with_duplicates_and_equal_keys(key_range, caps):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 400
+    ids = rng.integers(0, 300, n)  # repeated ids: exact duplicate (url, caption) pairs
+    keys = [int(k) for k in rng.integers(0, key_range, 300, dtype=np.uint64)]
+    frame = pl.DataFrame({
+        "url": [f"u{i}" for i in ids], "caption": [f"c{i}" for i in ids], "count": (ids % 9 + 2).astype(np.int32),
+        "noun": [f"n{i % 7}" for i in ids], "source_file": [f"f{j % 3}" for j in range(n)], "row": np.arange(n) // 3,
+        "key": [keys[i] for i in ids], "noun_key": [f"n{i % 7}" for i in ids],
+    }, schema=select.SCHEMA)
+    expected = _reference_balance(frame, caps)
+    got, duplicates = select.balance(frame, caps)
+    assert got.equals(expected) and duplicates == n - frame.unique(["key", "url", "caption"]).height
+    # Pruning parts first (as tasks do) changes nothing.
+    parts = [select.prune(frame.slice(start, 100), caps)[0] for start in range(0, n, 100)]
+    assert select.balance(pl.concat(parts), caps)[0].equals(expected)
+    # Equal keys in any order: ties go by (source_file, row).
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
+    in_order = shuffled.sort(["count", *select.KEY_ORDER])
+    if caps.per_count is not None:
+        in_order = in_order.filter(pl.int_range(pl.len()).over("count") < caps.per_count)
+    assert shuffled[select._first_per_count(shuffled, caps.per_count)].equals(in_order)

@@ -44,6 +44,17 @@ class Task:
     row_groups: tuple[int, ...] = ()
     first_row: int = 0  # row number (within the file) of the task's first row
     num_rows: int = 0  # known for parquet; 0 for shards (not known before reading)
+    group_rows: tuple[int, ...] = ()  # rows in each of row_groups (parquet)
+
+    def split(self) -> list[Task]:
+        """One task per row group (the same rows, numbered the same)."""
+        if len(self.row_groups) <= 1:
+            return [self]
+        tasks, first = [], self.first_row
+        for group, rows in zip(self.row_groups, self.group_rows):
+            tasks.append(Task(self.path, self.kind, (group,), first, rows, (rows,)))
+            first += rows
+        return tasks
 
 
 @dataclass
@@ -62,11 +73,14 @@ def source_kind(path: Path) -> str:
 
 
 def plan_tasks(paths: list[Path], columns: Columns, rows_per_task: int,
-               skip_unreadable: bool = False) -> tuple[list[Task], list[dict]]:
+               skip_unreadable: bool = False, split_last: int = 0) -> tuple[list[Task], list[dict]]:
     """(tasks, failures) for all inputs; parquet schemas are checked here, before any work.
 
     An unreadable parquet file is an error, or with `skip_unreadable` a recorded failure.
     A missing column is always an error: it means the wrong column was asked for.
+    The last `split_last` tasks are split into one task per row group: parallel processes
+    then run out of work at nearly the same time, instead of one waiting while another
+    finishes a whole task.
     """
     tasks: list[Task] = []
     failures: list[dict] = []
@@ -80,6 +94,8 @@ def plan_tasks(paths: list[Path], columns: Columns, rows_per_task: int,
             if not skip_unreadable:
                 raise
             failures.append({"path": str(path), "error": str(error)})
+    if split_last > 0:
+        tasks = tasks[:-split_last] + [part for task in tasks[-split_last:] for part in task.split()]
     return tasks, failures
 
 
@@ -92,13 +108,14 @@ def _parquet_tasks(path: Path, columns: Columns, rows_per_task: int) -> list[Tas
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
                 or pa.types.is_large_binary(kind)):
             raise InputError(f"{path}: column {name!r} has type {kind}; expected text (string or binary)")
-    tasks, groups, first, rows = [], [], 0, 0
+    tasks, groups, sizes, first = [], [], [], 0
     for index in range(metadata.num_row_groups):
         groups.append(index)
-        rows += metadata.row_group(index).num_rows
+        sizes.append(metadata.row_group(index).num_rows)
+        rows = sum(sizes)
         if rows >= rows_per_task or index == metadata.num_row_groups - 1:
-            tasks.append(Task(str(path), "parquet", tuple(groups), first, rows))
-            first, groups, rows = first + rows, [], 0
+            tasks.append(Task(str(path), "parquet", tuple(groups), first, rows, tuple(sizes)))
+            first, groups, sizes = first + rows, [], []
     return tasks
 
 
