@@ -19,10 +19,12 @@ captions, the shared test vectors and fuzzed captions.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import importlib
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -171,11 +173,12 @@ def configure(module: ModuleType) -> None:
 def word_ranges(word_chars: str) -> list[tuple[int, int]]:
     """WORD_CHARS (a regex class body: `0-9A-Z_\\u00aa...`) as inclusive code-point ranges."""
     ranges = [(ord(lo), ord(hi or lo)) for lo, hi in re.findall(r"(.)(?:-(.))?", word_chars, flags=re.S)]
-    # Check against the class itself on every code point below U+2000 and the range ends.
-    pattern = re.compile(f"[{word_chars}]")
-    probe = set(range(0x2000)) | {c for r in ranges for c in (r[0] - 1, r[0], r[1], r[1] + 1)}
-    for code in probe:
-        inside = any(lo <= code <= hi for lo, hi in ranges)
-        if code >= 0 and inside != bool(pattern.fullmatch(chr(code))):
-            raise ValueError(f"WORD_CHARS parsed wrongly at U+{code:04X}")
+    # Check against the class itself on every code point below U+2000 and the range ends: one
+    # regex scan over them all (every process loads this; a call per code point took 0.1 s).
+    ends = {c for r in ranges for c in (r[0] - 1, r[0], r[1], r[1] + 1)}
+    probe = sorted(c for c in set(range(0x2000)) | ends if 0 <= c <= sys.maxunicode)
+    matched = {match.start() for match in re.finditer(f"[{word_chars}]", "".join(map(chr, probe)))}
+    inside = {i for lo, hi in ranges for i in range(bisect.bisect_left(probe, lo), bisect.bisect_right(probe, hi))}
+    if matched != inside:
+        raise ValueError(f"WORD_CHARS parsed wrongly at U+{probe[min(matched ^ inside)]:04X}")
     return ranges

@@ -15,7 +15,7 @@ import pytest
 from countclip import fastcount
 from countclip.cli import main as cli_main
 from countclip.counts import find_count
-from countclip.mining import mine, select
+from countclip.mining import mine, sample, select
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "captions" / "laion-captions.jsonl"
 
@@ -254,16 +254,35 @@ def test_balance_and_prune_follow_the_sampling_order_with_duplicates_and_equal_k
         "url": [f"u{i}" for i in ids], "caption": [f"c{i}" for i in ids], "count": (ids % 9 + 2).astype(np.int32),
         "noun": [f"n{i % 7}" for i in ids], "source_file": [f"f{j % 3}" for j in range(n)], "row": np.arange(n) // 3,
         "key": [keys[i] for i in ids], "noun_key": [f"n{i % 7}" for i in ids],
-    }, schema=select.SCHEMA)
+    }, schema=sample.SCHEMA)
     expected = _reference_balance(frame, caps)
-    got, duplicates = select.balance(frame, caps)
+    got, duplicates = sample.balance(frame, caps)
     assert got.equals(expected) and duplicates == n - frame.unique(["key", "url", "caption"]).height
-    # Pruning parts first (as tasks do) changes nothing.
-    parts = [select.prune(frame.slice(start, 100), caps)[0] for start in range(0, n, 100)]
-    assert select.balance(pl.concat(parts), caps)[0].equals(expected)
+    # Pruning parts first (as tasks do, on Arrow rows; as the driver does, in polars) changes nothing.
+    parts = [select.prune_rows(frame.slice(start, 100).to_arrow().cast(select.ROWS_SCHEMA), caps)[0]
+             for start in range(0, n, 100)]
+    assert all(part.schema == select.ROWS_SCHEMA for part in parts)
+    assert sample.balance(pl.concat(map(sample.to_frame, parts)), caps)[0].equals(expected)
+    parts = [sample.prune(frame.slice(start, 100), caps)[0] for start in range(0, n, 100)]
+    assert sample.balance(pl.concat(parts), caps)[0].equals(expected)
     # Equal keys in any order: ties go by (source_file, row).
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
     in_order = shuffled.sort(["count", *select.KEY_ORDER])
     if caps.per_count is not None:
         in_order = in_order.filter(pl.int_range(pl.len()).over("count") < caps.per_count)
-    assert shuffled[select._first_per_count(shuffled, caps.per_count)].equals(in_order)
+    assert shuffled[sample._first_per_count(shuffled, caps.per_count)].equals(in_order)
+
+
+def test_worker_processes_do_not_import_polars(tmp_path):
+    """Workers mine plain counts with Arrow and numpy only: polars' import (a quarter of a second
+    in every process) is left to the driver."""
+    import subprocess
+    import sys
+
+    path = write_parquet(tmp_path / "w.parquet", many_captions(200), row_group_size=50)
+    code = ("import sys; from pathlib import Path; from countclip.mining import mine; "
+            f"tasks, _ = mine.plan_tasks([Path({str(path)!r})], mine.Columns(), 100); "
+            "result = mine.run_task(tasks[0], mine.MineConfig(caps=mine.Caps(per_count=3))); "
+            "assert result.rows.num_rows == 27, result.rows.num_rows; print('polars' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

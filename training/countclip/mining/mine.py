@@ -26,8 +26,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, Thr
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from countclip.mining import select
@@ -35,6 +36,11 @@ from countclip.mining.outputs import atomic_write, write_count_histogram, write_
 from countclip.mining.prefilter import Prefilter
 from countclip.mining.prove import AbstentionProver
 from countclip.mining.select import Caps, CountReader
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from countclip.mining.sample import Merged
 from countclip.mining.shards import resolve_paths
 from countclip.mining.sources import (PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, UnreadableInput,
                                      iter_batches, plan_tasks)
@@ -60,7 +66,7 @@ class MineConfig:
 
 @dataclass
 class TaskResult:
-    frame: pl.DataFrame
+    rows: pa.Table  # select.ROWS_SCHEMA
     stats: Counter = field(default_factory=Counter)
     duplicates: int = 0
     failure: dict | None = None
@@ -98,7 +104,7 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
     except UnreadableInput as error:
         if not config.skip_bad_inputs:
             raise
-        return TaskResult(pl.DataFrame(schema=select.SCHEMA), Counter({"failed_tasks": 1}),
+        return TaskResult(select.ROWS_SCHEMA.empty_table(), Counter({"failed_tasks": 1}),
                           failure={"path": task.path, "row_groups": list(task.row_groups), "error": str(error)})
 
 
@@ -127,18 +133,18 @@ def _mine_task(task: Task, config: MineConfig) -> TaskResult:
                                     require_noun=config.require_noun, prefilter=prefilter, reader=reader,
                                     prover=prover)
     problems: Counter = Counter()
-    frames, duplicates = [], 0
+    parts, duplicates = [], 0
     for batch in iter_batches(task, config.columns, config.batch_size, problems):
         selector.add(batch.captions, batch.urls, batch.first_row)
         if selector.n_rows >= PRUNE_EVERY_ROWS:
-            frame, dups = select.prune(selector.take_frame(), config.caps)
-            frames.append(frame)
+            rows, dups = select.prune_rows(selector.take_rows(), config.caps)
+            parts.append(rows)
             duplicates += dups
-    frames.append(selector.take_frame())
-    frame, dups = select.prune(pl.concat(frames), config.caps)
+    parts.append(selector.take_rows())
+    rows, dups = select.prune_rows(pa.concat_tables(parts), config.caps)
     stats = selector.stats + Counter({f"problem:{k}": v for k, v in problems.items()})
     timing = {"worker_cpu_s": time.process_time() - started, "count_core_cpu_s": selector.core_seconds}
-    return TaskResult(frame, stats, duplicates + dups, timing=timing, core=reader.implementation)
+    return TaskResult(rows, stats, duplicates + dups, timing=timing, core=reader.implementation)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -218,26 +224,30 @@ def mine(paths: list[Path], config: MineConfig, workers: int, rows_per_task: int
                                  split_last=2 * workers if workers > 1 else 0)
     stats: Counter = Counter()
     timing: Counter = Counter()
-    frames, duplicates, limit = [], 0, 4 * PRUNE_EVERY_ROWS
+    merged: Merged | None = None
     cores: set[str] = set()
     for result in _results(tasks, config, workers):
+        merged = merged or _merged(config.caps)
+        merged.add(result.rows, result.duplicates)
         stats += result.stats
         cores.add(result.core)
         timing.update(result.timing)
-        duplicates += result.duplicates
-        frames.append(result.frame)
         if result.failure:
             failures.append(result.failure)
-        if sum(f.height for f in frames) > limit:
-            frame, dups = select.prune(pl.concat(frames), config.caps)
-            # Without caps little is pruned: grow the limit so merging stays linear overall.
-            frames, duplicates, limit = [frame], duplicates + dups, max(limit, 2 * frame.height)
-    frame, dups = select.balance(pl.concat(frames) if frames else pl.DataFrame(schema=select.SCHEMA), config.caps)
+    frame, duplicates = (merged or _merged(config.caps)).balanced()
     elapsed = time.perf_counter() - started
-    report = _stats_report(stats, frame, duplicates + dups, failures, len(paths), len(tasks), elapsed)
+    report = _stats_report(stats, frame, duplicates, failures, len(paths), len(tasks), elapsed)
     report["worker_cpu_seconds"] = {k: round(v, 3) for k, v in sorted(timing.items())}
     report["count_core"] = sorted(core for core in cores if core)
     return frame, report
+
+
+def _merged(caps: Caps) -> Merged:
+    """polars is imported here, when the first result is in: the worker processes are started
+    by then (it takes a quarter of a second to import, and workers never need it)."""
+    from countclip.mining.sample import Merged
+
+    return Merged(caps, limit=4 * PRUNE_EVERY_ROWS)
 
 
 def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures: list[dict],

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,14 +34,11 @@ NO_NOUN = "no_noun"  # a count with no counted noun: nothing to ask the detector
 NO_URL = "no_url"  # nothing img2dataset could download
 SELECTED = "selected"  # a count 2..10
 
-SCHEMA = {"url": pl.String, "caption": pl.String, "count": pl.Int32, "noun": pl.String,
-          "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64, "noun_key": pl.String}
-
-
-@dataclass(frozen=True)
-class Caps:
-    per_count: int | None = None
-    per_noun: int | None = None
+# The eligible rows a task collects (an Arrow table: no polars in worker processes, see sample.py).
+ROWS_SCHEMA = pa.schema([("url", pa.large_string()), ("caption", pa.large_string()), ("count", pa.int32()),
+                         ("noun", pa.large_string()), ("source_file", pa.large_string()), ("row", pa.int64()),
+                         ("key", pa.uint64()), ("noun_key", pa.large_string())])
+KEY_ORDER = ["key", "source_file", "row"]  # sampling order: smallest keys first, ties by position
 
 
 class CountReader:
@@ -198,8 +194,8 @@ class BatchSelector:
     def __post_init__(self) -> None:
         self.core_seconds = 0.0  # CPU time inside the count core, for the benchmark's breakdown
         self.stats: Counter = Counter()
-        self._frames: list[pl.DataFrame] = []
-        self.n_rows = 0  # rows in _frames
+        self._tables: list[pa.Table] = []
+        self.n_rows = 0  # rows in _tables
         self._hasher = hashlib.blake2b(digest_size=8, key=_seed_bytes(self.seed))
 
     def add(self, captions, urls, first_row: int) -> None:
@@ -264,12 +260,12 @@ class BatchSelector:
         stats.update({f"eligible_count_{c}": int(n) for c, n in zip(*np.unique(counts, return_counts=True))})
         rows = positions.astype(np.int64) + first_row
         kept_captions = captions.take(index_array(positions))
-        self._frames.append(pl.DataFrame({
-            "url": url_array, "caption": kept_captions, "count": counts, "noun": nouns,
-            "source_file": [self.source] * len(positions), "row": rows,
-            "key": self._keys(url_array, kept_captions, rows),
-            "noun_key": [self.reader.noun_key(noun) for noun in nouns],
-        }, schema=SCHEMA))
+        noun_key = self.reader.noun_key
+        self._tables.append(pa.Table.from_arrays([
+            url_array.cast(pa.large_string()), kept_captions.cast(pa.large_string()), number_array(counts),
+            string_array(nouns), repeated_string(self.source, len(positions)), number_array(rows),
+            number_array(self._keys(url_array, kept_captions, rows)), string_array([noun_key(n) for n in nouns]),
+        ], schema=ROWS_SCHEMA))
         self.n_rows += len(positions)
 
     def _keys(self, urls: pa.Array, captions: pa.Array, rows: np.ndarray) -> np.ndarray:
@@ -290,10 +286,10 @@ class BatchSelector:
         return np.fromiter(map(key, identities.cast(pa.binary()).to_pylist(), captions.cast(pa.binary()).to_pylist()),
                            dtype=np.uint64, count=len(identities))
 
-    def take_frame(self) -> pl.DataFrame:
-        frame = pl.concat(self._frames) if self._frames else pl.DataFrame(schema=SCHEMA)
-        self._frames, self.n_rows = [], 0
-        return frame
+    def take_rows(self) -> pa.Table:
+        rows = pa.concat_tables(self._tables) if self._tables else ROWS_SCHEMA.empty_table()
+        self._tables, self.n_rows = [], 0
+        return rows
 
 
 def non_empty(strings: pa.Array) -> np.ndarray:
@@ -326,69 +322,84 @@ def index_array(positions: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
-KEY_ORDER = ["key", "source_file", "row"]  # sampling order: smallest keys first, ties by position
+def number_array(values: np.ndarray) -> pa.Array:
+    """A numpy number array as an Arrow array, without a copy (see index_array: no pa.array)."""
+    data = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), len(data), [None, pa.py_buffer(data)])
 
 
-def deduplicate(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Drop repeated (url, caption) pairs, keeping the first in sampling order (KEY_ORDER).
-
-    Repeats share a key, so only rows whose key repeats are compared (and sorted); the result's
-    row order is not defined."""
-    keys = np.sort(frame["key"].to_numpy())  # no repeated key, the common case: nothing to do
-    if not np.any(keys[1:] == keys[:-1]):
-        return frame, 0
-    repeated = frame["key"].is_duplicated()
-    kept = frame.filter(repeated).sort(KEY_ORDER).unique(subset=["key", "url", "caption"], keep="first",
-                                                           maintain_order=True)
-    unique = pl.concat([frame.filter(~repeated), kept])
-    return unique, frame.height - unique.height
+def string_array(strings: list[str | None]) -> pa.Array:
+    """Python strings (or None) as an Arrow large_string array (see index_array: no pa.array)."""
+    encoded = [b"" if text is None else text.encode() for text in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    validity = None
+    if any(text is None for text in strings):
+        present = np.fromiter((text is not None for text in strings), dtype=bool, count=len(strings))
+        validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
-def prune(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
-    """Rows that can still be sampled, after dedupe; safe to apply to any subset of the data.
-
-    A row outside its noun's smallest `per_noun` keys in a subset is outside them globally too,
-    so the noun cap can always prune. The count cap only prunes when there is no noun cap,
-    because the noun cap (applied first) may remove rows ahead of it globally. The result's
-    row order is not defined.
-    """
-    frame, duplicates = deduplicate(frame)
-    if caps.per_noun is not None:
-        frame = _head_per_group(frame.sort(KEY_ORDER), "noun_key", caps.per_noun)
-    elif caps.per_count is not None:
-        counts = frame["count"].to_numpy()
-        if len(counts) and np.bincount(counts).max() > caps.per_count:  # else nothing to prune
-            frame = frame.rechunk()[_first_per_count(frame, caps.per_count)]
-    return frame, duplicates
+def repeated_string(text: str, n: int) -> pa.Array:
+    data = text.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
-def balance(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
-    """The final sample: dedupe, per-noun cap, then per-count cap; sorted by (count, key)."""
-    frame, duplicates = deduplicate(frame)
-    if caps.per_noun is not None:
-        frame = _head_per_group(frame.sort(KEY_ORDER), "noun_key", caps.per_noun)
-    # One gather of the rows kept, in the output's order (rechunked first: a gather across the
-    # tasks' many chunks costs five times as much).
-    return frame.rechunk()[_first_per_count(frame, caps.per_count)], duplicates
+def column_numbers(rows: pa.Table, name: str) -> np.ndarray:
+    """A numeric column without nulls as numpy (one copy when it has several chunks)."""
+    column = rows.column(name)
+    return integers(column.chunk(0) if column.num_chunks == 1 else column.combine_chunks())
 
 
-def _first_per_count(frame: pl.DataFrame, k: int | None) -> np.ndarray:
+# ----------------------------------------------------------------------------- sampling
+
+@dataclass(frozen=True)
+class Caps:
+    per_count: int | None = None
+    per_noun: int | None = None
+
+
+def prune_rows(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
+    """sample.prune for a task's rows: rows that can still be sampled, after dedupe; returns
+    (rows, duplicates dropped). The common case (no noun cap, no repeated key) in numpy; the
+    rest by sample.prune, in polars."""
+    keys = column_numbers(rows, "key")
+    if caps.per_noun is not None or repeated(keys):
+        from countclip.mining import sample
+
+        frame, duplicates = sample.prune(sample.to_frame(rows), caps)
+        return sample.to_rows(frame), duplicates
+    counts = column_numbers(rows, "count")
+    if caps.per_count is None or not len(counts) or np.bincount(counts).max() <= caps.per_count:
+        return rows, 0  # nothing to prune
+    order = first_per_count(counts, keys, caps.per_count)
+    if order is None:  # equal keys of different rows: the tie-break needs every KEY_ORDER column
+        from countclip.mining import sample
+
+        frame, duplicates = sample.prune(sample.to_frame(rows), caps)
+        return sample.to_rows(frame), duplicates
+    return rows.take(index_array(order)), 0
+
+
+def repeated(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
+
+
+def first_per_count(counts: np.ndarray, keys: np.ndarray, k: int | None) -> np.ndarray | None:
     """Positions of each count's first k rows in sampling order (all without k), ordered by
-    (count, KEY_ORDER): a sort of two numeric columns, not of the whole frame."""
-    counts, keys = frame["count"].to_numpy(), frame["key"].to_numpy()
+    (count, key): a sort of two numeric columns. None when two rows of a count share a key
+    (then KEY_ORDER's other columns decide)."""
     order = np.lexsort((keys, counts))
     counts, keys = counts[order], keys[order]
     if np.any((keys[1:] == keys[:-1]) & (counts[1:] == counts[:-1])):
-        # Equal keys after dedupe (a 64-bit collision of two different rows): KEY_ORDER decides.
-        ranked = frame.with_row_index("_position").sort(["count", *KEY_ORDER])
-        order, counts = ranked["_position"].to_numpy().astype(np.int64), ranked["count"].to_numpy()
-    if k is None:
-        return order
-    starts = np.flatnonzero(np.r_[True, counts[1:] != counts[:-1]])
-    rank = np.arange(len(counts)) - np.repeat(starts, np.diff(np.r_[starts, len(counts)]))
-    return order[rank < k]
+        return None
+    return order if k is None else order[ranks_within(counts) < k]
 
 
-def _head_per_group(frame: pl.DataFrame, column: str, k: int) -> pl.DataFrame:
-    """First k rows of each group in the frame's (key) order."""
-    return frame.filter(pl.int_range(pl.len()).over(column) < k)
+def ranks_within(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of a sorted array."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
