@@ -83,20 +83,38 @@ static uint64_t hash_cps(const cp *s, Py_ssize_t n) {
     return h;
 }
 
+static inline int same_cps(const cp *a, const cp *b, Py_ssize_t n) {  /* words are short: no memcmp call */
+    for (Py_ssize_t i = 0; i < n; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 static const Entry *entry_of(const cp *s, Py_ssize_t n) {
     if (table == NULL || n <= 0) return NULL;
     size_t i = (size_t)hash_cps(s, n) & table_mask;
     for (;;) {
         const Entry *e = &table[i];
         if (e->key == NULL) return NULL;
-        if (e->len == n && memcmp(e->key, s, (size_t)n * sizeof(cp)) == 0) return e;
+        if (e->len == n && same_cps(e->key, s, n)) return e;
         i = (i + 1) & table_mask;
     }
 }
 
+/* The rules ask about the same few words of a caption many times (the word before a numeral,
+ * the one after): their flags are kept per caption, by where the word lies. find_count starts
+ * a new generation for each caption (the buffers are reused). */
+typedef struct { const cp *s; Py_ssize_t n; uint32_t flags; uint32_t generation; } FlagsSeen;
+static FlagsSeen flags_seen[32];
+static uint32_t flags_generation = 1;
+
 static uint32_t flags_of(const cp *s, Py_ssize_t n) {
+    FlagsSeen *seen = &flags_seen[((uintptr_t)s / sizeof(cp)) & 31];
+    if (seen->generation == flags_generation && seen->s == s && seen->n == n) return seen->flags;
     const Entry *e = entry_of(s, n);
-    return e ? e->flags : 0;
+    seen->s = s;
+    seen->n = n;
+    seen->flags = e ? e->flags : 0;
+    seen->generation = flags_generation;
+    return seen->flags;
 }
 
 static Entry *table_add(const cp *s, Py_ssize_t n, uint32_t bit) {
@@ -206,7 +224,9 @@ static int str_isupper(const cp *s, Py_ssize_t n) {  /* str.isupper(), as CPytho
     return cased;
 }
 static int ends_with(const cp *s, Py_ssize_t n, const cp *suffix, Py_ssize_t m) {
-    return n >= m && memcmp(s + n - m, suffix, (size_t)m * sizeof(cp)) == 0;
+    if (n < m) return 0;
+    for (Py_ssize_t k = 1; k <= m; k++) if (s[n - k] != suffix[m - k]) return 0;  /* last letters first */
+    return 1;
 }
 static int equals_ascii(const cp *s, Py_ssize_t n, const char *word) {
     Py_ssize_t m = (Py_ssize_t)strlen(word);
@@ -688,34 +708,51 @@ static PyObject *noun_string(const Numeral *num, NounTokens noun) {
     return out;
 }
 
+/* The first p >= j where a word starts with an ASCII letter or digit: cls[p] has C_LETTER or
+ * C_DIGIT and cls[p - 1] (if any) no C_WORD. Reads cls 16 at a time (reserve() pads it). */
+static Py_ssize_t next_word_start(const Text *x, Py_ssize_t j) {
+    const unsigned char *cls = x->cls;
+    Py_ssize_t n = x->n;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (; j < n; j += 16) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(cls + j));
+        unsigned int alnum = 0xFFFFu ^ (unsigned int)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8(C_LETTER | C_DIGIT)), zero));
+        unsigned int word = 0xFFFFu ^ (unsigned int)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_and_si128(c, _mm_set1_epi8(C_WORD)), zero));
+        unsigned int after_word = (word << 1) | (j > 0 && (cls[j - 1] & C_WORD));
+        unsigned int starts = alnum & ~after_word;
+        if (n - j < 16) starts &= (1u << (n - j)) - 1;
+        if (starts) return j + __builtin_ctz(starts);
+    }
+    return n;
+#else
+    for (; j < n; j++)
+        if ((cls[j] & (C_LETTER | C_DIGIT)) && !(j > 0 && (cls[j - 1] & C_WORD))) return j;
+    return n;
+#endif
+}
+
 /* find_count: the agreed value (0 when none) and, through *noun_out, the noun (new reference,
  * or NULL when there is no count). Returns -1 on a Python error. */
 static int find_count(const Text *x, PyObject **noun_out) {
+    if (++flags_generation == 0) {  /* wrapped around: forget everything */
+        memset(flags_seen, 0, sizeof flags_seen);
+        flags_generation = 1;
+    }
     int have = 0, value = 0;
     Numeral found, num;
     found.value = -1;
     NounTokens found_noun = {0, 0};
     *noun_out = NULL;
-    Py_ssize_t j = 0;
-    /* Invariant: t[j - 1] is not a word character (or j == 0), so a numeral may start at j. */
-    while (j < x->n) {
-        unsigned char c = x->cls[j];
-        if (!(c & (C_LETTER | C_DIGIT))) {
-            if (c & C_WORD) {  /* "_" or a non-ASCII letter starts a word: skip it */
-                while (j < x->n && (x->cls[j] & C_WORD)) j++;
-            }
-            j++;
-            continue;
-        }
+    /* Numerals start where a word starts with a letter or digit (after no word character);
+     * a numeral's end is followed by none either. */
+    for (Py_ssize_t j = next_word_start(x, 0); j < x->n; j = next_word_start(x, j + 1)) {
         int kind, val;
         Py_ssize_t seen = j;
         Py_ssize_t end = numeral_at(x, j, &kind, &val, &seen);
-        if (end < 0) {  /* not a numeral: skip the rest of the word and the character after it */
-            j = seen;
-            while (j < x->n && (x->cls[j] & C_WORD)) j++;
-            j++;
-            continue;
-        }
+        if (end < 0) continue;  /* not a numeral: the next word start is past this word */
         num.start = j;
         num.end = end;
         num.kind = kind;
@@ -726,7 +763,7 @@ static int find_count(const Text *x, PyObject **noun_out) {
             if (!have) { have = 1; found = num; found_noun = noun; }
             else if (num.value != found.value) return 0;  /* counts that disagree */
         }
-        j = end + 1;  /* the code point after a numeral is not a word character */
+        j = end;  /* the code point at end is not a word character */
     }
     if (!have || found.value == -1) return 0;
     value = found.value;
@@ -799,7 +836,7 @@ static int reserve(Buffers *buf, Py_ssize_t n) {
     cp *lower = PyMem_Realloc(buf->lower, (size_t)cap * sizeof(cp));
     if (lower == NULL) { PyErr_NoMemory(); return -1; }
     buf->lower = lower;
-    unsigned char *cls = PyMem_Realloc(buf->cls, (size_t)cap);
+    unsigned char *cls = PyMem_Realloc(buf->cls, (size_t)cap + 16);  /* next_word_start reads 16 at a time */
     if (cls == NULL) { PyErr_NoMemory(); return -1; }
     buf->cls = cls;
     buf->cap = cap;
@@ -1030,6 +1067,26 @@ static unsigned char pf_second[26][256];
 /* pf_pair[first byte][next byte (0 at the end)]: whether a match may start there: a digit, a
  * first letter whose word may go on with that byte, or a lead byte of U+017F / U+212A. */
 static unsigned char pf_pair[256][256];
+/* pf_triple: a hashed set of the words' first three letters (bits of a 32 Kbit table), checked
+ * after pf_pair at word starts with an ASCII letter: "the", "this", "ten" pass pf_pair, and
+ * only "ten" passes here. Used when every word has three letters or more and none has s or k
+ * (which may be two or three bytes under RE2's case folding) second or third. */
+static unsigned char pf_triple[4096];
+static int pf_triple_on = 0;
+
+static inline uint32_t triple_hash(unsigned char a, unsigned char b, unsigned char c) {
+    uint32_t key = (uint32_t)(a | 0x20) | ((uint32_t)(b | 0x20) << 8) | ((uint32_t)(c | 0x20) << 16);
+    return (key * 2654435761u) >> 17;  /* 15 bits */
+}
+
+/* Whether a word may start at s[p] (an ASCII letter) on its first three bytes. b | 0x20 is a
+ * lowercase letter only when b is that letter in either case, so a match always passes. */
+static inline int triple_passes(const unsigned char *s, Py_ssize_t n, Py_ssize_t p) {
+    if (!pf_triple_on) return 1;
+    if (p + 3 > n) return 0;
+    uint32_t h = triple_hash(s[p], s[p + 1], s[p + 2]);
+    return (pf_triple[h >> 3] >> (h & 7)) & 1;
+}
 
 static inline int byte_boundary(const unsigned char *s, Py_ssize_t n, Py_ssize_t q) {
     return (q > 0 && re2_word_byte[s[q - 1]]) != (q < n && re2_word_byte[s[q]]);
@@ -1082,13 +1139,15 @@ static inline int starts_here(const unsigned char *s, Py_ssize_t n, Py_ssize_t p
 
 
 /* 16 bytes at a time: where word runs start, and where C5 / E2 stand; the candidates are
- * then checked one by one (a dozen in a caption, against 70 bytes). */
-static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
+ * then checked one by one (a dozen in a caption, against 70 bytes). `readable`: bytes that may
+ * be read from s on (the rest of the Arrow data buffer): the last block is loaded in place when
+ * they suffice, its bytes past n ignored. */
+static int prefilter_passes(const unsigned char *s, Py_ssize_t n, Py_ssize_t readable) {
     unsigned int previous_word = 0;
     for (Py_ssize_t base = 0; base < n; base += 16) {
         unsigned char tail[16];
         const unsigned char *chunk = s + base;
-        if (n - base < 16) {
+        if (n - base < 16 && readable - base < 16) {
             memset(tail, 0, sizeof tail);
             memcpy(tail, s + base, (size_t)(n - base));
             chunk = tail;
@@ -1104,15 +1163,19 @@ static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
         while (candidates) {
             Py_ssize_t p = base + __builtin_ctz(candidates);
             candidates &= candidates - 1;
-            /* Most word starts fail on their first two bytes: one look-up. */
-            if (pf_pair[s[p]][p + 1 < n ? s[p + 1] : 0] && starts_here(s, n, p)) return 1;
+            /* Most word starts fail on their first two bytes: one look-up; most others on three. */
+            unsigned char first = s[p];
+            if (pf_pair[first][p + 1 < n ? s[p + 1] : 0] && (!is_ascii_letter(first) || triple_passes(s, n, p))
+                    && starts_here(s, n, p))
+                return 1;
         }
         previous_word = (word >> 15) & 1;
     }
     return 0;
 }
 #else
-static int prefilter_passes(const unsigned char *s, Py_ssize_t n) {
+static int prefilter_passes(const unsigned char *s, Py_ssize_t n, Py_ssize_t readable) {
+    (void)readable;
     for (Py_ssize_t p = 0; p < n; p++)
         if (starts_here(s, n, p)) return 1;
     return 0;
@@ -1161,6 +1224,13 @@ static PyObject *py_configure_prefilter(PyObject *self, PyObject *words) {
                                               || (letter >= 0 && n_pf_from[letter] && pf_second[letter][b1]));
     }
     for (int b = 0; b < 256; b++) re2_word_byte[b] = b < 128 && (is_ascii_letter((cp)b) || is_ascii_digit((cp)b) || b == '_');
+    memset(pf_triple, 0, sizeof pf_triple);
+    pf_triple_on = 1;
+    for (int i = 0; i < n_pf_words; i++) {
+        const unsigned char *w = pf_words[i];
+        if (pf_lengths[i] < 3 || w[1] == 's' || w[1] == 'k' || w[2] == 's' || w[2] == 'k') pf_triple_on = 0;
+        else { uint32_t h = triple_hash(w[0], w[1], w[2]); pf_triple[h >> 3] |= (unsigned char)(1u << (h & 7)); }
+    }
     pf_configured = 1;
     Py_RETURN_NONE;
 }
@@ -1188,7 +1258,7 @@ static PyObject *py_filter_count_utf8(PyObject *self, PyObject *parts) {
         Py_ssize_t len;
         int got = str_array_get(&a, i, &bytes, &len);
         if (got < 0) goto done;
-        if (got == 0 || !prefilter_passes(bytes, len)) continue;
+        if (got == 0 || !prefilter_passes(bytes, len, (const unsigned char *)a.data.buf + a.data.len - bytes)) continue;
         PyObject *noun;
         int value = count_utf8_string(bytes, len, i, &buf, &noun);
         if (value < 0) goto done;
@@ -1221,6 +1291,55 @@ done:
     Py_XDECREF(nouns);
     str_array_release(&a);
     return result;
+}
+
+/* ------------------------------------------------------------------ Python strings to Arrow */
+/* utf8_strings(list) -> (offsets, data, validity or None): a list of str (or None) as the
+ * buffers of an Arrow large_string array: int64 offsets, UTF-8 bytes, validity bits (None when
+ * no item is None). Mining builds its noun columns this way, without a bytes object per noun. */
+static PyObject *py_utf8_strings(PyObject *self, PyObject *list) {
+    (void)self;
+    if (!PyList_Check(list)) { PyErr_SetString(PyExc_TypeError, "utf8_strings: a list of str or None"); return NULL; }
+    Py_ssize_t n = PyList_GET_SIZE(list), total = 0, nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (item == Py_None) { nulls++; continue; }
+        Py_ssize_t len;
+        if (!PyUnicode_Check(item)) { PyErr_SetString(PyExc_TypeError, "utf8_strings: a list of str or None"); return NULL; }
+        if (PyUnicode_AsUTF8AndSize(item, &len) == NULL) return NULL;  /* cached on the str; ASCII: its own bytes */
+        total += len;
+    }
+    PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(int64_t));
+    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
+    PyObject *validity = nulls ? PyBytes_FromStringAndSize(NULL, (n + 7) / 8) : Py_NewRef(Py_None);
+    if (offsets == NULL || data == NULL || validity == NULL) goto fail;
+    int64_t *at = (int64_t *)PyBytes_AS_STRING(offsets);
+    char *out = PyBytes_AS_STRING(data);
+    unsigned char *bits = nulls ? (unsigned char *)PyBytes_AS_STRING(validity) : NULL;
+    if (bits) memset(bits, 0, (size_t)(n + 7) / 8);
+    int64_t filled = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        at[i] = filled;
+        if (item == Py_None) continue;
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &len);
+        if (utf8 == NULL) goto fail;
+        memcpy(out + filled, utf8, (size_t)len);
+        filled += len;
+        if (bits) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+    }
+    at[n] = filled;
+    PyObject *result = PyTuple_Pack(3, offsets, data, validity);
+    Py_DECREF(offsets);
+    Py_DECREF(data);
+    Py_DECREF(validity);
+    return result;
+fail:
+    Py_XDECREF(offsets);
+    Py_XDECREF(data);
+    Py_XDECREF(validity);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ sampling keys */
@@ -1553,6 +1672,8 @@ static PyMethodDef methods[] = {
     {"count_utf8", py_count_utf8, METH_O,
      "count_utf8((data, offsets, wide, offset, length, validity)) -> (values, nouns): count_many on an Arrow "
      "string array's buffers."},
+    {"utf8_strings", py_utf8_strings, METH_O,
+     "utf8_strings(list of str or None) -> (offsets, data, validity or None): an Arrow large_string array's buffers."},
     {"count_many", py_count_many, METH_O,
      "count_many(captions) -> (bytes of values, list of nouns): find_count's value (0: none) and noun per caption."},
     {NULL, NULL, 0, NULL},

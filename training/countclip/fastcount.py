@@ -76,6 +76,12 @@ class FastCounter:
         values, nouns = self._module.count_utf8(arrow_parts(captions))
         return np.frombuffer(values, dtype=np.int8), nouns
 
+    def string_array(self, strings: list[str | None]) -> pa.Array:
+        """Python strings (or None) as an Arrow large_string array."""
+        offsets, data, validity = self._module.utf8_strings(strings)
+        buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+        return pa.Array.from_buffers(pa.large_string(), len(strings), buffers)
+
     def count_many(self, captions: list[str]) -> tuple[np.ndarray, list[str | None]]:
         values, nouns = self._module.count_many(captions)
         return np.frombuffer(values, dtype=np.int8), nouns

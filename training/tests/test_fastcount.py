@@ -227,6 +227,24 @@ def test_arrow_arrays_read_in_place():
 
 
 @needs_build
+def test_python_strings_to_arrow():
+    """Nouns become Arrow columns in C (utf8_strings) and in Python (select.string_array): both
+    are pa.array's large_string array, nulls and non-ASCII included."""
+    import pyarrow as pa
+
+    from countclip.mining.select import string_array
+
+    strings = ["dogs", None, "", "caf\u00e9s", "\U0001f436 pups", None] + fuzzed(500, seed=2)
+    for make in (counter.string_array, string_array):
+        for items in (strings, [], ["a"], [None]):
+            array = make(items)
+            array.validate(full=True)
+            assert array.equals(pa.array(items, pa.large_string()))
+    with pytest.raises(TypeError):
+        counter.string_array([b"bytes"])
+
+
+@needs_build
 def test_sampling_keys_are_keyed_blake2b():
     """The C keys are hashlib's: a run's sample does not depend on whether the C core is built."""
     import pyarrow as pa
@@ -293,6 +311,28 @@ def test_the_c_prefilter_decides_as_re2():
         assert [(int(v), n) for v, n in zip(values, nouns)] == want
     positions, values, nouns = counter.filter_and_count(pa.array([], pa.string()), words)
     assert len(positions) == len(values) == len(nouns) == 0
+
+
+@needs_build
+@pytest.mark.parametrize("extra_words", [("ask", "sky", "oks", "kiss"), ("ox", "no"), ("three", "thorn", "teen")])
+def test_the_c_prefilter_decides_as_re2_on_other_words(extra_words):
+    """Words the three-letter check cannot take (s or k second or third: U+017F and U+212A are
+    several bytes; two letters) and words that share their first letters with others."""
+    import numpy as np
+    import pyarrow as pa
+
+    from countclip.mining.prefilter import Prefilter
+
+    prefilter = Prefilter(extra_words)
+    words = prefilter.plain_words()
+    assert words is not None and set(extra_words) <= set(words)
+    rng = random.Random(9)
+    texts = ["".join(rng.choice("aAsSkKiIoOxXyYtThHeErRnN ſK_2é.") for _ in range(rng.randint(0, 30)))
+             for _ in range(40_000)] + fuzzed(10_000, seed=9) + [None, ""]
+    array = pa.array(texts, pa.string())
+    positions, _, _ = counter.filter_and_count(array, words)
+    assert positions.tolist() == np.flatnonzero(prefilter.mask(array).to_numpy(zero_copy_only=False)).tolist()
+    counter.filter_and_count(array.slice(0, 1), Prefilter().plain_words())  # back to the default words
 
 
 @needs_build

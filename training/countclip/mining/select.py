@@ -68,6 +68,10 @@ class CountReader:
         self._noun_keys: dict[str, str] = {}
         self._max_cache = max_cache
 
+    def string_array(self, strings: list[str | None]) -> pa.Array:
+        """Python strings (nouns) as an Arrow large_string array (in C when built)."""
+        return self.fast.string_array(strings) if self.fast is not None else string_array(strings)
+
     def read(self, caption: str) -> tuple[int | None, str | None, str]:
         return self.read_many([caption])[0]
 
@@ -260,11 +264,11 @@ class BatchSelector:
         stats.update({f"eligible_count_{c}": int(n) for c, n in zip(*np.unique(counts, return_counts=True))})
         rows = positions.astype(np.int64) + first_row
         kept_captions = captions.take(index_array(positions))
-        noun_key = self.reader.noun_key
+        noun_key, strings = self.reader.noun_key, self.reader.string_array
         self._tables.append(pa.Table.from_arrays([
             url_array.cast(pa.large_string()), kept_captions.cast(pa.large_string()), number_array(counts),
-            string_array(nouns), repeated_string(self.source, len(positions)), number_array(rows),
-            number_array(self._keys(url_array, kept_captions, rows)), string_array([noun_key(n) for n in nouns]),
+            strings(nouns), repeated_string(self.source, len(positions)), number_array(rows),
+            number_array(self._keys(url_array, kept_captions, rows)), strings([noun_key(n) for n in nouns]),
         ], schema=ROWS_SCHEMA))
         self.n_rows += len(positions)
 
