@@ -35,14 +35,14 @@ from countclip.mining.outputs import atomic_write, write_count_histogram, write_
 from countclip.mining.prefilter import Prefilter
 from countclip.mining.prove import AbstentionProver
 from countclip.mining.select import Caps, CountReader
-
-if TYPE_CHECKING:
-    import polars as pl
-
-    from countclip.mining.sample import Merged
 from countclip.mining.shards import resolve_paths
 from countclip.mining.sources import (PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, UnreadableInput,
                                      iter_batches, plan_tasks)
+
+if TYPE_CHECKING:  # polars is imported by the driver only, when it merges results (see _merged)
+    import polars as pl
+
+    from countclip.mining.sample import Merged
 
 OUTPUT_NAME, STATS_NAME, HISTOGRAM_NAME = "counting.parquet", "stats.json", "histogram.png"
 OUTPUT_COLUMNS = ["url", "caption", "count", "noun", "source_file", "row"]
@@ -279,13 +279,13 @@ def _stats_report(stats: Counter, frame: pl.DataFrame, duplicates: int, failures
 
 
 def write_outputs(out_dir: Path, frame: pl.DataFrame, stats: dict) -> dict[str, Path]:
-    table = frame.select(OUTPUT_COLUMNS)
+    output = frame.select(OUTPUT_COLUMNS)
     # The parquet (written by polars, which releases the GIL, straight from its own strings:
     # a third faster than converting to Arrow first) is written while the histogram is drawn;
     # stats.json comes last: its presence means the run finished.
     with ThreadPoolExecutor(1) as writer:
         parquet = writer.submit(atomic_write, out_dir / OUTPUT_NAME,
-                                lambda tmp: table.write_parquet(tmp, compression="zstd"))
+                                lambda tmp: output.write_parquet(tmp, compression="zstd"))
         histogram = write_count_histogram(
             out_dir / HISTOGRAM_NAME,
             {"eligible": {int(k): v for k, v in stats["eligible_per_count"].items()},

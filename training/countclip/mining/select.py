@@ -127,6 +127,13 @@ class CountReader:
                 self._noun_keys[noun] = key
         return key
 
+    def noun_keys(self, nouns: list[str | None]) -> list[str | None]:
+        """noun_key of each noun: one dict look-up each (a Python call only for a noun not seen before)."""
+        keys = list(map(self._noun_keys.get, nouns))
+        if None in keys:
+            keys = [key if key is not None else self.noun_key(noun) for noun, key in zip(nouns, keys)]
+        return keys
+
     def _abstention_reason(self, caption: str) -> str:
         if self._explain is None:
             return ABSTAINED
@@ -220,8 +227,8 @@ class BatchSelector:
         stats.update(reads.exclusions())
         chosen = np.flatnonzero(reads.selected())
         if len(chosen):
-            self._keep(positions[chosen], reads.values[chosen], [reads.nouns[i] for i in chosen], captions, urls,
-                       first_row)
+            nouns = list(map(reads.nouns.__getitem__, chosen.tolist()))
+            self._keep(positions[chosen], reads.values[chosen], nouns, captions, urls, first_row)
 
     def _prefilter_then_read(self, captions: pa.Array) -> tuple[int, np.ndarray, BatchReads]:
         """RE2 pre-filter, the prover, then the count core on the captions left."""
@@ -246,7 +253,7 @@ class BatchSelector:
         stats = self.stats
         keep = np.ones(len(positions), dtype=bool)
         if self.require_noun:
-            keep &= np.fromiter((bool(noun) for noun in nouns), dtype=bool, count=len(nouns))
+            keep &= np.fromiter(map(bool, nouns), dtype=bool, count=len(nouns))
             stats[NO_NOUN] += int(len(keep) - np.count_nonzero(keep))
         url_array = (clean_captions(urls.take(index_array(positions)), what="url")[0] if urls is not None
                      else pa.nulls(len(positions), pa.string()))
@@ -256,7 +263,7 @@ class BatchSelector:
             keep &= has_url
         if not keep.all():
             kept = np.flatnonzero(keep)
-            positions, values, nouns = positions[kept], values[kept], [nouns[i] for i in kept]
+            positions, values, nouns = positions[kept], values[kept], list(map(nouns.__getitem__, kept.tolist()))
             url_array = url_array.take(index_array(kept))
         if not len(positions):
             return
@@ -264,11 +271,11 @@ class BatchSelector:
         stats.update({f"eligible_count_{c}": int(n) for c, n in zip(*np.unique(counts, return_counts=True))})
         rows = positions.astype(np.int64) + first_row
         kept_captions = captions.take(index_array(positions))
-        noun_key, strings = self.reader.noun_key, self.reader.string_array
+        strings = self.reader.string_array
         self._tables.append(pa.Table.from_arrays([
             url_array.cast(pa.large_string()), kept_captions.cast(pa.large_string()), number_array(counts),
             strings(nouns), repeated_string(self.source, len(positions)), number_array(rows),
-            number_array(self._keys(url_array, kept_captions, rows)), strings([noun_key(n) for n in nouns]),
+            number_array(self._keys(url_array, kept_captions, rows)), strings(self.reader.noun_keys(nouns)),
         ], schema=ROWS_SCHEMA))
         self.n_rows += len(positions)
 
