@@ -286,3 +286,20 @@ def test_worker_processes_do_not_import_polars(tmp_path):
             "assert result.rows.num_rows == 27, result.rows.num_rows; print('polars' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_last_tasks_are_split_per_row_group(tmp_path):
+    """Splitting the last tasks keeps every row exactly once, numbered as in its file."""
+    from countclip.mining.sources import Columns, plan_tasks
+
+    a = write_parquet(tmp_path / "a.parquet", many_captions(230), row_group_size=50)  # groups of 50, last 30
+    b = write_parquet(tmp_path / "b.parquet", many_captions(120), row_group_size=40)
+    whole, _ = plan_tasks([a, b], Columns(), 100)
+    split, _ = plan_tasks([a, b], Columns(), 100, split_last=3)
+    assert [t.num_rows for t in whole] == [100, 100, 30, 120]
+    assert [t.num_rows for t in split] == [100, 50, 50, 30, 40, 40, 40]
+    for tasks in (whole, split):
+        for path in (a, b):
+            parts = [(t.first_row, t.num_rows, t.row_groups) for t in tasks if t.path == str(path)]
+            assert parts[0][0] == 0 and all(f + n == g for (f, n, _), (g, _, _) in zip(parts, parts[1:]))
+            assert [g for _, _, groups in parts for g in groups] == list(range(pq.ParquetFile(path).num_row_groups))

@@ -378,20 +378,21 @@ def prune_rows(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
     rest by sample.prune, in polars."""
     keys = column_numbers(rows, "key")
     if caps.per_noun is not None or repeated(keys):
-        from countclip.mining import sample
-
-        frame, duplicates = sample.prune(sample.to_frame(rows), caps)
-        return sample.to_rows(frame), duplicates
+        return _prune_in_polars(rows, caps)
     counts = column_numbers(rows, "count")
     if caps.per_count is None or not len(counts) or np.bincount(counts).max() <= caps.per_count:
         return rows, 0  # nothing to prune
     order = first_per_count(counts, keys, caps.per_count)
     if order is None:  # equal keys of different rows: the tie-break needs every KEY_ORDER column
-        from countclip.mining import sample
-
-        frame, duplicates = sample.prune(sample.to_frame(rows), caps)
-        return sample.to_rows(frame), duplicates
+        return _prune_in_polars(rows, caps)
     return rows.take(index_array(order)), 0
+
+
+def _prune_in_polars(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
+    from countclip.mining import sample  # imports polars: only for these rarer cases
+
+    frame, duplicates = sample.prune(sample.to_frame(rows), caps)
+    return sample.to_rows(frame), duplicates
 
 
 def repeated(keys: np.ndarray) -> bool:

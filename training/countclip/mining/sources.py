@@ -48,8 +48,8 @@ class Task:
 
     def split(self) -> list[Task]:
         """One task per row group (the same rows, numbered the same)."""
-        if len(self.row_groups) <= 1:
-            return [self]
+        if len(self.row_groups) <= 1 or len(self.group_rows) != len(self.row_groups):
+            return [self]  # one group, or sizes unknown
         tasks, first = [], self.first_row
         for group, rows in zip(self.row_groups, self.group_rows):
             tasks.append(Task(self.path, self.kind, (group,), first, rows, (rows,)))
