@@ -321,16 +321,14 @@ static Py_ssize_t phrase_length(const Text *x, Py_ssize_t i, const Phrase *p) {
     return j - i;
 }
 
-/* NUMERAL_RE at t[i] (t[i-1] is not a word character): the numeral's end, or -1 with *seen
- * set to where the letters or digits read ended (no numeral starts before it). */
-static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value, Py_ssize_t *seen) {
+/* NUMERAL_RE at t[i] (t[i-1] is not a word character): the numeral's end, or -1. */
+static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value) {
     const cp *t = x->t;
     const unsigned char *cls = x->cls;
     Py_ssize_t n = x->n;
     if (cls[i] & C_DIGIT) {  /* [0-9]++ then no word character */
         Py_ssize_t j = i;
         while (j < n && (cls[j] & C_DIGIT)) j++;
-        *seen = j;
         if (j < n && (cls[j] & C_WORD)) return -1;
         *kind = KIND_DIGITS;
         Py_ssize_t len = j - i;
@@ -342,7 +340,6 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value,
         }
         return j;
     }
-    *seen = i;
     if (!(cls[i] & C_LETTER)) return -1;
     /* The trie of NUMERAL_RE takes the longest phrase followed by a non-word character. A
      * phrase of several words (an idiom) covers more than the letters at i, so it is tried
@@ -365,7 +362,6 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value,
         return -1;
     Py_ssize_t e = i;
     while (e < n && (cls[e] & C_LETTER)) e++;
-    *seen = e;
     if (e < n && (cls[e] & C_WORD)) return -1;
     if (e - i < word_phrase_min || e - i > word_phrase_max || !word_phrase_ends[first - 'a'][x->lower[e - 1] - 'a'])
         return -1;
@@ -750,8 +746,7 @@ static int find_count(const Text *x, PyObject **noun_out) {
      * a numeral's end is followed by none either. */
     for (Py_ssize_t j = next_word_start(x, 0); j < x->n; j = next_word_start(x, j + 1)) {
         int kind, val;
-        Py_ssize_t seen = j;
-        Py_ssize_t end = numeral_at(x, j, &kind, &val, &seen);
+        Py_ssize_t end = numeral_at(x, j, &kind, &val);
         if (end < 0) continue;  /* not a numeral: the next word start is past this word */
         num.start = j;
         num.end = end;

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from countclip.mining.select import KEY_ORDER, ROWS_SCHEMA, Caps, first_per_count, ranks_within, repeated
+from countclip.mining.select import KEY_ORDER, ROWS_SCHEMA, Caps, first_per_count, over_cap, ranks_within, repeated
 
 SCHEMA = {"url": pl.String, "caption": pl.String, "count": pl.Int32, "noun": pl.String,
           "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64, "noun_key": pl.String}
@@ -79,8 +79,7 @@ def prune(frame: pl.DataFrame, caps: Caps) -> tuple[pl.DataFrame, int]:
     if caps.per_noun is not None:
         frame = _head_per_group(frame.sort(KEY_ORDER), "noun_key", caps.per_noun)
     elif caps.per_count is not None:
-        counts = frame["count"].to_numpy()
-        if len(counts) and np.bincount(counts).max() > caps.per_count:  # else nothing to prune
+        if over_cap(frame["count"].to_numpy(), caps.per_count):  # else nothing to prune
             frame = frame.rechunk()[_first_per_count(frame, caps.per_count)]
     return frame, duplicates
 

@@ -305,7 +305,7 @@ class BatchSelector:
 
 def non_empty(strings: pa.Array) -> np.ndarray:
     """Which strings are neither null nor empty, as numpy bools (from the offsets: no Python
-    scalar, see index_array)."""
+    scalar, see number_array)."""
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32 if pa.types.is_string(strings.type) else np.int64)
     lengths = np.diff(offsets[strings.offset:strings.offset + len(strings) + 1])
     return (lengths > 0) & valid(strings)
@@ -320,27 +320,26 @@ def valid(values: pa.Array) -> np.ndarray:
 
 
 def integers(values: pa.Array) -> np.ndarray:
-    """An Arrow integer array without nulls as a numpy view (see index_array: no to_numpy)."""
+    """An Arrow integer array without nulls as a numpy view (see number_array: no to_numpy)."""
     assert values.null_count == 0 and pa.types.is_integer(values.type)
     data = np.frombuffer(values.buffers()[1], dtype=values.type.to_pandas_dtype())
     return data[values.offset:values.offset + len(values)]
 
 
-def index_array(positions: np.ndarray) -> pa.Array:
-    """A numpy integer array as an Arrow int64 array, for `take`. Not `pa.array`: its first
-    call in a process imports pandas (a third of a second, in every worker)."""
-    data = np.ascontiguousarray(positions, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
-
-
 def number_array(values: np.ndarray) -> pa.Array:
-    """A numpy number array as an Arrow array, without a copy (see index_array: no pa.array)."""
+    """A numpy number array as an Arrow array, without a copy. Not `pa.array`: its first call
+    in a process imports pandas (a third of a second, in every worker)."""
     data = np.ascontiguousarray(values)
     return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), len(data), [None, pa.py_buffer(data)])
 
 
+def index_array(positions: np.ndarray) -> pa.Array:
+    """Positions as an Arrow int64 array, for `take`."""
+    return number_array(positions.astype(np.int64, copy=False))
+
+
 def string_array(strings: list[str | None]) -> pa.Array:
-    """Python strings (or None) as an Arrow large_string array (see index_array: no pa.array)."""
+    """Python strings (or None) as an Arrow large_string array (see number_array: no pa.array)."""
     encoded = [b"" if text is None else text.encode() for text in strings]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
@@ -380,7 +379,7 @@ def prune_rows(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
     if caps.per_noun is not None or repeated(keys):
         return _prune_in_polars(rows, caps)
     counts = column_numbers(rows, "count")
-    if caps.per_count is None or not len(counts) or np.bincount(counts).max() <= caps.per_count:
+    if caps.per_count is None or not over_cap(counts, caps.per_count):
         return rows, 0  # nothing to prune
     order = first_per_count(counts, keys, caps.per_count)
     if order is None:  # equal keys of different rows: the tie-break needs every KEY_ORDER column
@@ -393,6 +392,11 @@ def _prune_in_polars(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
 
     frame, duplicates = sample.prune(sample.to_frame(rows), caps)
     return sample.to_rows(frame), duplicates
+
+
+def over_cap(counts: np.ndarray, cap: int) -> bool:
+    """Whether some count has more than `cap` rows (else a count cap prunes nothing)."""
+    return len(counts) > 0 and int(np.bincount(counts).max()) > cap
 
 
 def repeated(keys: np.ndarray) -> bool:
