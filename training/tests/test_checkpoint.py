@@ -116,3 +116,31 @@ def test_kill_9_then_resume_latest_matches_an_uninterrupted_run(data, tmp_path):
     assert not different, f"killed after {killed_at.name}: {len(different)} tensors differ, e.g. {different[:3]}"
     log = (interrupted / "train.log").read_text()
     assert f"resuming from {killed_at}" in log
+
+
+def test_weight_average_is_saved_as_final_and_resumes_exactly(data, tmp_path):
+    import shutil
+
+    from countclip.models import load_model
+    from countclip.train.config import parse_config
+
+    def ema_config(output: Path, *extra: str) -> TrainConfig:
+        return parse_config(flags(data, output) + ["--ema-decay", "0.9", "--save-every", str(STEPS // 2), *extra])
+
+    straight = tmp_path / "straight"
+    train(ema_config(straight), CPU)
+    averaged = load_model(str(straight / "final")).state_dict()
+    last = load_file(str(straight / "checkpoints" / f"step-{STEPS:08d}" / "model.safetensors"))  # live weights
+    assert averaged.keys() == last.keys()
+    assert any(not torch.equal(averaged[k], last[k]) for k in last), "final/ should hold the average"
+    assert '"weights": "ema"' in (straight / "final" / "training.json").read_text()
+
+    # Cut the run back to its half-way checkpoint and resume: the average continues exactly.
+    cut = tmp_path / "cut"
+    shutil.copytree(straight, cut)
+    shutil.rmtree(cut / "final")
+    shutil.rmtree(cut / "checkpoints" / f"step-{STEPS:08d}")
+    (cut / "checkpoints" / "latest").write_text(f"step-{STEPS // 2:08d}")
+    train(ema_config(cut, "--resume", "latest"), CPU)
+    resumed = load_model(str(cut / "final")).state_dict()
+    assert all(torch.equal(resumed[k], averaged[k]) for k in averaged)

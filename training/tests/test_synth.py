@@ -100,24 +100,39 @@ def _words(text: str) -> set[str]:
     return {word.strip(",.").lower() for word in text.split()}
 
 
+def _stated_count(text: str) -> list[str]:
+    return [word for word in _words(text) if word in NUMBER_WORDS or word.isdigit()]
+
+
 def test_counting_captions_state_the_count_once_before_the_noun():
-    for index in range(200):
+    digits = 0
+    for index in range(400):
         sample = streams.counting(0, index)
-        word = captions.number_word(sample.meta["count"])
+        count = sample.meta["count"]
         text = sample.caption.lower()
-        assert f"{word} " in text and text.count(word) == 1, sample.caption
-        assert len(_words(text) & set(NUMBER_WORDS)) == 1
-        assert sample.meta["noun"] in text
+        stated = _stated_count(text)
+        assert stated in ([captions.number_word(count)], [str(count)]), sample.caption
+        assert f"{stated[0]} " in text and sample.meta["noun"] in text
         assert sample.meta["kind"] not in kinds.HELD_OUT
+        digits += stated[0].isdigit()
+    # As in web alt text, about a third write the count in digits ("3 cats").
+    assert 0.25 < digits / 400 < 0.45
+
+
+def test_countbench_captions_keep_number_words():
+    # The protocol's words task reads the captions as they are; the digits task rewrites them.
+    for index in range(0, 540, 7):
+        sample = streams.countbench(0, index)
+        assert _stated_count(sample.caption.lower()) == [captions.number_word(sample.meta["count"])]
 
 
 def test_general_captions_omit_the_count_unless_asked():
     stated = 0
     for index in range(300):
         sample = streams.general(0, index, count_prob=0.0)
-        assert not _words(sample.caption) & set(NUMBER_WORDS), sample.caption
+        assert not _stated_count(sample.caption), sample.caption
         assert "count" not in sample.meta
-        stated += bool(_words(streams.general(0, index, count_prob=1.0).caption) & set(NUMBER_WORDS))
+        stated += bool(_stated_count(streams.general(0, index, count_prob=1.0).caption))
     assert stated > 150  # every scene of 2+ objects states it when count_prob is 1
 
 
@@ -171,6 +186,19 @@ def test_synthetic_countbench_is_balanced_and_in_countbench_schema(tmp_path):
     held_out = [line for line in lines if line["held_out_kind"]]
     assert len(held_out) == 270 and all(line["kind"] in kinds.HELD_OUT for line in held_out)
     assert any(line["held_out_background"] for line in lines)
+    distracted = [json.loads(line) for line in (tmp_path / "cb" / "countbench-distractors.jsonl").read_text().splitlines()]
+    assert distracted == [line for line in lines if line["distractor"]] and 100 < len(distracted) < 260
+
+
+def test_gallery_holds_every_kind_at_every_count():
+    rounds = 2
+    samples = [streams.gallery(0, index) for index in range(len(kinds.KINDS) * 10 * rounds)]
+    pairs = {}
+    for sample in samples:
+        key = (sample.meta["kind"], sample.meta["count"])
+        pairs[key] = pairs.get(key, 0) + 1
+    assert pairs == {(kind.name, count): rounds for kind in kinds.KINDS for count in range(1, 11)}
+    assert 0.15 < sum(sample.meta["distractor"] is not None for sample in samples) / len(samples) < 0.35
 
 
 def test_gallery_and_zeroshot_folders(tmp_path):
@@ -178,7 +206,7 @@ def test_gallery_and_zeroshot_folders(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "g" / "gallery.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and len({row["id"] for row in rows}) == 12
     for row in rows:
-        assert {"id", "file", "caption", "count", "noun"} <= set(row)
+        assert {"id", "file", "caption", "count", "noun", "kind", "distractor"} <= set(row)
         assert Image.open(tmp_path / "g" / row["file"]).size == (40, 40)
         assert 1 <= row["count"] <= 10
     assert synth_main(["zeroshot", "--out", str(tmp_path / "z"), "--per-class", "1", "--size", "24"]) == 0

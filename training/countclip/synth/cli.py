@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gallery = commands.add_parser("gallery", help="the service's default gallery (JPEGs + gallery.jsonl)")
     _common(gallery, 160)
-    gallery.add_argument("--count", type=int, default=500, help="number of images")
+    gallery.add_argument("--count", type=int, default=1800,
+                         help="number of images; a multiple of 600 holds every kind at every count 1..10 equally often")
     gallery.add_argument("--quality", type=int, default=82, help="JPEG quality")
     return parser
 

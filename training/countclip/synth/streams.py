@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countclip.synth.backgrounds import HELD_OUT_STYLES, STYLES
-from countclip.synth.captions import counting_caption, general_caption
+from countclip.synth.captions import DIGITS_SHARE, counting_caption, general_caption
 from countclip.synth.kinds import KINDS, Kind, held_out_kinds, training_kinds
 from countclip.synth.scenes import Scene, sample_scene
 
@@ -54,7 +54,7 @@ def general(seed: int, index: int, distractor_prob: float = 0.3, count_prob: flo
     scene = sample_scene(rng, rng.choice(kinds), count, distractors=kinds, distractor_prob=distractor_prob,
                          styles=TRAIN_STYLES)
     # No "count" key: the trainer treats general samples by their caption alone.
-    return Sample(scene, general_caption(scene, rng, count_prob), _meta(scene, "general", seed, index))
+    return Sample(scene, general_caption(scene, rng, count_prob, DIGITS_SHARE), _meta(scene, "general", seed, index))
 
 
 def counting(seed: int, index: int, distractor_prob: float = 0.3) -> Sample:
@@ -62,7 +62,7 @@ def counting(seed: int, index: int, distractor_prob: float = 0.3) -> Sample:
     kinds = training_kinds()
     scene = sample_scene(rng, rng.choice(kinds), rng.randint(2, 10), distractors=kinds,
                          distractor_prob=distractor_prob, styles=TRAIN_STYLES)
-    return _counted(scene, counting_caption(scene, rng), "counting", seed, index)
+    return _counted(scene, counting_caption(scene, rng, DIGITS_SHARE), "counting", seed, index)
 
 
 def countbench(seed: int, index: int, distractor_prob: float = 0.3) -> Sample:
@@ -88,12 +88,16 @@ def zeroshot(seed: int, index: int, per_class: int) -> Sample:
     return Sample(scene, kind.name, _meta(scene, "zeroshot", seed, index))
 
 
+GALLERY_DISTRACTOR_PROB = 0.25
+
+
 def gallery(seed: int, index: int) -> Sample:
-    """A gallery image: kinds in turn so every kind appears, counts spread over 1..10."""
+    """A gallery image: every kind at every count 1..10 in turn, so `len(KINDS) * 10 * r` images hold each
+    (kind, count) pair r times; a quarter of the scenes hold 1..2 objects of another kind as well."""
     rng = _rng("gallery", seed, index)
     kind = KINDS[index % len(KINDS)]
-    count = rng.randint(1, 10)
-    scene = sample_scene(rng, kind, count, distractors=KINDS, distractor_prob=0.15, styles=STYLES)
+    count = 1 + (index // len(KINDS)) % 10
+    scene = sample_scene(rng, kind, count, distractors=KINDS, distractor_prob=GALLERY_DISTRACTOR_PROB, styles=STYLES)
     caption = counting_caption(scene, rng) if count >= 2 else general_caption(scene, rng, 0.0)
     return _counted(scene, caption, "gallery", seed, index)
 

@@ -117,7 +117,8 @@ def write_countbench(out_dir: Path, seed: int, *, size: int = 128, fmt: str = "p
     """540 images (60 per count 2..10) with `CountBench.json` and `countbench.jsonl` in CountBench's schema.
 
     `image` is relative to the directory holding the JSON; the JSONL adds the scene metadata, and
-    `countbench-held-out-kinds.jsonl` holds the 270 images of object kinds never seen in training.
+    `countbench-held-out-kinds.jsonl` holds the 270 images of object kinds never seen in training and
+    `countbench-distractors.jsonl` those with objects of another kind beside the counted ones.
     """
     make = partial(streams.countbench, seed, distractor_prob=distractor_prob)
     total = streams.COUNTBENCH_PER_COUNT * len(streams.COUNTBENCH_COUNTS)
@@ -133,6 +134,8 @@ def write_countbench(out_dir: Path, seed: int, *, size: int = 128, fmt: str = "p
         _write_jsonl(stage / "countbench.jsonl", lines)
         # The half whose object kinds never appear in training, for a transfer breakdown.
         _write_jsonl(stage / "countbench-held-out-kinds.jsonl", [line for line in lines if line["held_out_kind"]])
+        # The scenes with 1..2 objects of another kind: the model must count the named kind only.
+        _write_jsonl(stage / "countbench-distractors.jsonl", [line for line in lines if line["distractor"]])
     return {"images": total, "path": str(out_dir / "countbench.jsonl")}
 
 
@@ -149,7 +152,7 @@ def write_zeroshot(out_dir: Path, seed: int, *, per_class: int = 10, size: int =
     return {"classes": n_classes, "images": n_classes * per_class, "path": str(out_dir)}
 
 
-def write_gallery(out_dir: Path, seed: int, *, count: int = 500, size: int = 160, quality: int = 82,
+def write_gallery(out_dir: Path, seed: int, *, count: int = 1800, size: int = 160, quality: int = 82,
                   workers: int = 1) -> dict[str, Any]:
     """`count` JPEGs and `gallery.jsonl` lines `{id, file, caption, count, noun, kind}` for the service."""
     make = partial(streams.gallery, seed)
@@ -159,7 +162,8 @@ def write_gallery(out_dir: Path, seed: int, *, count: int = 500, size: int = 160
             name = f"synth-{index:04d}.jpg"
             (stage / name).write_bytes(image)
             lines.append({"id": f"synth-{index:04d}", "file": name, "caption": caption, "count": meta["count"],
-                          "noun": meta["noun"], "kind": meta["kind"]})
+                          "noun": meta["noun"], "kind": meta["kind"], "distractor": meta["distractor"],
+                          "distractor_count": meta["distractor_count"]})
         _write_jsonl(stage / "gallery.jsonl", lines)
     total = sum(path.stat().st_size for path in out_dir.iterdir())
     return {"images": count, "bytes": total, "path": str(out_dir / "gallery.jsonl")}

@@ -53,6 +53,8 @@ class TrainConfig:
     beta2: float = option(0.98, "AdamW beta2")
     eps: float = option(1e-6, "AdamW epsilon")
     grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 disables")
+    ema_decay: float = option(0.0, "keep an exponential moving average of the weights with this decay (e.g. 0.999) "
+                              "and save it as final/ (the end-of-run evaluation scores it too); 0 = off")
     # --- performance
     device: str = option("auto", "auto (this rank's GPU if any, else CPU), cpu, cuda, cuda:N")
     precision: str = option("auto", "auto = bf16 autocast on GPU, fp32 on CPU", PRECISIONS)
@@ -93,6 +95,8 @@ class TrainConfig:
             problems.append("--batch-size must be >= 1")
         if self.steps < 0 or (self.steps == 0 and self.epochs <= 0):
             problems.append("give --steps > 0 or --epochs > 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append("--ema-decay must be in [0, 1)")
         if self.count_loss_weight < 0:
             problems.append("--count-loss-weight must be >= 0")
         if problems:

@@ -32,6 +32,7 @@ import shutil
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from countclip.distributed import DistEnv
 from countclip.models import ClipAdapter, load_model
 from countclip.train import checkpoint as ckpt
 from countclip.train.config import TrainConfig, dump, parse_config
+from countclip.train.ema import WeightAverage
 from countclip.train.evaluate import count_choice_accuracy, load_eval_samples
 from countclip.train.monitor import Monitor
 from countclip.train.optim import build_optimizer, build_scheduler
@@ -80,9 +82,10 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
     total_steps = config.steps or steps_for_epochs(config, general, counting, env.world_size)
 
     ctx = build_context(adapter, config, env, total_steps)
+    ema = WeightAverage(adapter, config.ema_decay) if config.ema_decay else None
     step, samples_seen, data_state = 0, 0, None
     if resume_from is not None:
-        step, samples_seen, data_state = restore(resume_from, ctx, env, config)
+        step, samples_seen, data_state = restore(resume_from, ctx, env, config, ema)
 
     monitor = Monitor(output, total_steps, step, enabled=env.is_main, progress=config.progress)
     if env.is_main:
@@ -101,6 +104,8 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
         while step < total_steps:
             batch = next(batches)
             metrics = train_step(ctx, to_device(batch, adapter, env.device))
+            if ema is not None:
+                ema.update()
             step += 1
             samples_seen += global_batch
             data_state = batch["data_state"]
@@ -111,18 +116,28 @@ def train(config: TrainConfig, env: DistEnv) -> Path:
                 values["lr"] = ctx.scheduler.get_last_lr()[0]
                 values["skipped"] = float(sum(merged_skips(data_state, dropped_only=True).values()))
                 monitor.log_step(step, samples_seen, values)
-            if (config.eval_every and step % config.eval_every == 0) or step == total_steps:
+            if config.eval_every and step % config.eval_every == 0 and step != total_steps:
                 monitor.log_eval(step, evaluate())
             if (config.save_every and step % config.save_every == 0) or step == total_steps:
-                save(output, config, ctx, step, samples_seen, data_state, env)
+                save(output, config, ctx, step, samples_seen, data_state, env, ema)
     finally:
         loader.close()
 
+    # From here on the run's result is the averaged weights, when there is an average.
+    with ema.swapped_in() if ema is not None else nullcontext():
+        monitor.log_eval(step, evaluate())
+        return finish(output, config, adapter, env, loader, monitor, evaluate, step, samples_seen, data_state)
+
+
+def finish(output: Path, config: TrainConfig, adapter: ClipAdapter, env: DistEnv, loader: MixedLoader,
+           monitor: Monitor, evaluate: "Evaluator", step: int, samples_seen: int,
+           data_state: dict[str, Any] | None) -> Path:
+    """Write final/ (the weights now in `adapter`) with its training summary, and close the run's logs."""
     skipped = merged_skips(data_state)
     final = output / "final"
     if env.is_main:
         summary = {"steps": step, "samples_seen": samples_seen, "skipped": skipped, "metrics": evaluate.last,
-                   "config": config.to_json()}
+                   "weights": "ema" if config.ema_decay else "last", "config": config.to_json()}
         save_final_model(adapter, final, summary)
         monitor.info(f"done: {step} steps, {samples_seen} samples; {describe_skips(skipped)}")
         for problem in loader.problems():
@@ -229,7 +244,7 @@ def build_loader(config: TrainConfig, env: DistEnv, adapter: ClipAdapter, genera
 
 
 def save(output: Path, config: TrainConfig, ctx: StepContext, step: int, samples_seen: int,
-         data_state: dict[str, Any], env: DistEnv) -> None:
+         data_state: dict[str, Any], env: DistEnv, ema: WeightAverage | None) -> None:
     """Every rank contributes its data position and RNG state; rank 0 writes; all wait for it."""
     rng = ckpt.rng_state()
     ranks = distributed.all_gather_object({"data": data_state, "python": rng["python"], "numpy": rng["numpy"],
@@ -238,6 +253,8 @@ def save(output: Path, config: TrainConfig, ctx: StepContext, step: int, samples
         trainer = {"optimizer": ctx.optimizer.state_dict(), "scheduler": ctx.scheduler.state_dict(),
                    "scaler": ctx.scaler.state_dict(), "rng_torch": [r["torch"] for r in ranks],
                    "rng_cuda": [r["cuda"] for r in ranks]}
+        if ema is not None:
+            trainer["ema"] = ema.state_dict()
         state = {"step": step, "samples_seen": samples_seen, "world_size": env.world_size,
                  "data": [r["data"] for r in ranks],
                  "rng": [{"python": r["python"], "numpy": r["numpy"]} for r in ranks],
@@ -246,7 +263,8 @@ def save(output: Path, config: TrainConfig, ctx: StepContext, step: int, samples
     distributed.barrier()
 
 
-def restore(path: Path, ctx: StepContext, env: DistEnv, config: TrainConfig) -> tuple[int, int, dict[str, Any]]:
+def restore(path: Path, ctx: StepContext, env: DistEnv, config: TrainConfig,
+            ema: WeightAverage | None) -> tuple[int, int, dict[str, Any]]:
     """Load weights, optimizer, schedule, scaler and RNG; return (step, samples seen, this rank's data state)."""
     weights, trainer, state = ckpt.load_checkpoint(path)
     warn_config_drift(TrainConfig.from_json(state["config"]), config, path)
@@ -257,6 +275,10 @@ def restore(path: Path, ctx: StepContext, env: DistEnv, config: TrainConfig) -> 
     ctx.optimizer.load_state_dict(trainer["optimizer"])
     ctx.scheduler.load_state_dict(trainer["scheduler"])
     ctx.scaler.load_state_dict(trainer["scaler"])
+    if ema is not None:
+        if "ema" not in trainer:
+            raise SystemExit(f"checkpoint {path} holds no weight average; resume without --ema-decay or start afresh")
+        ema.load_state_dict(trainer["ema"])
     rng = dict(state["rng"][env.rank], torch=trainer["rng_torch"][env.rank], cuda=trainer["rng_cuda"][env.rank])
     ckpt.set_rng_state(rng)
     return int(state["step"]), int(state["samples_seen"]), state["data"][env.rank]
