@@ -13,22 +13,13 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fsyncDir, fsyncFile, sha256 as sha256Of, sha256File, tempSibling, writeFileAtomic } from "./fsutil.ts";
+import type { IndexOrigin } from "./backend.ts";
 import { type IndexParams, type ItemMeta, VectorIndex } from "./vector-index.ts";
+
+export type { IndexOrigin } from "./backend.ts";
 
 export const META_FORMAT = "countclip-index";
 export const META_VERSION = 1;
-
-/** Who built an index: the service reloads it only for the same model. */
-export interface IndexOrigin {
-  /** Fingerprint of the bundle whose vision encoder produced the vectors. */
-  modelId: string;
-  /** Bundle directory the vectors came from. */
-  modelDir: string;
-  /** Model dir configured when the index was built; a restart with another one rebuilds. */
-  startModelDir: string;
-  /** Counts full (re)builds; every response names the build it came from. */
-  build: number;
-}
 
 export interface IndexMeta extends IndexOrigin {
   format: typeof META_FORMAT;
@@ -93,9 +84,13 @@ export class IndexStore {
     }
   }
 
+  /** A generation number no save has used (the write-ahead log is named after it first). */
+  reserveGeneration(): number {
+    return ++this.lastGeneration;
+  }
+
   /** Persist `index` as a new generation and make it current. Returns the generation number. */
-  async save(index: VectorIndex, origin: IndexOrigin): Promise<number> {
-    const generation = ++this.lastGeneration;
+  async save(index: VectorIndex, origin: IndexOrigin, generation = this.reserveGeneration()): Promise<number> {
     const finalDir = path.join(this.root, genName(generation));
     const tmpDir = tempSibling(finalDir);
     await fs.mkdir(tmpDir);
@@ -179,6 +174,11 @@ export class IndexStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** Generation numbers on disk, oldest first. */
+  async generations(): Promise<number[]> {
+    return (await fs.readdir(this.root)).map(parseGen).filter((g): g is number => g !== undefined).sort((a, b) => a - b);
   }
 
   private async prune(current: number): Promise<void> {

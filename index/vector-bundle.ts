@@ -52,16 +52,22 @@ export function parseNpy(bytes: Buffer): { shape: number[]; data: Float32Array }
   return { shape: dims, data };
 }
 
-/** The .npy bytes of float32 rows (tests, benchmarks). */
-export function encodeNpy(rows: Float32Array, count: number, dim: number): Buffer {
+/** The .npy header of a (count, dim) float32 array; the raw rows follow it. */
+export function npyHeader(count: number, dim: number): Buffer {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${count}, ${dim}), }`;
+  // NumPy pads the header so the data starts 64-byte aligned, ending it with a newline.
   header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n";
   const head = Buffer.alloc(10);
   head.write("\x93NUMPY", 0, "latin1");
   head[6] = 1;
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength)]);
+  return Buffer.concat([head, Buffer.from(header, "latin1")]);
+}
+
+/** The .npy bytes of float32 rows (tests). */
+export function encodeNpy(rows: Float32Array, count: number, dim: number): Buffer {
+  return Buffer.concat([npyHeader(count, dim), Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength)]);
 }
 
 export async function readManifest(dir: string): Promise<VectorBundleManifest> {
