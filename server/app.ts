@@ -8,12 +8,15 @@ import { requireApiKey } from "./auth.ts";
 import { Metrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./problem.ts";
 import { jsonParser, type RouteContext } from "./routes/context.ts";
+import { explainRoutes } from "./routes/explain.ts";
+import { imageContentRoutes } from "./routes/image-content.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { indexRoutes } from "./routes/index.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { searchRoutes } from "./routes/search.ts";
 import type { IndexService } from "./service.ts";
 import { ApiValidator } from "./validation.ts";
+import { webRoutes } from "./web/serve.ts";
 
 export interface AppOptions {
   config: Config;
@@ -37,6 +40,8 @@ export function createApp({ config, service, defaultMetrics = true }: AppOptions
   };
   app.use(metrics.middleware());
   app.use(searchRoutes(ctx), imageRoutes(ctx), indexRoutes(ctx), opsRoutes(ctx));
+  // The page for people (server/web): `/` and its content-hashed assets.
+  app.use(explainRoutes(ctx), imageContentRoutes(ctx), webRoutes());
   app.use(notFoundHandler);
   app.use(problemHandler);
   return app;

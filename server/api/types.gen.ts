@@ -57,6 +57,45 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Relevancy map of a count in an image (sliding-window occlusion), as weights or a PNG.
+         * @description Where the model looks when it reads the count. The image (`id` of an indexed image, or
+         *     uploaded `image` bytes) is taken as the model sees it (resized and centre-cropped as in
+         *     preprocessing); that square is divided into `grid` x `grid` cells and a square occluder of
+         *     `window` x `window` cells, filled with the preprocessing mean colour (zero after
+         *     normalisation, so it carries no signal), slides over it one cell at a time. Each occluded
+         *     copy goes through the vision encoder and is scored by the count contrast
+         *
+         *         C(x) = s * cos(v_x, t_c) - logsumexp_{n != c} s * cos(v_x, t_n)
+         *
+         *     the log-odds of the count c against every other count (count prompts as for the count
+         *     posterior). A window's weight is C(image) - C(occluded copy): positive where hiding the
+         *     region lowers the belief in c (the region supports the count), negative where it raises
+         *     it. A cell's weight is the mean over the windows covering it. Occlusion (Zeiler & Fergus,
+         *     2014) needs no gradients, so it runs on the same ONNX encoder the service serves with,
+         *     at (grid - window + 1)^2 + 1 forward passes.
+         *
+         *     The count is `count`, else the count stated in `query`, else the image's estimated count;
+         *     the noun is `noun`, else the noun of `query`, else "objects". `format: png` returns the
+         *     map overlaid on the model's view of the image (red: supports the count, blue: argues
+         *     against it) instead of JSON.
+         */
+        post: operations["explain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images": {
         parameters: {
             query?: never;
@@ -100,6 +139,30 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/images/{id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["ImageId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The stored bytes of one indexed image (for showing it).
+         * @description JPEG, PNG, WebP and GIF are sent as stored; formats browsers cannot show (TIFF, AVIF)
+         *     are converted to PNG. Sent with a strong ETag (the bytes' sha256) and
+         *     `Cache-Control: public, max-age=3600`; `If-None-Match` answers 304.
+         */
+        get: operations["getImageContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/index": {
         parameters: {
             query?: never;
@@ -109,6 +172,28 @@ export type paths = {
         };
         /** Index size, model and build state. */
         get: operations["getIndex"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/gallery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The kinds of object and the counts the indexed gallery images show.
+         * @description From the default gallery's labels (`gallery.jsonl`: kind, noun, count), for the gallery
+         *     images the index holds now. Uploaded and path-added images carry no labels; they are
+         *     counted in `unlabelled`.
+         */
+        get: operations["getGallery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -135,6 +220,36 @@ export type paths = {
          *     configured.
          */
         post: operations["rebuildIndex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/index/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load precomputed vectors (from `countclip embed`) into the index, without re-encoding.
+         * @description `path` names a directory inside a configured import root (`IMPORT_ROOTS`) holding
+         *     `manifest.json` (`{"modelId", "dim", "count"}`), `vectors.npy` (float32, shape
+         *     [count, dim], row i = line i) and `ids.jsonl` (one `{"id", "source"?, "sha256"?}` per
+         *     line). The vectors must come from the serving model: another `modelId` or dimension is
+         *     refused with 409 before anything is loaded. Returns at once with 202; progress
+         *     (done/total, rate) is in `GET /v1/index` under `import`. Into an empty index the
+         *     vectors load as a new build (the HNSW graph built once); otherwise they are added to the
+         *     serving build in batches, ids it already holds skipped. Imported items have no stored
+         *     image bytes unless an image with the same `sha256` was added, so a later rebuild with
+         *     another model cannot re-embed them: import that model's vectors instead.
+         *     Requires the API key when one is configured.
+         */
+        post: operations["importIndex"];
         delete?: never;
         options?: never;
         head?: never;
@@ -213,7 +328,13 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
-        /** @description RFC 7807 problem details. */
+        /**
+         * @description RFC 7807 problem details. `type` is `https://countclip.dev/problems/<slug>` and each
+         *     type has exactly one `title` (the slug is the title in kebab case): `bad-request`,
+         *     `malformed-json`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
+         *     `conflict`, `payload-too-large`, `image-too-large`, `unsupported-media-type`, the image
+         *     types under 422, `duplicate-image-id` and `service-unavailable`.
+         */
         Problem: {
             /** @description URI reference identifying the problem type. */
             type: string;
@@ -233,7 +354,11 @@ export type components = {
         /** @description Free text; must contain a non-space character; at most 1000 characters. */
         Query: string;
         ImageId: string;
-        /** @description Encoded image bytes (JPEG, PNG, WebP, GIF, TIFF, AVIF), standard base64. */
+        /**
+         * @description Encoded image bytes (JPEG, PNG, WebP, GIF, TIFF, AVIF), standard base64, line breaks
+         *     allowed. At least two base64 digits: a shorter string ("0", "0=") decodes to no bytes.
+         * @example iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEUlEQVQI12M4Y2yMFTEMLQkACspMgcVey1oAAAAASUVORK5CYII=
+         */
         Base64Image: string;
         Noun: string;
         /**
@@ -244,7 +369,9 @@ export type components = {
         SearchRequest: {
             query: components["schemas"]["Query"];
             /**
-             * @description Number of hits; the server's configured maximum may be lower (then 400).
+             * @description Number of hits, at most the server's configured maximum `MAX_K`: 100 by default,
+             *     which is also the most it can be configured to. A server configured lower answers
+             *     400 naming its maximum.
              * @default 10
              */
             k: number;
@@ -286,6 +413,27 @@ export type components = {
             /** @description Whether count-aware reranking was applied. */
             countAware: boolean;
             hits: components["schemas"]["SearchHit"][];
+            /**
+             * @description Present when the query was not read as asked: why count-aware ranking did not apply
+             *     (or counted "objects"), with the nearest reading it would apply to when there is one.
+             */
+            notes?: components["schemas"]["SearchNote"][];
+        };
+        SearchNote: {
+            /**
+             * @description `no-count`: no count found ("a cat" and "one cat" read as 1); `count-out-of-range`:
+             *     a count outside 1..10; `no-noun`: a count without a noun ("objects" counted);
+             *     `unknown-noun`: the gallery holds no such noun but a near one.
+             * @enum {string}
+             */
+            code: "no-count" | "count-out-of-range" | "no-noun" | "unknown-noun";
+            message: string;
+            /**
+             * @description The query with misspelt count words and nouns replaced by the nearest known ones
+             *     (count words one..ten, the gallery's nouns), when that reading states a count:
+             *     "thre catss" -> "three cats".
+             */
+            suggestion?: string;
         };
         RerankImage: {
             id: string;
@@ -293,7 +441,10 @@ export type components = {
         };
         RerankRequest: {
             prompt: components["schemas"]["Query"];
-            /** @description Images to rank; the server's configured batch limit may be lower (then 400). */
+            /**
+             * @description Images to rank, at most the server's configured `MAX_RERANK_IMAGES`: 64 by default,
+             *     also its upper bound. A server configured lower answers 400 naming its maximum.
+             */
             images: components["schemas"]["RerankImage"][];
             countWeight?: components["schemas"]["CountWeight"];
         };
@@ -309,6 +460,8 @@ export type components = {
             /** @description P(estimatedCount | image, noun). */
             probability: number;
             meanCount: number;
+            /** @description P(n | image, noun) for n = 1..10 (the noun of the prompt, else "objects"). */
+            distribution?: components["schemas"]["CountProbability"][];
         };
         RerankResponse: {
             modelId: string;
@@ -340,7 +493,10 @@ export type components = {
         } & (unknown | unknown);
         ImageRecord: {
             id: components["schemas"]["ImageId"];
-            /** @description "upload", "gallery:<file>" or the resolved server-local path. */
+            /**
+             * @description "upload", "gallery:<file>" or "path:<file>", the resolved server-local file relative
+             *     to the image root holding it (responses never show absolute server paths).
+             */
             source: string;
             sha256: string;
             /** Format: date-time */
@@ -352,34 +508,88 @@ export type components = {
             /** @description Bundle directory of the new model (default the active one). */
             modelDir?: string;
         };
+        ImportRequest: {
+            /** @description Directory written by `countclip embed` (manifest.json, vectors.npy, ids.jsonl). */
+            path: string;
+        };
+        ImportState: {
+            /** @enum {string} */
+            state: "idle" | "running" | "succeeded" | "failed";
+            /** @description Vectors loaded so far. */
+            done: number;
+            total: number;
+            /** @description Vectors per second since the import started. */
+            rate: number;
+            /** Format: date-time */
+            startedAt?: string;
+            /** Format: date-time */
+            finishedAt?: string;
+            /** @description Why the last import failed (state failed). */
+            error?: string;
+        };
         RebuildState: {
             /** @enum {string} */
             state: "idle" | "running" | "succeeded" | "failed";
+            /** @description Bundle directory relative to the model root holding it. */
             modelDir?: string;
             /** @description Images embedded so far. */
             done: number;
             total: number;
             progress?: number;
+            /** @description Images embedded per second (while running, and of the last run). */
+            rate?: number;
             /** Format: date-time */
             startedAt?: string;
             /** Format: date-time */
             finishedAt?: string;
-            /** @description Why the last rebuild failed (state failed). */
+            /**
+             * @description Why the last rebuild failed (state failed). The job is persisted: a rebuild cut off
+             *     by a crash or restart is reported failed, with the reason, after the restart.
+             */
             error?: string;
         };
         IndexStatus: {
             ready: boolean;
             size: number;
             modelId?: string;
+            /** @description Bundle directory relative to the model root holding it. */
             modelDir?: string;
             indexBuild?: number;
-            /** @description Last persisted save. */
+            /** @description Last persisted save (embedded: snapshot generation; pgvector: the build's id). */
             generation?: number;
             dim?: number;
+            /**
+             * @description Where the index lives (`INDEX_BACKEND`).
+             * @enum {string}
+             */
+            backend?: "embedded" | "pgvector";
+            /** @description Embedded backend: write-ahead log records since the last snapshot. */
+            walRecords?: number;
             rebuild: components["schemas"]["RebuildState"];
+            import?: components["schemas"]["ImportState"];
+        };
+        GallerySummary: {
+            /** @description Indexed images with a gallery label. */
+            images: number;
+            /** @description Indexed images without one (uploads, paths). */
+            unlabelled: number;
+            /** @description By kind, alphabetically. */
+            kinds: {
+                /** @description Singular, e.g. "cat". */
+                kind: string;
+                /** @description As a query names it, e.g. "cats". */
+                noun: string | null;
+                images: number;
+                /** @description Images per labelled count, by count. */
+                counts: {
+                    count: number;
+                    images: number;
+                }[];
+            }[];
         };
         ModelInfo: {
             modelId: string;
+            /** @description Bundle directory relative to the model root holding it. */
             modelDir: string;
             dim: number;
             logitScale: number;
@@ -387,6 +597,67 @@ export type components = {
             manifest: {
                 [key: string]: unknown;
             };
+        };
+        /** @description Exactly one of `id` and `image`. */
+        ExplainRequest: {
+            id?: components["schemas"]["ImageId"];
+            image?: components["schemas"]["Base64Image"];
+            query?: components["schemas"]["Query"];
+            noun?: components["schemas"]["Noun"];
+            /** @description Count to explain (default: see above). */
+            count?: number;
+            /**
+             * @description Cells per side of the map.
+             * @default 8
+             */
+            grid: number;
+            /**
+             * @description Occluder side in cells; must not exceed `grid` (then 400).
+             * @default 2
+             */
+            window: number;
+            /**
+             * @default json
+             * @enum {string}
+             */
+            format: "json" | "png";
+        } & (unknown | unknown);
+        ExplainResponse: {
+            modelId: string;
+            /**
+             * @description Sliding-window occlusion (see the operation).
+             * @enum {string}
+             */
+            method: "occlusion";
+            noun: string;
+            /** @description The count explained. */
+            count: number;
+            /** @description argmax_n P(n | image, noun). */
+            estimatedCount: number;
+            /** @description P(count | image, noun) of the whole image. */
+            probability: number;
+            /** @description C(image): log-odds of the count against the others. */
+            contrast: number;
+            grid: number;
+            window: number;
+            /** @description Forward passes through the vision encoder. */
+            passes: number;
+            /** @description The image's size in pixels (after EXIF orientation). */
+            image: {
+                width: number;
+                height: number;
+            };
+            /** @description The square the model sees, in the image's pixels; the map covers it. */
+            crop: {
+                x: number;
+                y: number;
+                width: number;
+                height: number;
+            };
+            /** @description `grid` rows of `grid` cell weights, top row first (contrast units). */
+            weights: number[][];
+            /** @description Largest |weight|, for colour scaling. */
+            maxAbs: number;
         };
         Health: {
             /** @enum {string} */
@@ -441,7 +712,11 @@ export type components = {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request body exceeds the configured limit. */
+        /**
+         * @description A size limit, stated in `detail`: the request body exceeds `BODY_LIMIT_BYTES` (problem
+         *     type `payload-too-large`), or one image's bytes exceed `MAX_IMAGE_BYTES` (type
+         *     `image-too-large`). Send less.
+         */
         TooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -450,7 +725,7 @@ export type components = {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is not application/json. */
+        /** @description The request body is not `application/json` (type `unsupported-media-type`); image bytes never answer 415. */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -460,8 +735,12 @@ export type components = {
             };
         };
         /**
-         * @description The image bytes are not an acceptable image: not an image, truncated, animated, too many
-         *     pixels (decompression bomb) or an unsupported format.
+         * @description The JSON is valid but an image in it is not acceptable; the problem type says why:
+         *     `not-an-image` (not image data), `unsupported-image-format` (e.g. SVG, PDF),
+         *     `too-many-pixels` (over `MAX_PIXELS`, a decompression-bomb guard; downscale it),
+         *     `animated-image` (animated GIF/WebP/PNG or multi-page TIFF; send one frame),
+         *     `truncated-image`, `corrupt-image` or `empty-image`. With several images `detail` names
+         *     the offending one.
          */
         Unprocessable: {
             headers: {
@@ -543,7 +822,18 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["Unprocessable"];
+            /**
+             * @description An image is not acceptable (see responses/Unprocessable), or two images share an id
+             *     (problem type `duplicate-image-id`).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };
@@ -576,6 +866,37 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    explain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExplainRequest"];
+            };
+        };
+        responses: {
+            /** @description The relevancy map. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExplainResponse"];
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     addImage: {
         parameters: {
             query?: never;
@@ -592,6 +913,8 @@ export interface operations {
             /** @description Added and durably saved. */
             201: {
                 headers: {
+                    /** @description The image's URL, /v1/images/{id}. */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -658,6 +981,38 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getImageContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["ImageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            /** @description Not modified (the ETag matches). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getIndex: {
         parameters: {
             query?: never;
@@ -676,6 +1031,27 @@ export interface operations {
                     "application/json": components["schemas"]["IndexStatus"];
                 };
             };
+        };
+    };
+    getGallery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Kinds, each with how many images show each count. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GallerySummary"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
         };
     };
     rebuildIndex: {
@@ -703,9 +1079,67 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            /** @description `modelDir` lies inside a model root but does not exist (problem type `not-found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    importIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description Import started. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IndexStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `path` lies inside an import root but does not exist (problem type `not-found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description The directory is not a valid vector bundle (missing file, bad header, count mismatch). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };
