@@ -1,13 +1,15 @@
 /** Decoding client-supplied image payloads and embedding them with errors that name the image. */
 import type { Embedder } from "./model/embedder.ts";
+import { ImageInputError } from "./model/image-input.ts";
 import { Problem, toProblem } from "./problem.ts";
 
 /** base64 (already pattern-checked by the schema) to bytes, within the configured size. */
 export function decodeBase64Image(data: string, maxBytes: number, what = "image"): Buffer {
   const bytes = Buffer.from(data, "base64");
-  if (bytes.length === 0) throw new Problem(422, "Unprocessable Content", `${what} is empty`, undefined, "not-an-image");
+  // The schema's pattern admits no string that decodes to nothing; this guards callers that skip it.
+  if (bytes.length === 0) throw new ImageInputError("empty", `${what} is empty`);
   if (bytes.length > maxBytes) {
-    throw new Problem(413, "Payload Too Large", `${what} has ${bytes.length} bytes, more than the limit of ${maxBytes}`);
+    throw new ImageInputError("too_large", `${what} has ${bytes.length} bytes, more than the limit of ${maxBytes} (MAX_IMAGE_BYTES)`);
   }
   return bytes;
 }
@@ -27,7 +29,7 @@ export async function embedNamedImages(embedder: Embedder, images: Array<{ id: s
         await embedder.embedImages([image.bytes]);
       } catch (single) {
         const p = toProblem(single);
-        throw new Problem(p.status, p.title, `image ${image.id}: ${p.detail ?? p.title}`, undefined, p.slug);
+        throw new Problem(p.status, p.title, `image ${image.id}: ${p.detail ?? p.title}`);
       }
     }
     throw err;

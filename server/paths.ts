@@ -2,9 +2,9 @@
  * Confinement of client-named server-local paths to configured roots. The check runs on
  * realpaths, so neither `..` segments nor symlinks (anywhere along the path) can escape a root.
  */
-import { promises as fs } from "node:fs";
+import { promises as fs, realpathSync } from "node:fs";
 import path from "node:path";
-import { forbidden, notFound } from "./problem.ts";
+import { forbidden, notFound, Problem } from "./problem.ts";
 
 /** True when `child` is `parent` or lies below it (both already resolved). */
 export function isWithin(parent: string, child: string): boolean {
@@ -36,11 +36,35 @@ export async function confine(requested: string, roots: string[], what = "path")
   throw forbidden(`${what} ${requested} is outside the configured roots`);
 }
 
+/**
+ * How a response names a server-local path: relative to the first root holding it (lexically
+ * or after resolving the root's symlinks), so responses never show the server's layout above
+ * its roots; a path outside every root shows as its base name. A client may send a relative
+ * path back: requests resolve relative paths against the first root.
+ */
+export function displayPath(absolute: string, roots: string[]): string {
+  for (const root of roots) {
+    for (const base of [path.resolve(root), realOrUndefined(root)]) {
+      if (base !== undefined && isWithin(base, absolute)) return path.relative(base, absolute) || ".";
+    }
+  }
+  return path.basename(absolute);
+}
+
+function realOrUndefined(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read a regular file inside the roots, refusing anything larger than `maxBytes`. */
 export async function readConfinedFile(requested: string, roots: string[], maxBytes: number): Promise<{ real: string; bytes: Buffer }> {
   const real = await confine(requested, roots);
   const info = await fs.stat(real);
   if (!info.isFile()) throw forbidden(`path ${requested} is not a regular file`);
-  if (info.size > maxBytes) throw forbidden(`file ${requested} has ${info.size} bytes, more than the limit of ${maxBytes}`);
+  // The same answer as for uploaded bytes over the limit (image-input.ts): a size, not a permission.
+  if (info.size > maxBytes) throw new Problem(413, "Image Too Large", `file ${requested} has ${info.size} bytes, more than the limit of ${maxBytes} (MAX_IMAGE_BYTES)`);
   return { real, bytes: await fs.readFile(real) };
 }

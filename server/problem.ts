@@ -3,6 +3,7 @@
  * handler turns any error into `application/problem+json`. Errors a client caused map to 4xx;
  * only genuine server faults become 500, and their internals are logged, never sent.
  */
+import { STATUS_CODES } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 
 export interface FieldError {
@@ -11,18 +12,23 @@ export interface FieldError {
 }
 
 export class Problem extends Error {
+  /** The problem type: its URI is `${PROBLEM_BASE}${slug}`, one slug per title. */
+  readonly slug: string;
   constructor(
     readonly status: number,
     readonly title: string,
     readonly detail?: string,
     readonly errors?: FieldError[],
-    readonly slug: string = slugOf(title),
   ) {
     super(detail ?? title);
+    this.slug = slugOf(title);
   }
 }
 
-function slugOf(title: string): string {
+export const PROBLEM_BASE = "https://countclip.dev/problems/";
+
+/** The type is derived from the title, so one title never hides two types nor one type two titles. */
+export function slugOf(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
 
@@ -31,16 +37,28 @@ export const unauthorized = (detail: string) => new Problem(401, "Unauthorized",
 export const forbidden = (detail: string) => new Problem(403, "Forbidden", detail);
 export const notFound = (detail: string) => new Problem(404, "Not Found", detail);
 export const conflict = (detail: string) => new Problem(409, "Conflict", detail);
-export const unprocessable = (detail: string, slug = "unprocessable-image") => new Problem(422, "Unprocessable Content", detail, undefined, slug);
 export const unavailable = (detail: string) => new Problem(503, "Service Unavailable", detail);
 
-/** Body-parser errors carry `type` and `status`; map them to client problems. */
-function fromBodyParser(err: { type?: unknown; status?: unknown; message?: string }): Problem | undefined {
+interface BodyParserError {
+  type?: unknown;
+  status?: unknown;
+  message?: string;
+  limit?: unknown;
+}
+
+/**
+ * body-parser's errors, recognised by their string `type` (errors of other modules that merely
+ * carry a `status`, such as ImageInputError, are not theirs and keep their own titles).
+ */
+function fromBodyParser(err: BodyParserError): Problem | undefined {
+  if (typeof err.type !== "string") return undefined;
   switch (err.type) {
     case "entity.parse.failed":
       return new Problem(400, "Malformed JSON", `request body is not valid JSON: ${err.message ?? ""}`.trim());
     case "entity.too.large":
-      return new Problem(413, "Payload Too Large", "request body exceeds the configured limit");
+      return new Problem(413, "Payload Too Large", typeof err.limit === "number"
+        ? `request body exceeds the limit of ${err.limit} bytes (BODY_LIMIT_BYTES)`
+        : "request body exceeds the configured limit (BODY_LIMIT_BYTES)");
     case "encoding.unsupported":
     case "charset.unsupported":
       return new Problem(415, "Unsupported Media Type", err.message);
@@ -48,20 +66,18 @@ function fromBodyParser(err: { type?: unknown; status?: unknown; message?: strin
       return new Problem(400, "Bad Request", "request aborted by the client");
     default:
       if (typeof err.status === "number" && err.status >= 400 && err.status < 500) {
-        return new Problem(err.status, "Bad Request", err.message);
+        return new Problem(err.status, STATUS_CODES[err.status] ?? "Bad Request", err.message);
       }
       return undefined;
   }
 }
 
-/** Errors from other modules that know their HTTP status (ImageInputError: 4xx). */
+/** Errors from other modules that know their HTTP status and title (ImageInputError). */
 function fromStatusError(err: unknown): Problem | undefined {
   if (!(err instanceof Error)) return undefined;
-  const status = (err as { status?: unknown }).status;
-  const code = (err as { code?: unknown }).code;
+  const { status, title } = err as { status?: unknown; title?: unknown };
   if (typeof status !== "number" || status < 400 || status >= 500) return undefined;
-  const title = status === 413 ? "Payload Too Large" : status === 415 ? "Unsupported Media Type" : "Unprocessable Content";
-  return new Problem(status, title, err.message, undefined, typeof code === "string" ? code.replace(/_/g, "-") : slugOf(title));
+  return new Problem(status, typeof title === "string" ? title : STATUS_CODES[status] ?? "Bad Request", err.message);
 }
 
 export function toProblem(err: unknown): Problem {
@@ -73,7 +89,7 @@ export function toProblem(err: unknown): Problem {
 
 export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem, instance?: string): void {
   const body: Record<string, unknown> = {
-    type: `https://countclip.dev/problems/${problem.slug}`,
+    type: `${PROBLEM_BASE}${problem.slug}`,
     title: problem.title,
     status: problem.status,
   };

@@ -106,7 +106,7 @@ describe("Embedder", { skip: bundleUnavailableReason() ?? false }, () => {
   test("images: a bad image in a batch rejects with its index", async () => {
     const good = images[0]!.bytes;
     await assert.rejects(embedder.embedImages([good, good, Buffer.from("not an image")]), (err: unknown) =>
-      err instanceof ImageInputError && err.index === 2 && err.status === 415);
+      err instanceof ImageInputError && err.index === 2 && err.status === 422);
   });
 
   test("image limits from options apply", async () => {

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import sharp from "sharp";
-import { decodeImage, DEFAULT_LIMITS, ImageInputError, inspectImage, type ImageInputErrorCode } from "../server/model/image-input.ts";
-import { animatedGif, parityImages, photoPixels, pngBomb } from "./helpers/images.ts";
+import { apngFrames, decodeImage, DEFAULT_LIMITS, ImageInputError, inspectImage, type ImageInputErrorCode } from "../server/model/image-input.ts";
+import { animatedGif, apng, parityImages, photoPixels, pngBomb } from "./helpers/images.ts";
 
 async function rejects(bytes: Uint8Array, code: ImageInputErrorCode, status: number, limits = DEFAULT_LIMITS): Promise<void> {
   await assert.rejects(decodeImage(bytes, limits), (err: unknown) => {
@@ -18,11 +18,11 @@ const jpeg = () => sharp(photoPixels(64, 48), { raw: { width: 64, height: 48, ch
 const png = () => sharp(photoPixels(64, 48), { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
 
 describe("image input: rejections", () => {
-  test("empty input", () => rejects(new Uint8Array(0), "empty", 400));
+  test("empty input", () => rejects(new Uint8Array(0), "empty", 422));
 
   test("bytes that are not an image", async () => {
-    await rejects(Buffer.from("hello, this is not an image at all"), "not_an_image", 415);
-    await rejects(Buffer.from(JSON.stringify({ image: "cat.jpg" })), "not_an_image", 415);
+    await rejects(Buffer.from("hello, this is not an image at all"), "not_an_image", 422);
+    await rejects(Buffer.from(JSON.stringify({ image: "cat.jpg" })), "not_an_image", 422);
   });
 
   test("a known signature followed by garbage is corrupt", async () => {
@@ -34,7 +34,7 @@ describe("image input: rejections", () => {
   });
 
   test("vector and document formats are refused", async () => {
-    await rejects(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'), "unsupported_format", 415);
+    await rejects(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'), "unsupported_format", 422);
   });
 
   test("truncated JPEG and PNG", async () => {
@@ -46,17 +46,27 @@ describe("image input: rejections", () => {
 
   test("animated images", async () => rejects(await animatedGif(), "animated", 422));
 
+  test("animated PNG (APNG) is refused like animated GIF; a one-frame APNG is a still", async () => {
+    const frames = await apng(5);
+    // libvips reads an APNG's default image only: it would pass as a still without the acTL check.
+    assert.equal((await sharp(frames).metadata()).pages ?? 1, 1);
+    await rejects(frames, "animated", 422);
+    assert.equal(apngFrames(frames), 5);
+    assert.equal(apngFrames(await png()), 1);
+    assert.equal((await decodeImage(await apng(1))).width, 64);
+  });
+
   test("decompression bomb: refused from the header, before any pixel is decoded", async () => {
     const bomb = pngBomb(50_000, 50_000); // 2.5 gigapixels in a few hundred bytes
     assert.ok(bomb.length < 2000);
     const started = performance.now();
-    await rejects(bomb, "too_many_pixels", 413);
+    await rejects(bomb, "too_many_pixels", 422);
     assert.ok(performance.now() - started < 2000, "rejection must not decode the image");
   });
 
   test("pixel and byte limits come from configuration", async () => {
     const p = await png();
-    await rejects(p, "too_many_pixels", 413, { maxPixels: 64 * 48 - 1, maxInputBytes: 1e9 });
+    await rejects(p, "too_many_pixels", 422, { maxPixels: 64 * 48 - 1, maxInputBytes: 1e9 });
     await rejects(p, "too_large", 413, { maxPixels: 1e9, maxInputBytes: p.length - 1 });
     assert.equal((await decodeImage(p, { maxPixels: 64 * 48, maxInputBytes: p.length })).width, 64);
   });

@@ -72,14 +72,14 @@ test("k and other numbers out of range", async () => {
   const five = await Promise.all([1, 2, 3, 4, 5].map(async (n) => ({ id: `i${n}`, data: (await dotsImage(n)).toString("base64") })));
   isProblem(await post("/v1/rerank").send({ prompt: "two cats", images: five }), 400);
   isProblem(await post("/v1/rerank").send({ prompt: "two cats", images: [] }), 400);
-  isProblem(await post("/v1/rerank").send({ prompt: "two cats", images: [five[0], five[0]] }), 400);
+  isProblem(await post("/v1/rerank").send({ prompt: "two cats", images: [five[0], five[0]] }), 422);
 });
 
 test("bad image bytes on every image-taking endpoint", async () => {
   const cases: Array<[string, Buffer, number[]]> = [
-    ["non-image bytes", Buffer.from("this is not an image, just text"), [415]],
+    ["non-image bytes", Buffer.from("this is not an image, just text"), [422]],
     ["truncated JPEG", await truncatedJpeg(), [422]],
-    ["decompression bomb", bombPng(), [413]],
+    ["decompression bomb", bombPng(), [422]],
     ["animated GIF", await animatedGif(), [422]],
   ];
   for (const [what, bytes, statuses] of cases) {

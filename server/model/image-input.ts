@@ -29,26 +29,34 @@ export type ImageInputErrorCode =
   | "truncated"
   | "corrupt";
 
-const STATUS: Record<ImageInputErrorCode, number> = {
-  empty: 400,
-  too_large: 413,
-  not_an_image: 415,
-  unsupported_format: 415,
-  too_many_pixels: 413,
-  animated: 422,
-  truncated: 422,
-  corrupt: 422,
+/**
+ * The HTTP answer to each rejection. A size limit is 413 (send less); everything wrong with the
+ * bytes themselves is 422 (the JSON was fine, its image is not acceptable), each with its own
+ * title and so its own problem type; 415 stays reserved for a body that is not JSON.
+ */
+const ANSWER: Record<ImageInputErrorCode, { status: number; title: string }> = {
+  empty: { status: 422, title: "Empty Image" },
+  too_large: { status: 413, title: "Image Too Large" },
+  not_an_image: { status: 422, title: "Not an Image" },
+  unsupported_format: { status: 422, title: "Unsupported Image Format" },
+  too_many_pixels: { status: 422, title: "Too Many Pixels" },
+  animated: { status: 422, title: "Animated Image" },
+  truncated: { status: 422, title: "Truncated Image" },
+  corrupt: { status: 422, title: "Corrupt Image" },
 };
 
 /** A client-side problem with an image. `status` is the 4xx the HTTP layer should answer. */
 export class ImageInputError extends Error {
   override readonly name = "ImageInputError";
   readonly status: number;
+  /** Problem title (and so problem type) of this rejection. */
+  readonly title: string;
   /** Position of the offending image when it came in a batch (set by Embedder.embedImages). */
   index?: number;
   constructor(readonly code: ImageInputErrorCode, message: string) {
     super(message);
-    this.status = STATUS[code];
+    this.status = ANSWER[code].status;
+    this.title = ANSWER[code].title;
   }
 }
 
@@ -137,14 +145,32 @@ export async function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFA
   }
   const { width, height } = meta;
   if (!width || !height) throw new ImageInputError("corrupt", "the image header has no dimensions");
-  if ((meta.pages ?? 1) > 1) {
-    throw new ImageInputError("animated", `animated or multi-page images are not accepted (${meta.pages} frames)`);
+  const frames = format === "png" ? apngFrames(bytes) : meta.pages ?? 1;
+  if (frames > 1) {
+    throw new ImageInputError("animated", `animated or multi-page images are not accepted (${frames} frames)`);
   }
   if (width * height > limits.maxPixels) {
     throw new ImageInputError("too_many_pixels", `the image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxPixels}`);
   }
   const swap = (meta.orientation ?? 1) >= 5;
   return { format, width, height, orientedWidth: swap ? height : width, orientedHeight: swap ? width : height, plan: planOf(meta) };
+}
+
+/**
+ * Frames of an animated PNG (APNG), 1 for a still PNG. libvips reads only an APNG's default
+ * image and reports one page, so the frame count comes from the `acTL` chunk, which the APNG
+ * spec requires before the first `IDAT`.
+ */
+export function apngFrames(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
+    if (type === "IDAT" || type === "IEND") return 1;
+    if (type === "acTL") return at + 12 <= bytes.length ? Math.max(1, view.getUint32(at + 8)) : 1;
+    at += 12 + length;
+  }
+  return 1;
 }
 
 function planOf(meta: Metadata): DecodePlan {

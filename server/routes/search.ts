@@ -1,8 +1,9 @@
 /** POST /v1/search, /v1/rerank, /v1/count. */
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
+import { galleryNouns } from "../gallery.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
-import { badRequest } from "../problem.ts";
+import { badRequest, Problem } from "../problem.ts";
 import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
 import { clientGone, methodNotAllowed, type RouteContext } from "./context.ts";
 
@@ -18,7 +19,8 @@ export function searchRoutes(ctx: RouteContext): Router {
     if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
     const timings: Timings = {};
     const signal = clientGone(res);
-    const result = await service.with((serving) => search(serving, body, { maxCandidates: config.maxCandidates, efSearch: config.hnswEfSearch }, timings, signal));
+    const limits = { maxCandidates: config.maxCandidates, efSearch: config.hnswEfSearch, nouns: await galleryNouns(config.galleryDir) };
+    const result = await service.with((serving) => search(serving, body, limits, timings, signal));
     res.setHeader("Server-Timing", serverTiming(timings));
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
@@ -31,7 +33,8 @@ export function searchRoutes(ctx: RouteContext): Router {
       ]);
     }
     const ids = new Set(body.images.map((i) => i.id));
-    if (ids.size !== body.images.length) throw badRequest("image ids must be unique", [{ path: "/images", message: "duplicate id" }]);
+    // Well-formed JSON the schema cannot refuse (uniqueItems cannot look at one field): 422.
+    if (ids.size !== body.images.length) throw new Problem(422, "Duplicate Image Id", "image ids must be unique", [{ path: "/images", message: "duplicate id" }]);
     const decoded = body.images.map((i) => ({ id: i.id, bytes: decodeBase64Image(i.data, config.maxImageBytes, `image ${i.id}`) }));
     const result = await service.with(async (serving) => {
       const vectors = await embedNamedImages(serving.embedder, decoded);
@@ -45,7 +48,8 @@ export function searchRoutes(ctx: RouteContext): Router {
     const body = req.body as Schemas["CountRequest"];
     const bytes = decodeBase64Image(body.image, config.maxImageBytes);
     const result = await service.with(async (serving) => {
-      const [vector] = await embedNamedImages(serving.embedder, [{ id: "image", bytes }]);
+      // One image, so its errors need no name ("image image: ..." otherwise).
+      const [vector] = await serving.embedder.embedImages([bytes]);
       return countDistribution(serving, vector!, body.noun);
     });
     api.send(res, "count", 200, result);

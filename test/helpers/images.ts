@@ -95,3 +95,46 @@ export async function animatedGif(): Promise<Buffer> {
   frames.set(frame.map((v) => 255 - v), frame.length);
   return sharp(frames, { raw: { width: 16, height: 32, channels: 3, pageHeight: 16 } }).gif().toBuffer();
 }
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+  return Buffer.concat([len, body, crc]);
+}
+
+/** An animated PNG (APNG) of `frames` 64x48 frames: acTL, then fcTL + IDAT, then fcTL + fdAT per frame. */
+export async function apng(frames: number): Promise<Buffer> {
+  const still = await sharp(photoPixels(64, 48, 11), { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
+  const chunks: Array<{ type: string; data: Buffer }> = [];
+  for (let at = 8; at < still.length;) {
+    const length = still.readUInt32BE(at);
+    chunks.push({ type: still.toString("ascii", at + 4, at + 8), data: still.subarray(at + 8, at + 8 + length) });
+    at += 12 + length;
+  }
+  const ihdr = chunks.find((c) => c.type === "IHDR")!.data;
+  const idat = Buffer.concat(chunks.filter((c) => c.type === "IDAT").map((c) => c.data));
+  let sequence = 0;
+  const fctl = () => {
+    const d = Buffer.alloc(26);
+    d.writeUInt32BE(sequence++, 0);
+    d.writeUInt32BE(64, 4);
+    d.writeUInt32BE(48, 8);
+    d.writeUInt16BE(1, 20); // delay 1/10 s
+    d.writeUInt16BE(10, 22);
+    return pngChunk("fcTL", d);
+  };
+  const actl = Buffer.alloc(8);
+  actl.writeUInt32BE(frames, 0);
+  const parts = [still.subarray(0, 8), pngChunk("IHDR", ihdr), pngChunk("acTL", actl), fctl(), pngChunk("IDAT", idat)];
+  for (let f = 1; f < frames; f++) {
+    parts.push(fctl());
+    const seq = Buffer.alloc(4);
+    seq.writeUInt32BE(sequence++);
+    parts.push(pngChunk("fdAT", Buffer.concat([seq, idat])));
+  }
+  parts.push(pngChunk("IEND", Buffer.alloc(0)));
+  return Buffer.concat(parts);
+}
