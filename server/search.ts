@@ -4,7 +4,7 @@
  */
 import type { components } from "./api/types.gen.ts";
 import { FALLBACK_NOUN, formsOfBareNoun, type NounForms, nounForms } from "./count-prompts.ts";
-import { parseQuery } from "./counts/counts.ts";
+import { queryNotes, readQuery } from "./query-reading.ts";
 import { clampProbability, countAwareScore, type CountPosterior, countPosterior, dot, MAX_COUNT } from "./scoring.ts";
 import type { Serving } from "./serving.ts";
 
@@ -24,7 +24,7 @@ export interface ParsedCount {
 }
 
 export function parseCount(text: string): ParsedCount {
-  const parsed = parseQuery(text);
+  const parsed = readQuery(text);
   const count = parsed.count ?? null;
   const noun = parsed.noun ?? null;
   const forms = noun ? nounForms(noun, parsed.singular, count) : FALLBACK_NOUN;
@@ -36,6 +36,8 @@ export interface SearchLimits {
   maxCandidates: number;
   /** HNSW beam width (the configured one, whatever the index was built with). */
   efSearch: number;
+  /** Nouns the gallery holds (lower case), for "did you mean" notes. */
+  nouns?: ReadonlySet<string>;
 }
 
 /** Candidates reranked by count-aware search: max(k, requested or max(5k, 50)), capped. */
@@ -56,7 +58,8 @@ export async function search(
   const k = req.k ?? 10;
   const weight = req.countWeight ?? 1;
   const parsed = parseCount(req.query);
-  const aware = (req.countAware ?? true) && parsed.scoreable !== null;
+  const asked = req.countAware ?? true;
+  const aware = asked && parsed.scoreable !== null;
   let mark = performance.now();
   const lap = (phase: string) => {
     const now = performance.now();
@@ -69,26 +72,29 @@ export async function search(
     parsed.count !== null ? serving.countPrompts.get(parsed.forms) : undefined,
   ]);
   lap("embed");
-  const neighbours = serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k, limits.efSearch);
+  const neighbours = await serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k, limits.efSearch);
   lap("ann");
   const scale = serving.embedder.logitScale;
-  const hits = neighbours.map(({ meta, similarity }) => {
+  const hits = neighbours.map(({ meta, similarity, vector }) => {
     const hit: Schemas["SearchHit"] = { id: meta.id, score: similarity, similarity, source: meta.source };
     if (!prompts) return hit;
-    const posterior = countPosterior(serving.index.vector(meta.id)!, prompts, scale);
+    const posterior = countPosterior(vector, prompts, scale);
     Object.assign(hit, countFields(posterior, parsed.scoreable));
     if (aware) hit.score = countAwareScore(similarity, posterior, parsed.scoreable, scale, weight);
     return hit;
   });
   if (aware) hits.sort((a, b) => b.score - a.score);
   lap("count");
-  return {
+  const response: SearchResponse = {
     modelId: serving.modelId,
     indexBuild: serving.build,
     query: { count: parsed.count, noun: parsed.noun },
     countAware: aware,
     hits: hits.slice(0, k),
   };
+  const notes = queryNotes(req.query, { count: parsed.count, noun: parsed.noun, singular: parsed.forms.singular }, asked, limits.nouns ?? new Set());
+  if (notes.length > 0) response.notes = notes;
+  return response;
 }
 
 function countFields(posterior: CountPosterior, count: number | null) {
