@@ -37,7 +37,10 @@ COUNT_TEMPLATES = (
     "📷 {n} {noun} 🐈",
     "«{n} {noun}»",
 )
-NOUNLESS_TEMPLATES = ("Set of {n}", "pack of {n}", "glasses, set of {n}.")
+NOUNLESS_TEMPLATES = ("Set of {n}", "pack of {n}")
+# A set's count with no noun after it counts the nearest plural before the set.
+NOUN_BEFORE_TEMPLATES = (("glasses, set of {n}.", "glasses"), ("Napkins Black & Red - Set of {n}", "Napkins"),
+                         ("Wood Print Stamps (Set of {n}) by Royal Kraft", "Stamps"))
 
 # Phrases that must NOT give a count, by exclusion class. Several phrasings each.
 EXCLUSIONS = {
@@ -75,6 +78,27 @@ EXCLUSIONS = {
     "name or title": ["Tea for Two", "dinner for Four", "One Direction", "1 Thessalonians 5:17",
                       "10 Best Places To Visit", "The 15 Most Common Mistakes", "One Piece manga",
                       "One World Trade Center", "music by the Jackson Five"],
+    "listicle or heading": ["7 Reasons Why You Should Choose AWS", "Three Ways to Make an Ape Man",
+                            "seven ways to make your wedding cheaper", "5 Highly Profitable Ideas for Your Business",
+                            "two different kinds of olive oil", "Only three steps, and they are easy",
+                            "10 Modern Small Bathroom Ideas", "Maxwell-Gunter AFB Housing: 7 On-Base Options",
+                            "the three previous Bourne movies", "served two previous terms as president",
+                            "Flashback Four Series", "bmw 3 series", "5 Foods That Boost Your Metabolism",
+                            "three previous years in a row", "2 Bedrooms Flat for sale"],
+    "product variants": ["Camo Cargo Pants - 5 Colors", "Travel Tins (Two Sizes)", "Available in 5 colors"],
+    "news or event": ["Vehicle plows into crowd, nine hurt", "3 terrorists holed up", "two men arrested",
+                      "Two killed in crash", "police search for two vehicles involved in a shootout",
+                      "Four women have accused the conductor", "a crash that killed two teens"],
+    "prize or sequence": ["Win two premium tickets", "a 0.95 ERA in his last three starts", "won three cars",
+                          "team doing a high five gesture"],
+    "capacity": ["Breakfast for two", "Coffee Set for Two", "a table for 4"],
+    "title or name in Title Case": ["The Three Stooges", "Kubo and the Two Strings", "Goldilocks And The Three Bears",
+                                    "Tom Priddy/Four Seam Images", "Ben 10 Invitation Cards", "Two Hearts Earrings",
+                                    "A Devil, Two Rivers, and a Dream", "Beyond: Two Souls: Interview",
+                                    "The Voice Final Five fight", "A Tale of Two Cities"],
+    "build or spec in Title Case": ["Two Faucet Tower Kit", "Three Card Poker Game", "Three Phase Oil Cooled Stabilizer",
+                                    "Two Tier Moshi Monster Birthday Cake Neo Cakes", "faux two piece romper bib pants set",
+                                    "Five stone diamond bubble ring", "A Professional Two Page Investment Analyst"],
     "idiom that does not count": ["a pair of jeans", "a pair of scissors", "A pair of sunglasses",
                                   "a couple walking on the beach", "a dozen", "dozens of eggs"],
     "modifier": ["one bedroom apartments", "Two Handle Faucet", "Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
@@ -132,10 +156,29 @@ SPECIAL_COUNTS = [
     ("Two Piece Suits", 2, "Two", "Piece Suits"),
     ("five bottle caps", 5, "five", "bottle caps"),
     ("two best friends", 2, "two", "friends"),
-    ("French Armchairs, Set of Four, 1950s", 4, "Four", None),
+    ("French Armchairs, Set of Four, 1950s", 4, "Four", "Armchairs"),
+    ("Oak Dining Chair - Berry (Pack of Two)", 2, "Two", None),
     ("Photo of Three Cats", 3, "Three", "Cats"),
     ("ONE CAT", 1, "ONE", "CAT"),
     ("I will make one soon, with two cakes", 2, "two", "cakes"),
+    ("3 Pack Socks", 3, "3", "Socks"),
+    ("Knorr beef 8 pack stock pot", 8, "8", "stock pot"),
+    ("8 pack of crayons", 8, "8", "crayons"),
+    ("2-Pack Bath Towels", 2, "2", "Bath Towels"),
+    ("three-pack of socks", 3, "three", "socks"),
+    ("5 Pcs Toy Cars", 5, "5", "Toy Cars"),
+    ("Chinese Pair of Famille Rose Vases", 2, "Pair of", "Rose Vases"),
+    ("Two smiling girls watching a phone", 2, "Two", "girls"),
+    ("Group of four young smiling people playing bowling", 4, "four", "people"),
+    ("Breakfast for two with two cups of coffee", 2, "two", "cups", 1),
+    ("Two Eagles", 2, "Two", "Eagles"),
+    ("Four Antique Gravestones", 4, "Four", "Gravestones"),
+    ("Set of Two Beanie Boos", 2, "Two", "Beanie Boos"),
+    ("Two Funny Puffins", 2, "Two", "Puffins"),
+    ("two money bag on brown background", 2, "two", "money bag"),
+    ("Photograph of Two Association Members", 2, "Two", "Association Members"),
+    ("six colors of paint", 6, "six", "colors"),
+    ("Four women friends talking", 4, "Four", "women"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),
@@ -240,6 +283,8 @@ def count_cases() -> list[dict]:
             if value > 1:
                 for template in NOUNLESS_TEMPLATES:
                     cases.append(expect(template.format(n=numeral), value, numeral, None))
+                for template, noun_before in NOUN_BEFORE_TEMPLATES:
+                    cases.append(expect(template.format(n=numeral), value, numeral, noun_before))
     return cases
 
 

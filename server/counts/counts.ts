@@ -25,15 +25,19 @@ import {
   codePointLength,
 } from "./codepoints.ts";
 import {
+  ABSTRACT_NOUNS,
   ADJECTIVES,
   ADJECTIVE_SUFFIXES,
   AGE_WORDS,
   APPROX_WORDS,
+  AUXILIARY_WORDS,
   BIG_WORDS,
   BIG_WORD_SET,
   CONNECTOR_WORDS,
   DURATION_WORDS,
+  EVENT_WORDS,
   FRACTION_WORDS,
+  GESTURE_WORDS,
   IDIOMS,
   IDIOM_VALUES,
   IE_NOUNS,
@@ -42,6 +46,7 @@ import {
   IRREGULAR_PLURALS,
   IRREGULAR_SINGULARS,
   LEFT_WINDOW,
+  LISTICLE_NEXT_WORDS,
   MAN_NOUNS_WITH_S,
   MODIFIER_NOUNS,
   MONEY_WORDS,
@@ -53,17 +58,27 @@ import {
   NUMBER_WORDS,
   ONE_NOT_COUNT_NEXT,
   ONE_PRONOUN_PREFIX,
+  PACK_WORDS,
   PAIR_NOUNS,
+  PARTICIPLE_STOPS,
+  PICTURE_WORDS,
   PREFIX_SYMBOLS,
+  PRIZE_WORDS,
   PUNCT,
+  PURPOSE_WORDS,
   PY_WHITESPACE,
   RANK_WORDS,
   SENTENCE_END,
+  SEQUENCE_WORDS,
+  SET_NOUN_TOKENS,
+  SET_WORDS,
   STOP_WORDS,
   SUPERLATIVE_WORDS,
   TENS_WORDS,
   TIME_WORDS,
+  TITLE_PREPOSITIONS,
   UNIT_WORDS,
+  VARIANT_NOUNS,
   WORD_CHARS,
   WORD_VALUES,
 } from "./lexicon.ts";
@@ -249,10 +264,21 @@ function isPlural(word: string): boolean {
 function nounTokens(lower: readonly string[]): [number, number] {
   let first = 0;
   if (lower.length > 2 && lower[0] === "of" && PARTITIVE_DETERMINERS.has(lower[1]!)) first = 2; // "two of the cats"
+  else if (lower.length > 0 && PACK_WORDS.has(lower[0]!)) first = lower.length > 1 && lower[1] === "of" ? 2 : 1; // "3 pack of socks"
   let stop = first;
-  // A stop word or another numeral ends the phrase.
-  while (stop < lower.length && !NOUN_PHRASE_ENDERS.has(lower[stop]!) && !ASCII_DIGITS_RE.test(lower[stop]!)) stop++;
+  // A stop word or another numeral ends the phrase, except a participle between adjectives
+  // and a plural ("two smiling girls").
+  for (; stop < lower.length; stop++) {
+    const word = lower[stop]!;
+    if ((NOUN_PHRASE_ENDERS.has(word) || ASCII_DIGITS_RE.test(word)) && !participleBeforePlural(lower, first, stop)) break;
+  }
   return [first, stop];
+}
+
+function participleBeforePlural(lower: readonly string[], first: number, stop: number): boolean {
+  if (!PARTICIPLE_STOPS.has(lower[stop]!) || stop + 1 >= lower.length || !isPlural(lower[stop + 1]!)) return false;
+  for (let i = first; i < stop; i++) if (!isAdjective(lower[i]!)) return false;
+  return true;
 }
 
 /** The counted head: the first plural after a plural numeral, else the phrase's last word. */
@@ -288,7 +314,8 @@ function nounOf(ctx: Context, first: number, stop: number, value: number | null)
 function singularModifier(num: Numeral, lower: readonly string[], first: number, stop: number): string | null {
   if (stop === first || !MODIFIER_NOUNS.has(lower[first]!)) return null;
   let pluralAfter = false;
-  for (let i = first + 1; i < stop; i++) if (isPlural(lower[i]!)) pluralAfter = true;
+  // Only the next two words: further on, a plural is the thing's own ("Two Tier ... Cakes").
+  for (let i = first + 1; i < stop && i < first + 3; i++) if (isPlural(lower[i]!)) pluralAfter = true;
   if (num.value === 1) return pluralAfter ? "compound modifier (one bedroom apartments)" : null;
   if (pluralAfter) return null;
   return "compound modifier (two piece suit)";
@@ -323,7 +350,10 @@ const symbols: Rule = (_num, ctx) => {
 /** two-year-old, three-legged, twenty-one, twenty one, two hundred, two dozen, 1999. */
 const compound: Rule = (num, ctx) => {
   const first = ctx.lower.length > 0 ? ctx.lower[0]!.split("-")[0]! : "";
-  if (ctx.hyphen) return DURATION_WORDS.has(first) ? "age" : "compound modifier";
+  if (ctx.hyphen) {
+    if (PACK_WORDS.has(first)) return null; // "2-Pack Bath Towels": a pack's count
+    return DURATION_WORDS.has(first) ? "age" : "compound modifier";
+  }
   if (num.kind === "word" && (WORD_VALUES.has(first) || BIG_WORD_SET.has(first))) return "compound numeral";
   const b = ctx.before[ctx.before.length - 1];
   if (num.kind === "word" && TENS_WORDS.has(ctx.prev) && (b === "-" || b === " ")) return "compound numeral";
@@ -433,15 +463,109 @@ function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | nu
     if (num.value === 1 && isAdjective(asciiLower(head)) && !NOUN_ADJECTIVES.has(asciiLower(head))) {
       return "pronoun (one facing up)";
     }
-    if (num.kind === "digits" && num.value !== 1 && !isPlural(asciiLower(head))) {
+    if (num.kind === "digits" && num.value !== 1 && !isPlural(asciiLower(head)) && !packed(ctx)) {
       return "code or model (team 4 icon, 7 News)"; // digits count plurals: "4 chairs"
     }
     return null;
   }
   if (num.value === 1 || num.value === null || num.kind === "idiom") return "no noun"; // "the one", "hundreds", "a dozen" alone
   if (ctx.prev === "at") return "time";
+  if (PURPOSE_WORDS.has(ctx.prev)) return "capacity (table for two)";
   if (num.kind === "digits" && !INTRODUCER_WORDS.has(ctx.prev)) return "bare digits";
   if (num.kind === "word" && isAsciiUpper(num.text[0]!) && properNameBefore(ctx)) return "title";
+  return null;
+}
+
+/** The numeral counts a pack's items: "3 Pack Socks", "8 pack stock pot". */
+function packed(ctx: Context): boolean {
+  return ctx.lower.length > 0 && PACK_WORDS.has(ctx.lower[0]!);
+}
+
+/**
+ * Shapes of web alt text whose count is not the picture's (issue 21; tuned on the dev half of
+ * test/vectors/laion-count-labels.jsonl), for a numeral that every other rule let pass: a noun
+ * no picture shows (listicles, headings: "7 Reasons Why"), news ("two killed"), and, with a
+ * noun, the Title Case shapes of names, titles and product builds.
+ */
+function webShape(num: Numeral, ctx: Context, first: number, stop: number, noun: string | null): string | null {
+  const lower = ctx.lower;
+  let pluralPair = false; // a plural right before another: "Two Hearts Earrings"
+  for (let k = first; k < stop; k++) {
+    if (ABSTRACT_NOUNS.has(lower[k]!)) return "not pictured (7 Reasons Why, three ways)";
+    if (k + 1 < stop && isPlural(lower[k]!) && isPlural(lower[k + 1]!)) pluralPair = true;
+  }
+  // The phrase and the word after it, or after its auxiliaries ("four women have accused"), or
+  // before it ("a crash killed two teens").
+  let end = stop;
+  while (end < lower.length && end < stop + 2 && AUXILIARY_WORDS.has(lower[end]!)) end++;
+  let event = EVENT_WORDS.has(ctx.prev) || EVENT_WORDS.has(ctx.prev2);
+  for (let k = first; k <= end && k < lower.length; k++) event ||= EVENT_WORDS.has(lower[k]!);
+  if (event) return "news or event (two killed, 3 terrorists holed up)";
+  if (noun === null) return null;
+  const reason = NEXT_WORD_REASONS.get(asciiLower(lastWord(noun)));
+  if (reason) return reason; // as if right after the numeral: "three previous years"
+  return titleCaseName(num, ctx, stop, noun, pluralPair);
+}
+
+function lastWord(noun: string): string {
+  const parts = noun.split(" ");
+  return parts[parts.length - 1]!;
+}
+
+/**
+ * A count in Title Case that is part of a name, title, heading or product build. Title Case
+ * captions that show what they count ("Two Funny Puffins", "Set of Two Beanie Boos") keep
+ * theirs: these shapes need a name before the numeral, or a noun that is no plural.
+ */
+function titleCaseName(num: Numeral, ctx: Context, stop: number, noun: string, pluralPair: boolean): string | null {
+  const raw = ctx.prevRaw;
+  const prev2 = ctx.prev2Raw;
+  const nounCapitalised = isAsciiUpper(noun[0]!);
+  const head = asciiLower(lastWord(noun));
+  const last = raw.length > 0 ? lastCodePoint(raw) : "";
+  if (
+    num.kind === "digits" &&
+    ctx.prev2Raw.length === 0 &&
+    raw.length > 0 &&
+    isAsciiUpper(raw[0]!) &&
+    !PUNCT.has(last) &&
+    !INTRODUCER_WORDS.has(ctx.prev)
+  ) {
+    return "name or model (Ben 10 Invitation Cards)"; // opening the caption: a name, then digits
+  }
+  const titled = isAsciiUpper(num.text[0]!) && !isUpper(num.text);
+  if ((titled || num.kind === "digits") && VARIANT_NOUNS.has(head)) return "product variants (5 Colors, 3 Sizes)";
+  if ((titled || num.kind === "digits") && nounCapitalised) {
+    if (num.start === 0 && stop < ctx.lower.length && LISTICLE_NEXT_WORDS.has(ctx.lower[stop]!)) {
+      return "listicle (5 Foods That Boost Your Metabolism)";
+    }
+    if (last === ":") return "heading (Housing: 7 On-Base Options)";
+    if (codePointLength(raw) > 2 && last === "," && isAsciiUpper(raw[0]!)) {
+      return "name in a list (A Devil, Two Rivers, and a Dream)";
+    }
+  }
+  if (num.kind !== "word" || !titled) return null;
+  if (ctx.prev === "the") return "name or title (The Three Stooges)";
+  if (
+    nounCapitalised &&
+    TITLE_PREPOSITIONS.has(raw) &&
+    prev2.length > 0 &&
+    isAsciiUpper(prev2[0]!) &&
+    !INTRODUCER_WORDS.has(ctx.prev2) &&
+    !PICTURE_WORDS.has(ctx.prev2)
+  ) {
+    return "name or title (A Tale of Two Cities)";
+  }
+  const nameBefore = properNameBefore(ctx);
+  if (num.value !== 1 && !isPlural(head) && (nounCapitalised || noun.includes(" ") || nameBefore)) {
+    return "name or build (Three Card Poker, Two Faucet Tower)";
+  }
+  if (nounCapitalised && nameBefore) return "name or title (Flashback Four Series)";
+  if (pluralPair && nounCapitalised) return "name or product (Two Hearts Earrings)"; // a plural that names the next one
+  const [b0, b1] = ctx.before;
+  if (ctx.before.length === 2 && b1 === "/" && /^[A-Za-z]$/.test(b0!)) {
+    return "name or credit (Tom Priddy/Four Seam Images)";
+  }
   return null;
 }
 
@@ -467,6 +591,9 @@ const PREV_WORD_REASONS = reasons(
   [APPROX_WORDS, "approximate"],
   [AGE_WORDS, "age"],
   [MULTIPLIER_PREFIX_WORDS, "multiplier"],
+  [SEQUENCE_WORDS, "place in a sequence (his last three starts)"],
+  [PRIZE_WORDS, "prize (win two tickets)"],
+  [GESTURE_WORDS, "gesture (a high five)"],
 );
 const CONTEXT_RULES: readonly Rule[] = [joined, symbols, compound, nextWord, range, prevWord, apposition];
 
@@ -480,9 +607,23 @@ function classify(text: string, num: Numeral): [string | null, string | null] {
   const [first, stop] = nounTokens(ctx.lower);
   const modifier = singularModifier(num, ctx.lower, first, stop);
   if (modifier) return [modifier, null];
-  const noun = nounOf(ctx, first, stop, num.value);
-  const reason = needsNoun(num, ctx, noun);
+  let noun = nounOf(ctx, first, stop, num.value);
+  const reason = needsNoun(num, ctx, noun) ?? webShape(num, ctx, first, stop, noun);
+  if (reason === null && noun === null && ctx.lower.length === 0 && ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
+    noun = nounBeforeSet(text, num);
+  }
   return [reason, reason ? null : noun];
+}
+
+/** The noun of "Napkins ... - Set of 4": the nearest plural among the SET_NOUN_TOKENS
+ * whitespace tokens before "Set of", without its punctuation, as written. */
+function nounBeforeSet(text: string, num: Numeral): string | null {
+  const tokens = text.slice(0, num.start).split(PY_WHITESPACE).filter((t) => t.length > 0).slice(0, -2);
+  for (const raw of tokens.slice(-SET_NOUN_TOKENS).reverse()) {
+    const word = stripPunct(raw);
+    if (ALPHA_RE.test(word) && isPlural(word.toLowerCase())) return word;
+  }
+  return null;
 }
 
 /** Every numeral that counts something, with its noun. */

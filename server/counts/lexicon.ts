@@ -28,6 +28,7 @@ export const IDIOMS: ReadonlyArray<readonly [string, number]> = [
   ["a couple of", 2],
   ["a pair of", 2],
   ["a dozen", 12],
+  ["pair of", 2],
 ];
 export const IDIOM_VALUES: ReadonlyMap<string, number> = new Map(IDIOMS);
 // "a pair of jeans" is one object.
@@ -82,6 +83,14 @@ export const SUPERLATIVE_WORDS = wordSet(`
   best most top greatest worst biggest largest smallest easiest simplest coolest cutest
   funniest craziest weirdest strangest finest`);
 export const AGE_WORDS = wordSet("age aged ages");
+// Words before a numeral that make it a capacity, a place in a sequence or a prize, not what
+// the picture shows: "table for two", "his last three starts", "win two tickets".
+export const PURPOSE_WORDS = wordSet("for");
+export const SEQUENCE_WORDS = wordSet("last previous past");
+export const PRIZE_WORDS = wordSet("win wins won winning");
+export const GESTURE_WORDS = wordSet("high"); // "giving a high five"
+// Auxiliaries that end a noun phrase before an event word: "Four women have accused ...".
+export const AUXILIARY_WORDS = wordSet("is are was were be been being has have had");
 export const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
 export const PREFIX_SYMBOLS = "$€£¥₹₩#№";
 // Words that introduce a count with no noun after it ("set of eight", "pack of 8").
@@ -107,6 +116,11 @@ export const STOP_WORDS = wordSet(`
   smiling flying swimming hanging waiting laying resting sleeping isolated set pack made
   up down out off away back together alone apart each apiece soon now again too also today
   tomorrow yesterday very just only even still yet ever never always already`);
+// The participles among STOP_WORDS: before a plural they describe it ("two smiling girls",
+// "four young smiling people"), so there they do not end the noun phrase.
+export const PARTICIPLE_STOPS = wordSet(`
+  sitting standing lying playing walking running looking holding wearing eating posing
+  smiling flying swimming hanging waiting laying resting sleeping`);
 // Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
 // Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
 export const MODIFIER_NOUNS = wordSet(`
@@ -114,6 +128,46 @@ export const MODIFIER_NOUNS = wordSet(`
   speed way tone color colour light lane wheel wheeler star step tier layer ply pack part
   level drawer shelf burner slice hole point car family cylinder stroke channel string
   button blade pocket compartment disc disk gang handle ingredient`);
+// Nouns that a picture does not show: what listicles, headings and news count ("7 Reasons
+// Why", "Three Ways to", "two previous terms", "5 new languages", "the three previous movies").
+// Not words that a picture often does show (types, styles, options, signs).
+export const ABSTRACT_NOUNS = wordSet(`
+  ways reasons tips ideas things hacks facts lessons rules secrets mistakes tricks benefits
+  advantages habits strategies eras terms pleasures methods techniques questions answers
+  stories quotes songs albums movies films episodes seasons games matches chapters versions
+  editions goals wins victories titles innings starts words categories features principles
+  factors trends series plans classes companies firms brands businesses debates elections
+  languages apps programs programmes templates pages kinds steps patterns designs sides
+  bedrooms bathrooms baths variables concentrations stats statistics nations organizations
+  organisations exercises trailers strikes properties countries saves sessions services
+  systems roles briefs generations floors storeys`);
+// Words of news and events: the count is of what happened, not of the picture ("two killed",
+// "nine hurt", "3 terrorists holed up", "two men arrested").
+export const EVENT_WORDS = wordSet(`
+  killed dead die died dies dying hurt injured wounded arrested charged jailed sentenced
+  convicted missing rescued evacuated hospitalised hospitalized detained involved accused
+  suspected wanted holed stabbed murdered drowned kidnapped abducted fined banned suspended
+  fired sacked elected nominated honored honoured`);
+// Variants a product comes in, which a picture shows one of: after digits or a Title Case
+// numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
+// of paint" in running text are.
+export const VARIANT_NOUNS = wordSet("colors colours sizes variants styles options flavors flavours versions");
+// Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
+export const LISTICLE_NEXT_WORDS = wordSet("that to you your which why how every everyone ever");
+// Words for a picture, which "of" and a Title Case count may follow ("Photograph of Two
+// Members"); any other capitalised word before "of" makes a title ("A Tale of Two Cities").
+export const PICTURE_WORDS = wordSet(`
+  photo photos photograph photographs picture pictures image images portrait portraits
+  painting paintings drawing drawings print prints poster posters illustration
+  illustrations sketch study studies view scene figure figures statue sculpture`);
+export const TITLE_PREPOSITIONS = wordSet("of between");
+// "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
+// after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens.
+export const SET_WORDS = wordSet("set sets pack packs box lot bundle kit");
+export const SET_NOUN_TOKENS = 8;
+// Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
+// of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
+export const PACK_WORDS = wordSet("pack packs pk pkg pcs");
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 export const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -200,7 +254,13 @@ export const LEXICON: Record<string, unknown> = {
   ing_ed_nouns: ING_ED_NOUNS, modifier_nouns: MODIFIER_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
   irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
   man_nouns_with_s: MAN_NOUNS_WITH_S,
+  purpose_words: PURPOSE_WORDS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
+  abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
+  gesture_words: GESTURE_WORDS, auxiliary_words: AUXILIARY_WORDS, variant_nouns: VARIANT_NOUNS,
+  listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,
+  set_words: SET_WORDS,
   punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
+  set_noun_tokens: SET_NOUN_TOKENS,
 };
 
 /** The tables as plain JSON (sets as sorted lists), for the cross-language parity test. */

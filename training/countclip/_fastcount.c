@@ -32,34 +32,44 @@ typedef Py_UCS4 cp;
 /* ------------------------------------------------------------------ word table */
 /* One open-addressing table: word (code points) -> bit set of the vocabularies holding it. */
 
-enum {
-    W_LEXNUM = 1u << 0,          /* _LEXICON_NUMERALS */
-    W_NOUN_ENDER = 1u << 1,      /* NOUN_PHRASE_ENDERS */
-    W_NEXT_REASON = 1u << 2,     /* NEXT_WORD_REASONS */
-    W_PREV_REASON = 1u << 3,     /* PREV_WORD_REASONS */
-    W_MONTH = 1u << 4,
-    W_SUPERLATIVE = 1u << 5,
-    W_ONE_NOT_COUNT_NEXT = 1u << 6,
-    W_CONNECTOR = 1u << 7,
-    W_TENS = 1u << 8,
-    W_ONE_PRONOUN_PREFIX = 1u << 9,
-    W_INTRODUCER = 1u << 10,
-    W_PARTITIVE = 1u << 11,
-    W_MODIFIER = 1u << 12,
-    W_ADJECTIVE = 1u << 13,
-    W_ING_ED = 1u << 14,
-    W_NOUN_ADJ = 1u << 15,
-    W_PAIR = 1u << 16,
-    W_NOT_PLURAL = 1u << 17,
-    W_IRREG_PLURAL = 1u << 18,
-    W_NEXT_TRIGGER = 1u << 19,   /* _NEXT_TRIGGERS */
-    W_PREV_TRIGGER = 1u << 20,   /* _PREV_TRIGGERS */
-    W_RANGE_START = 1u << 21,    /* _RANGE_STARTS */
-    W_RANGE_END = 1u << 22,      /* _RANGE_ENDS */
-    W_PHRASE = 1u << 23,         /* a numeral phrase of one word (Entry.value: its value, -1 None) */
-};
+typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
+#define W_LEXNUM (1ull << 0)  /* _LEXICON_NUMERALS */
+#define W_NOUN_ENDER (1ull << 1)  /* NOUN_PHRASE_ENDERS */
+#define W_NEXT_REASON (1ull << 2)  /* NEXT_WORD_REASONS */
+#define W_PREV_REASON (1ull << 3)  /* PREV_WORD_REASONS */
+#define W_MONTH (1ull << 4)
+#define W_SUPERLATIVE (1ull << 5)
+#define W_ONE_NOT_COUNT_NEXT (1ull << 6)
+#define W_CONNECTOR (1ull << 7)
+#define W_TENS (1ull << 8)
+#define W_ONE_PRONOUN_PREFIX (1ull << 9)
+#define W_INTRODUCER (1ull << 10)
+#define W_PARTITIVE (1ull << 11)
+#define W_MODIFIER (1ull << 12)
+#define W_ADJECTIVE (1ull << 13)
+#define W_ING_ED (1ull << 14)
+#define W_NOUN_ADJ (1ull << 15)
+#define W_PAIR (1ull << 16)
+#define W_NOT_PLURAL (1ull << 17)
+#define W_IRREG_PLURAL (1ull << 18)
+#define W_NEXT_TRIGGER (1ull << 19)  /* _NEXT_TRIGGERS */
+#define W_PREV_TRIGGER (1ull << 20)  /* _PREV_TRIGGERS */
+#define W_RANGE_START (1ull << 21)  /* _RANGE_STARTS */
+#define W_RANGE_END (1ull << 22)  /* _RANGE_ENDS */
+#define W_PHRASE (1ull << 23)  /* a numeral phrase of one word (Entry.value: its value, -1 None) */
+#define W_ABSTRACT (1ull << 24)  /* ABSTRACT_NOUNS */
+#define W_EVENT (1ull << 25)  /* EVENT_WORDS */
+#define W_PACK (1ull << 26)  /* PACK_WORDS */
+#define W_PARTICIPLE (1ull << 27)  /* PARTICIPLE_STOPS */
+#define W_PURPOSE (1ull << 28)  /* PURPOSE_WORDS */
+#define W_AUXILIARY (1ull << 29)     /* AUXILIARY_WORDS */
+#define W_LISTICLE_NEXT (1ull << 30) /* LISTICLE_NEXT_WORDS */
+#define W_PICTURE (1ull << 31)       /* PICTURE_WORDS */
+#define W_VARIANT (1ull << 32)       /* VARIANT_NOUNS */
+#define W_SET (1ull << 33)           /* SET_WORDS */
+#define W_TITLE_PREP (1ull << 34)    /* TITLE_PREPOSITIONS */
 
-static const struct { const char *name; uint32_t bit; } SET_NAMES[] = {
+static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
     {"next_word_reasons", W_NEXT_REASON}, {"prev_word_reasons", W_PREV_REASON},
     {"month_words", W_MONTH}, {"superlative_words", W_SUPERLATIVE},
@@ -70,10 +80,14 @@ static const struct { const char *name; uint32_t bit; } SET_NAMES[] = {
     {"noun_adjectives", W_NOUN_ADJ}, {"pair_nouns", W_PAIR}, {"not_plural", W_NOT_PLURAL},
     {"irregular_plurals", W_IRREG_PLURAL}, {"next_triggers", W_NEXT_TRIGGER},
     {"prev_triggers", W_PREV_TRIGGER}, {"range_starts", W_RANGE_START}, {"range_ends", W_RANGE_END},
+    {"abstract_nouns", W_ABSTRACT}, {"event_words", W_EVENT}, {"pack_words", W_PACK},
+    {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"auxiliary_words", W_AUXILIARY},
+    {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
+    {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
-typedef struct { cp *key; Py_ssize_t len; uint32_t flags; int value; } Entry;  /* value: of a W_PHRASE */
+typedef struct { cp *key; Py_ssize_t len; wflags flags; int value; } Entry;  /* value: of a W_PHRASE */
 static Entry *table = NULL;
 static size_t table_mask = 0;
 
@@ -102,11 +116,11 @@ static const Entry *entry_of(const cp *s, Py_ssize_t n) {
 /* The rules ask about the same few words of a caption many times (the word before a numeral,
  * the one after): their flags are kept per caption, by where the word lies. find_count starts
  * a new generation for each caption (the buffers are reused). */
-typedef struct { const cp *s; Py_ssize_t n; uint32_t flags; uint32_t generation; } FlagsSeen;
+typedef struct { const cp *s; Py_ssize_t n; wflags flags; uint32_t generation; } FlagsSeen;
 static FlagsSeen flags_seen[32];
 static uint32_t flags_generation = 1;
 
-static uint32_t flags_of(const cp *s, Py_ssize_t n) {
+static wflags flags_of(const cp *s, Py_ssize_t n) {
     FlagsSeen *seen = &flags_seen[((uintptr_t)s / sizeof(cp)) & 31];
     if (seen->generation == flags_generation && seen->s == s && seen->n == n) return seen->flags;
     const Entry *e = entry_of(s, n);
@@ -117,7 +131,7 @@ static uint32_t flags_of(const cp *s, Py_ssize_t n) {
     return seen->flags;
 }
 
-static Entry *table_add(const cp *s, Py_ssize_t n, uint32_t bit) {
+static Entry *table_add(const cp *s, Py_ssize_t n, wflags bit) {
     size_t i = (size_t)hash_cps(s, n) & table_mask;
     for (;;) {
         Entry *e = &table[i];
@@ -167,6 +181,7 @@ static int n_suffixes = 0;
 static cp word_ranges[MAX_RANGES][2];
 static int n_word_ranges = 0;
 static Py_ssize_t left_window = 40;
+static int set_noun_tokens = 8;  /* SET_NOUN_TOKENS */
 static int configured = 0;
 
 /* Character sets (short strings of code points). */
@@ -274,7 +289,7 @@ static unsigned char classes_of(cp ch) {
 }
 
 static int is_plural(Span w) {  /* _is_plural */
-    uint32_t f = flags_of(w.s, w.n);
+    wflags f = flags_of(w.s, w.n);
     if (f & W_IRREG_PLURAL) return 1;
     if (w.n < 3) return 0;
     cp last = w.s[w.n - 1];
@@ -287,7 +302,7 @@ static int is_plural(Span w) {  /* _is_plural */
 }
 
 static int is_adjective(Span w) {  /* _is_adjective */
-    uint32_t f = flags_of(w.s, w.n);
+    wflags f = flags_of(w.s, w.n);
     if (f & W_ING_ED) return 0;
     if (f & W_ADJECTIVE) return 1;
     for (int i = 0; i < n_suffixes; i++)
@@ -470,7 +485,7 @@ static void read_context(const Text *x, Numeral *num) {
     num->after.n = (end + 2 <= x->n ? end + 2 : x->n) - end;
 }
 
-static inline uint32_t word_flags(Span w) { return flags_of(w.s, w.n); }
+static inline wflags word_flags(Span w) { return flags_of(w.s, w.n); }
 static inline Span token(const Numeral *num, int i) { return num->lw[i]; }
 
 static int numeral_text_isupper(const Text *x, const Numeral *num) {
@@ -481,6 +496,18 @@ static int numeral_is_year(const Text *x, const Numeral *num) {
     const cp *d = x->t + num->start;
     int v = (int)(d[0] - '0') * 1000 + (int)(d[1] - '0') * 100 + (int)(d[2] - '0') * 10 + (int)(d[3] - '0');
     return v >= 1000 && v <= 2099;
+}
+
+/* The flags of a token's part before its first hyphen (ctx.lower[0].partition("-")[0]). */
+static wflags first_part_flags(Span w) {
+    Py_ssize_t k = 0;
+    while (k < w.n && w.s[k] != '-') k++;
+    return flags_of(w.s, k);
+}
+
+/* _packed: the numeral counts a pack's items ("3 Pack Socks"). */
+static int packed(const Numeral *num) {
+    return num->n_tokens && (word_flags(token(num, 0)) & W_PACK);
 }
 
 /* _quiet: no rule in CONTEXT_RULES can fire. */
@@ -496,7 +523,7 @@ static int quiet(const Numeral *num) {
         return 0;
     if (num->n_tokens) {
         Span word = token(num, 0);
-        uint32_t f = word_flags(word);
+        wflags f = word_flags(word);
         if (f & W_NEXT_TRIGGER) return 0;
         for (Py_ssize_t k = 0; k < word.n; k++) {
             if (word.s[k] == '-') {
@@ -530,8 +557,9 @@ static int context_rule_fires(const Text *x, const Numeral *num) {
     if (after.n && in_set(&after_symbols, after.s[0])) return 1;
     if (after.n && (after.s[0] == '\'' || after.s[0] == 0x2019 || after.s[0] == '"')) return 1;
     /* _compound */
-    if (num->hyphen) return 1;
-    if (num->kind == KIND_WORD) {
+    if (num->hyphen) {
+        if (!(num->n_tokens && first_part_flags(token(num, 0)) & W_PACK)) return 1;  /* "2-Pack Bath Towels" */
+    } else if (num->kind == KIND_WORD) {
         if (num->n_tokens) {
             Span w = token(num, 0);
             Py_ssize_t k = 0;
@@ -546,7 +574,7 @@ static int context_rule_fires(const Text *x, const Numeral *num) {
     }
     /* _next_word */
     if (num->n_tokens) {
-        uint32_t f = word_flags(token(num, 0));
+        wflags f = word_flags(token(num, 0));
         if (f & W_NEXT_REASON) return 1;
         if (num->kind == KIND_DIGITS && (f & W_MONTH)) return 1;
         if ((f & W_SUPERLATIVE) && (num->kind == KIND_DIGITS || is_upper_az(x->t[num->start]))) return 1;
@@ -572,7 +600,7 @@ static int context_rule_fires(const Text *x, const Numeral *num) {
             return 1;
     }
     /* _prev_word */
-    uint32_t pf = word_flags(num->prev);
+    wflags pf = word_flags(num->prev);
     if (pf & W_PREV_REASON) return 1;
     if (equals_ascii(num->prev.s, num->prev.n, "to") && equals_ascii(num->prev2.s, num->prev2.n, "up")) return 1;
     if (num->kind == KIND_DIGITS && (pf & W_MONTH)) return 1;
@@ -601,7 +629,7 @@ static int proper_name_before(const Numeral *num) {
 }
 
 /* The noun as _noun writes it: one or two tokens as written (first, count), or count 0. */
-typedef struct { int first; int count; } NounTokens;
+typedef struct { int first; int count; Span before; } NounTokens;  /* before: a set's noun ("Napkins - Set of 4") */
 
 static int noun_isupper(const Numeral *num, NounTokens noun) {
     /* str.isupper of "w1 w2": the blank is uncased */
@@ -643,14 +671,93 @@ static int needs_noun_excludes(const Text *x, const Numeral *num, NounTokens nou
         if (kind == KIND_IDIOM && value == 2 && (word_flags(head_lower) & W_PAIR)) return 1;
         if (value == -1 && !(is_lower_az(head.s[0]) && is_plural(head))) return 1;
         if (value == 1 && is_adjective(head_lower) && !(word_flags(head_lower) & W_NOUN_ADJ)) return 1;
-        if (kind == KIND_DIGITS && value != 1 && !is_plural(head_lower)) return 1;
+        if (kind == KIND_DIGITS && value != 1 && !is_plural(head_lower) && !packed(num)) return 1;
         return 0;
     }
     if (value == 1 || value == -1 || kind == KIND_IDIOM) return 1;
     if (equals_ascii(num->prev.s, num->prev.n, "at")) return 1;
+    if (word_flags(num->prev) & W_PURPOSE) return 1;
     if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER)) return 1;
     if (kind == KIND_WORD && is_upper_az(first) && proper_name_before(num)) return 1;
     return 0;
+}
+
+/* In _noun_phrase: the stop word at `stop` is a participle between adjectives and a plural
+ * ("two smiling girls"), so it does not end the phrase. */
+static int participle_before_plural(const Numeral *num, int first, int stop) {
+    if (!(word_flags(token(num, stop)) & W_PARTICIPLE) || stop + 1 >= num->n_tokens || !is_plural(token(num, stop + 1)))
+        return 0;
+    for (int k = first; k < stop; k++)
+        if (!is_adjective(token(num, k))) return 0;
+    return 1;
+}
+
+/* _title_case_name: 1 when a Title Case count is part of a name, title, heading or build. */
+static int title_case_name(const Text *x, const Numeral *num, int stop, NounTokens noun, int plural_pair) {
+    Span raw = num->prev_raw, prev2 = num->prev2_raw, before = num->before;
+    int noun_capitalised = is_upper_az(num->raw_tokens[noun.first].s[0]);
+    Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
+    cp first = x->t[num->start];
+    if (num->kind == KIND_DIGITS && prev2.n == 0 && raw.n && is_upper_az(raw.s[0])
+            && !in_set(&punct, raw.s[raw.n - 1]) && !(word_flags(num->prev) & W_INTRODUCER))
+        return 1;  /* Ben 10 Invitation Cards */
+    int titled = is_upper_az(first) && !numeral_text_isupper(x, num);
+    if ((titled || num->kind == KIND_DIGITS) && (word_flags(head) & W_VARIANT)) return 1;  /* 5 Colors */
+    if ((titled || num->kind == KIND_DIGITS) && noun_capitalised) {
+        if (num->start == 0 && stop < num->n_tokens && (word_flags(token(num, stop)) & W_LISTICLE_NEXT))
+            return 1;  /* 5 Foods That Boost Your Metabolism */
+        if (raw.n && raw.s[raw.n - 1] == ':') return 1;  /* Housing: 7 On-Base Options */
+        if (raw.n > 2 && raw.s[raw.n - 1] == ',' && is_upper_az(raw.s[0])) return 1;  /* A Devil, Two Rivers */
+    }
+    if (num->kind != KIND_WORD || !titled) return 0;
+    if (equals_ascii(num->prev.s, num->prev.n, "the")) return 1;  /* The Three Stooges */
+    if (noun_capitalised && (word_flags(raw) & W_TITLE_PREP) && prev2.n && is_upper_az(prev2.s[0])
+            && !(word_flags(num->prev2) & (W_INTRODUCER | W_PICTURE)))
+        return 1;  /* A Tale of Two Cities */
+    int name_before = proper_name_before(num);
+    if (num->value != 1 && !is_plural(head) && (noun_capitalised || noun.count == 2 || name_before))
+        return 1;  /* Three Card Poker, Two Faucet Tower */
+    if (noun_capitalised && name_before) return 1;  /* Flashback Four Series */
+    if (plural_pair && noun_capitalised) return 1;  /* Two Hearts Earrings */
+    return before.n == 2 && before.s[1] == '/' && is_ascii_letter(before.s[0]);  /* Tom Priddy/Four Seam Images */
+}
+
+/* _web_shape: 1 when the shape of web alt text says the count is not the picture's. */
+static int web_shape_excludes(const Text *x, const Numeral *num, int first, int stop, NounTokens noun) {
+    int plural_pair = 0, n = num->n_tokens;
+    for (int k = first; k < stop; k++) {
+        if (word_flags(token(num, k)) & W_ABSTRACT) return 1;
+        if (k + 1 < stop && is_plural(token(num, k)) && is_plural(token(num, k + 1))) plural_pair = 1;
+    }
+    int end = stop;  /* past the auxiliaries after the phrase ("four women have accused") */
+    while (end < n && end < stop + 2 && (word_flags(token(num, end)) & W_AUXILIARY)) end++;
+    for (int k = first; k <= end && k < n; k++)
+        if (word_flags(token(num, k)) & W_EVENT) return 1;
+    if ((word_flags(num->prev) & W_EVENT) || (word_flags(num->prev2) & W_EVENT)) return 1;
+    if (noun.count == 0) return 0;
+    Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
+    if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
+    return title_case_name(x, num, stop, noun, plural_pair);
+}
+
+/* _noun_before_set: the nearest plural among the SET_NOUN_TOKENS whitespace tokens before the
+ * last two ("Napkins ... - Set of 4"), without its punctuation; n 0 when none. */
+static Span noun_before_set(const Text *x, const Numeral *num) {
+    Span none = {x->t, 0};
+    Py_ssize_t i = num->start;
+    for (int k = 0; k < 2 + set_noun_tokens; k++) {
+        while (i > 0 && (x->cls[i - 1] & C_SPACE)) i--;
+        if (i == 0) return none;
+        Py_ssize_t e = i;
+        while (i > 0 && !(x->cls[i - 1] & C_SPACE)) i--;
+        if (k < 2) continue;  /* "Set", "of" */
+        Span word = {x->t + i, e - i};
+        while (word.n && in_set(&punct, word.s[0])) { word.s++; word.n--; }
+        while (word.n && in_set(&punct, word.s[word.n - 1])) word.n--;
+        if (word.n && all_ascii(word.s, word.n) && all_alpha(word.s, word.n) && is_plural(ascii_lowered(x, word)))
+            return word;
+    }
+    return none;
 }
 
 /* _classify without reasons: 1 when the numeral counts, with its noun in *noun. */
@@ -661,20 +768,23 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
     int n = num->n_tokens, first = 0, head = -1, stop;
     if (n > 2 && equals_ascii(token(num, 0).s, token(num, 0).n, "of") && (word_flags(token(num, 1)) & W_PARTITIVE))
         first = 2;
+    else if (packed(num))
+        first = n > 1 && equals_ascii(token(num, 1).s, token(num, 1).n, "of") ? 2 : 1;
     for (stop = first; stop < n; stop++) {
         Span w = token(num, stop);
-        if ((word_flags(w) & W_NOUN_ENDER) || all_digits(w.s, w.n)) break;
+        wflags f = word_flags(w);
+        if (((f & W_NOUN_ENDER) || all_digits(w.s, w.n)) && !participle_before_plural(num, first, stop)) break;
         if (head < 0 && num->value != 1 && is_plural(w)) head = stop;
     }
     if (head < 0) head = stop - 1;
     /* _singular_modifier */
     if (first < stop && (word_flags(token(num, first)) & W_MODIFIER)) {
         int plural_after = 0;
-        for (int k = first + 1; k < stop; k++) if (is_plural(token(num, k))) { plural_after = 1; break; }
+        for (int k = first + 1; k < stop && k < first + 3; k++) if (is_plural(token(num, k))) { plural_after = 1; break; }
         if (num->value == 1 ? plural_after : !plural_after) return 0;
     }
     /* _noun */
-    NounTokens found = {0, 0};
+    NounTokens found = {0, 0, {NULL, 0}};
     if (stop != first) {
         Span word = token(num, head);
         int adjective_end = num->value != 1 && is_adjective(word) && !(word_flags(word) & W_NOUN_ADJ);
@@ -684,11 +794,15 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
         }
     }
     if (needs_noun_excludes(x, num, found)) return 0;
+    if (web_shape_excludes(x, num, first, stop, found)) return 0;
+    if (found.count == 0 && n == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
+        found.before = noun_before_set(x, num);
     *noun = found;
     return 1;
 }
 
 static PyObject *noun_string(const Numeral *num, NounTokens noun) {
+    if (noun.count == 0 && noun.before.n) return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, noun.before.s, noun.before.n);
     if (noun.count == 0) Py_RETURN_NONE;
     Span a = num->raw_tokens[noun.first];
     if (noun.count == 1) return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, a.s, a.n);
@@ -740,7 +854,7 @@ static int find_count(const Text *x, PyObject **noun_out) {
     int have = 0, value = 0;
     Numeral found, num;
     found.value = -1;
-    NounTokens found_noun = {0, 0};
+    NounTokens found_noun = {0, 0, {NULL, 0}};
     *noun_out = NULL;
     /* Numerals start where a word starts with a letter or digit (after no word character);
      * a numeral's end is followed by none either. */
@@ -1547,11 +1661,14 @@ static int read_sets(PyObject *sets) {
 
 static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
-    static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window", NULL};
+    static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window",
+                            "set_noun_tokens", NULL};
     PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list;
     Py_ssize_t window;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!n", names, &PyDict_Type, &sets, &PyList_Type, &phrase_list,
-                                     &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type, &suffix_list, &window))
+    int set_tokens;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ni", names, &PyDict_Type, &sets, &PyList_Type, &phrase_list,
+                                     &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type, &suffix_list, &window,
+                                     &set_tokens))
         return NULL;
     configured = 0;
     if (read_sets(sets) < 0) return NULL;
@@ -1637,6 +1754,7 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
             || read_charset(chars, "prev_end_triggers", &prev_end_triggers) < 0)
         return NULL;
     left_window = window;
+    set_noun_tokens = set_tokens;
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -1654,7 +1772,7 @@ static PyObject *py_features(PyObject *self, PyObject *unused) {
 static PyMethodDef methods[] = {
     {"features", py_features, METH_NOARGS, "features() -> {'sse2': bool, 'ascii_blocks': bool}: the fast paths in use."},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window): load the lexicon."},
+     "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window, set_noun_tokens): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
      "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "

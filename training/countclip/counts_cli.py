@@ -3,6 +3,7 @@
     countclip counts parse     < captions.txt   # one caption a line -> {"text","count","start","end","noun"}
     countclip counts variants  < countbench.jsonl  # {"text","number",...} -> the same object + "variants"
     countclip counts explain   < captions.txt   # one caption a line -> {"text","numerals":[{..., "reason"}]}
+    countclip counts eval-captions              # precision/recall on the hand-labelled LAION captions
 
 The TypeScript CLI (`npm run --silent counts -- parse|variants`) has the same contract and
 writes the same bytes. Input is decoded as UTF-8 with replacement characters for invalid
@@ -151,6 +152,10 @@ def run(command: str, stdin: BinaryIO, stdout: BinaryIO, stderr) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval-captions"]:  # not a JSON-lines command: its own module and options
+        from countclip import counts_eval
+        return counts_eval.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="countclip counts",
         description="Find and rewrite counts in captions: JSON lines from stdin to stdout.",

@@ -22,7 +22,7 @@ BIG_WORDS = (
 )
 TENS_WORDS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
 # Idioms that count, longest first so the alternation prefers them.
-IDIOMS = (("half a dozen", 6), ("a couple of", 2), ("a pair of", 2), ("a dozen", 12))
+IDIOMS = (("half a dozen", 6), ("a couple of", 2), ("a pair of", 2), ("a dozen", 12), ("pair of", 2))
 IDIOM_VALUES = dict(IDIOMS)
 # "a pair of jeans" is one object.
 PAIR_NOUNS = frozenset("""
@@ -86,6 +86,14 @@ SUPERLATIVE_WORDS = frozenset("""
     funniest craziest weirdest strangest finest
 """.split())
 AGE_WORDS = frozenset("age aged ages".split())
+# Words before a numeral that make it a capacity, a place in a sequence or a prize, not what
+# the picture shows: "table for two", "his last three starts", "win two tickets".
+PURPOSE_WORDS = frozenset("for".split())
+SEQUENCE_WORDS = frozenset("last previous past".split())
+PRIZE_WORDS = frozenset("win wins won winning".split())
+GESTURE_WORDS = frozenset("high".split())  # "giving a high five"
+# Auxiliaries that end a noun phrase before an event word: "Four women have accused ...".
+AUXILIARY_WORDS = frozenset("is are was were be been being has have had".split())
 MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
 PREFIX_SYMBOLS = "$€£¥₹₩#№"
 # Words that introduce a count with no noun after it ("set of eight", "pack of 8").
@@ -114,6 +122,12 @@ STOP_WORDS = frozenset("""
     up down out off away back together alone apart each apiece soon now again too also today
     tomorrow yesterday very just only even still yet ever never always already
 """.split())
+# The participles among STOP_WORDS: before a plural they describe it ("two smiling girls",
+# "four young smiling people"), so there they do not end the noun phrase.
+PARTICIPLE_STOPS = frozenset("""
+    sitting standing lying playing walking running looking holding wearing eating posing
+    smiling flying swimming hanging waiting laying resting sleeping
+""".split())
 # Singular nouns that, right after a plural numeral, describe the thing that follows: "Two
 # Piece Suit", "6 person tent", "two bedroom flat", "18 speed bike", "two way radio".
 MODIFIER_NOUNS = frozenset("""
@@ -122,6 +136,49 @@ MODIFIER_NOUNS = frozenset("""
     level drawer shelf burner slice hole point car family cylinder stroke channel string
     button blade pocket compartment disc disk gang handle ingredient
 """.split())
+# Nouns that a picture does not show: what listicles, headings and news count ("7 Reasons
+# Why", "Three Ways to", "two previous terms", "5 new languages", "the three previous movies").
+# Not words that a picture often does show (types, styles, options, signs).
+ABSTRACT_NOUNS = frozenset("""
+    ways reasons tips ideas things hacks facts lessons rules secrets mistakes tricks benefits
+    advantages habits strategies eras terms pleasures methods techniques questions answers
+    stories quotes songs albums movies films episodes seasons games matches chapters versions
+    editions goals wins victories titles innings starts words categories features principles
+    factors trends series plans classes companies firms brands businesses debates elections
+    languages apps programs programmes templates pages kinds steps patterns designs sides
+    bedrooms bathrooms baths variables concentrations stats statistics nations organizations
+    organisations exercises trailers strikes properties countries saves sessions services
+    systems roles briefs generations floors storeys
+""".split())
+# Variants a product comes in, which a picture shows one of: after digits or a Title Case
+# numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
+# of paint" in running text are.
+VARIANT_NOUNS = frozenset("colors colours sizes variants styles options flavors flavours versions".split())
+# Words of news and events: the count is of what happened, not of the picture ("two killed",
+# "nine hurt", "3 terrorists holed up", "two men arrested").
+EVENT_WORDS = frozenset("""
+    killed dead die died dies dying hurt injured wounded arrested charged jailed sentenced
+    convicted missing rescued evacuated hospitalised hospitalized detained involved accused
+    suspected wanted holed stabbed murdered drowned kidnapped abducted fined banned
+    suspended fired sacked elected nominated honored honoured
+""".split())
+# Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
+LISTICLE_NEXT_WORDS = frozenset("that to you your which why how every everyone ever".split())
+# Words for a picture, which "of" and a Title Case count may follow ("Photograph of Two
+# Members"); any other capitalised word before "of" makes a title ("A Tale of Two Cities").
+PICTURE_WORDS = frozenset("""
+    photo photos photograph photographs picture pictures image images portrait portraits
+    painting paintings drawing drawings print prints poster posters illustration illustrations
+    sketch study studies view scene figure figures statue sculpture
+""".split())
+TITLE_PREPOSITIONS = frozenset("of between".split())
+# "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
+# after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens.
+SET_WORDS = frozenset("set sets pack packs box lot bundle kit".split())
+SET_NOUN_TOKENS = 8
+# Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
+# of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
+PACK_WORDS = frozenset("pack packs pk pkg pcs".split())
 # Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
 ADJECTIVES = frozenset("""
     big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -208,12 +265,16 @@ def lexicon_tables() -> dict:
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
         "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
+        "purpose_words": PURPOSE_WORDS, "sequence_words": SEQUENCE_WORDS, "prize_words": PRIZE_WORDS,
+        "gesture_words": GESTURE_WORDS, "auxiliary_words": AUXILIARY_WORDS, "variant_nouns": VARIANT_NOUNS,
+        "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS, "title_prepositions": TITLE_PREPOSITIONS,
+        "abstract_nouns": ABSTRACT_NOUNS, "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
     tables: dict[str, object] = {name: sorted(values) for name, values in sets.items()}
     tables.update(
         number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
         adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
-        prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW,
+        prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW, set_noun_tokens=SET_NOUN_TOKENS,
     )
     return tables

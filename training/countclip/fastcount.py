@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "4a63a2e9ae1613bb52a2ba71c8b3d5b320a83076e71a4896dd3ef25881762616"
+MIRRORED_COUNTS_SHA256 = "e8b0379c3ecefde06264475982ad20e7528fd88db826b45021a255182290bbfb"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -161,6 +161,17 @@ def configure(module: ModuleType) -> None:
         "prev_triggers": counts._PREV_TRIGGERS,
         "range_starts": counts._RANGE_STARTS,
         "range_ends": counts._RANGE_ENDS,
+        "abstract_nouns": counts.ABSTRACT_NOUNS,
+        "event_words": counts.EVENT_WORDS,
+        "pack_words": counts.PACK_WORDS,
+        "participle_stops": counts.PARTICIPLE_STOPS,
+        "purpose_words": counts.PURPOSE_WORDS,
+        "auxiliary_words": counts.AUXILIARY_WORDS,
+        "listicle_next_words": counts.LISTICLE_NEXT_WORDS,
+        "picture_words": counts.PICTURE_WORDS,
+        "variant_nouns": counts.VARIANT_NOUNS,
+        "set_words": counts.SET_WORDS,
+        "title_prepositions": counts.TITLE_PREPOSITIONS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
@@ -173,7 +184,8 @@ def configure(module: ModuleType) -> None:
         "prev_end_triggers": "".join(sorted(counts._PREV_END_TRIGGERS)),
     }
     module.configure(sets=sets, phrases=phrases, chars=chars, word_ranges=word_ranges(counts.WORD_CHARS),
-                     adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW)
+                     adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,
+                     set_noun_tokens=counts.SET_NOUN_TOKENS)
 
 
 def word_ranges(word_chars: str) -> list[tuple[int, int]]:

@@ -1,0 +1,81 @@
+"""The hand-labelled LAION captions (test/vectors/laion-count-labels.jsonl, issue 21).
+
+The file holds only hashes and labels; the captions are read from `<repo>/../shared` and the
+tests that need them skip without it. Checked here: the file's shape, that its precision and
+recall do not fall back below what the issue-21 rules reach, and that the three count cores
+(Python, C, TypeScript) give the same answer on every labelled caption.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+
+from countclip import counts, counts_eval, fastcount
+from test_counts_parity import assert_same_output, caption_lines, needs_ts
+
+ROWS = [json.loads(line) for line in counts_eval.LABELS.read_text("utf-8").splitlines()]
+needs_captions = pytest.mark.skipif(not counts_eval.CAPTIONS.exists(),
+                                    reason=f"{counts_eval.CAPTIONS} absent (captions are read from ../shared)")
+
+
+def test_the_file_holds_hashes_labels_and_halves_only():
+    assert len(ROWS) >= 1000
+    assert len({row["sha256"] for row in ROWS}) == len(ROWS)
+    assert collections.Counter(row["split"] for row in ROWS) == {"dev": len(ROWS) // 2, "held-out": len(ROWS) // 2}
+    for row in ROWS:
+        assert set(row) == {"sha256", "label", "split", "stratum", "old_core"}
+        assert len(row["sha256"]) == 64 and int(row["sha256"], 16) >= 0
+        assert row["label"] is None or (isinstance(row["label"], int) and row["label"] >= 1)
+        assert row["old_core"] is None or 2 <= row["old_core"] <= 10
+        assert row["stratum"] in {"flagged", "other-numeral", "rest"}
+
+
+def test_score_counts_only_2_to_10_as_positives():
+    s = counts_eval.score([(3, 3), (2, None), (None, 4), (None, 12), (None, None), (5, 6)])
+    assert (s["selected"], s["right"], s["positives"]) == (3, 1, 3)
+
+
+@pytest.fixture(scope="module")
+def labelled() -> list[counts_eval.Labelled]:
+    if not counts_eval.CAPTIONS.exists():
+        pytest.skip(f"{counts_eval.CAPTIONS} absent")
+    return counts_eval.load_labelled()
+
+
+@needs_captions
+def test_every_hash_is_a_shared_caption(labelled):
+    assert len(labelled) == len(ROWS)
+
+
+@needs_captions
+def test_precision_and_recall_stay_where_issue_21_left_them(labelled):
+    # Floors at the figures measured when the rules were written (README of countclip/mining):
+    # a rule change that loses them fails here. The held-out half was never used to tune.
+    results = counts_eval.evaluate(labelled)
+    core, old = results["core"], results["old core (9a7c84b)"]
+    assert core["dev"]["precision"] >= 0.92 and core["dev"]["recall"] >= 0.80, core["dev"]
+    assert core["held-out"]["precision"] >= 0.88 and core["held-out"]["recall"] >= 0.75, core["held-out"]
+    for half in counts_eval.SPLITS:
+        assert core[half]["precision"] > old[half]["precision"] + 0.15
+
+
+@needs_captions
+def test_the_c_core_agrees_on_every_labelled_caption(labelled):
+    fast, why = fastcount.load()
+    if fast is None:
+        pytest.skip(f"C count core not in use: {why}")
+    texts = [row["text"] for row in labelled]
+    values, nouns = fast.count_many(texts)
+    for text, value, noun in zip(texts, values, nouns):
+        m = counts.find_count(text)
+        assert (int(value), noun) == ((m.count, m.noun) if m else (0, None)), text
+
+
+@needs_ts
+@needs_captions
+def test_the_typescript_core_agrees_on_every_labelled_caption(labelled):
+    assert_same_output("parse", caption_lines([row["text"] for row in labelled]))
+    assert_same_output("explain", caption_lines([row["text"] for row in labelled]))
