@@ -131,6 +131,13 @@ describe("statuses and problem types", () => {
     problem(await request(svc.app).post("/v1/search").send({ query: "cats", k: 101 }), 400, "bad-request");
   });
 
+  test("combinations the schema cannot refuse are 422: duplicate rerank ids, explain window > grid", async () => {
+    const data = b64(readFileSync(path.join(gallery, "synth-0000.jpg")));
+    const dup = await request(svc.app).post("/v1/rerank").send({ prompt: "two cats", images: [{ id: "a", data }, { id: "a", data }] });
+    problem(dup, 422, "duplicate-image-id");
+    problem(await request(svc.app).post("/v1/explain").send({ id: "synth-0000", grid: 2, window: 5 }), 422, "window-exceeds-grid");
+  });
+
   test("rebuild of a missing modelDir: 404, as documented", async () => {
     assert.ok(spec.paths["/v1/index/rebuild"].post.responses["404"]);
     const res = await request(svc.app).post("/v1/index/rebuild").set(auth).send({ modelDir: "no-such-bundle" });

@@ -333,7 +333,7 @@ export type components = {
          *     type has exactly one `title` (the slug is the title in kebab case): `bad-request`,
          *     `malformed-json`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
          *     `conflict`, `payload-too-large`, `image-too-large`, `unsupported-media-type`, the image
-         *     types under 422, `duplicate-image-id` and `service-unavailable`.
+         *     types under 422, `duplicate-image-id`, `window-exceeds-grid` and `service-unavailable`.
          */
         Problem: {
             /** @description URI reference identifying the problem type. */
@@ -612,7 +612,7 @@ export type components = {
              */
             grid: number;
             /**
-             * @description Occluder side in cells; must not exceed `grid` (then 400).
+             * @description Occluder side in cells; must not exceed `grid` (then 422, problem type `window-exceeds-grid`).
              * @default 2
              */
             window: number;

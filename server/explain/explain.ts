@@ -6,7 +6,7 @@
 import type { components } from "../api/types.gen.ts";
 import { FALLBACK_NOUN, formsOfBareNoun, type NounForms } from "../count-prompts.ts";
 import type { ImageLimits } from "../model/image-input.ts";
-import { badRequest } from "../problem.ts";
+import { Problem } from "../problem.ts";
 import { clampProbability, countPosterior } from "../scoring.ts";
 import { parseCount } from "../search.ts";
 import type { Serving } from "../serving.ts";
@@ -34,7 +34,8 @@ export function targetOf(req: Pick<ExplainRequest, "query" | "noun" | "count">):
 
 export function planOf(req: Pick<ExplainRequest, "grid" | "window">): OcclusionPlan {
   const plan = { grid: req.grid ?? DEFAULT_PLAN.grid, window: req.window ?? DEFAULT_PLAN.window };
-  if (plan.window > plan.grid) throw badRequest(`window ${plan.window} exceeds grid ${plan.grid}`, [{ path: "/window", message: "must be <= grid" }]);
+  // Each field is within the schema; only their combination is wrong, which the schema cannot say: 422.
+  if (plan.window > plan.grid) throw new Problem(422, "Window Exceeds Grid", `window ${plan.window} exceeds grid ${plan.grid}`, [{ path: "/window", message: "must be <= grid" }]);
   return plan;
 }
 
