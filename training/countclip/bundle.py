@@ -8,6 +8,8 @@ A bundle is a directory:
     tokenizer_config.json
     preprocess.json        `countclip.models.PreprocessConfig` fields
     manifest.json          format, model facts, training summary, metrics, and sha256 + size of every other file
+    text.int8.onnx         optional (`countclip export --quantize`): int8 towers that passed parity with fp32;
+    vision.int8.onnx       manifest `precision` names the default per tower, `quantization` the parity figures
 
 `verify_bundle(dir)` is what every loader should call: it refuses a bundle whose files are
 missing, altered or unlisted, naming the offending file.

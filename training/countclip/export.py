@@ -6,7 +6,9 @@ Steps: trace both towers to ONNX (L2-normalised outputs, dynamic batch and seque
 copy the tokenizer (its truncation/padding set to reproduce `adapter.tokenize`), write
 preprocess.json, check onnxruntime against PyTorch on random and real-looking inputs (cosine
 >= 0.9999, padded batches against unpadded single captions) and the bundle tokenizer against
-the model's, hash everything into manifest.json, and only then move the bundle into place.
+the model's, hash everything into manifest.json, and only then move the bundle into place. With `--quantize text`
+(or `all`) the bundle also gets int8 towers that pass parity checks against fp32 (`countclip.quantize`),
+recorded with their figures in the manifest (`precision`, `quantization`).
 Everything is written into a temporary directory beside DIR and renamed at the end, so a failed
 export never leaves a half-written bundle and never destroys the previous one.
 
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from countclip import bundle as B
+from countclip import quantize as Q
 
 MIN_COSINE = 0.9999
 OPSET = 17
@@ -405,10 +408,12 @@ def _install(tmp: Path, out: Path) -> None:
 
 def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, metrics: dict[str, Any] | None = None,
                   training: dict[str, Any] | None = None, command: str = "", exporter: str = "torchscript",
-                  log: Any = print) -> dict[str, Any]:
+                  quantize: str = "none", log: Any = print) -> dict[str, Any]:
     """Export `adapter` to a verified bundle at `out`; returns the manifest."""
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {exporter!r}; choose from {', '.join(EXPORTERS)}")
+    if quantize not in Q.CHOICES:
+        raise ExportError(f"unknown --quantize {quantize!r}; choose from {', '.join(Q.CHOICES)}")
     out = Path(out).absolute()
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -417,7 +422,7 @@ def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, met
     try:
         tmp.chmod(0o777 & ~B._umask())  # mkdtemp's 0700 would hide the bundle from a service user
         manifest = _build(adapter, tmp, name=name, metrics=metrics or {}, training=training or {},
-                          command=command, exporter=exporter, log=log)
+                          command=command, exporter=exporter, quantize=quantize, log=log)
         _install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -426,7 +431,7 @@ def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, met
 
 
 def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any], training: dict[str, Any],
-           command: str, exporter: str, log: Any) -> dict[str, Any]:
+           command: str, exporter: str, quantize: str, log: Any) -> dict[str, Any]:
     started = time.time()
     export_text(adapter, tmp / B.TEXT_ONNX, exporter)
     export_vision(adapter, tmp / B.VISION_ONNX, exporter)
@@ -435,6 +440,9 @@ def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any]
     log(f"exported ONNX ({exporter}) in {time.time() - started:.1f}s; checking onnxruntime against PyTorch")
     text_cos, vision_cos = verify_text(adapter, tmp), verify_vision(adapter, tmp)
     log(f"worst cosine: text {text_cos:.6f}, vision {vision_cos:.6f} (required >= {MIN_COSINE})")
+    precision: dict[str, Any] = {"precision": {"text": "fp32", "vision": "fp32"}}
+    if Q.CHOICES[quantize]:
+        precision = Q.quantize_bundle(tmp, Q.CHOICES[quantize], _parity_text(tmp), _parity_images(adapter), log=log)
     manifest = {
         "model_name": name or adapter.name,
         "base_model": adapter.base_model,
@@ -448,9 +456,36 @@ def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any]
         "command": command,
         "export": {"exporter": exporter, "opset": OPSET if exporter == "torchscript" else None,
                    "torch": torch.__version__, "min_cosine": {"text": text_cos, "vision": vision_cos}},
+        **precision,
     }
     B.write_manifest(tmp, manifest)
     return B.verify_bundle(tmp)
+
+
+def _parity_text(bundle_dir: Path) -> Any:
+    """Embeds the parity prompts with one text ONNX file, fed by the bundle tokenizer as the service feeds it."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(bundle_dir / B.TOKENIZER))
+
+    def embed(onnx_path: Path, prompts: list[str]) -> np.ndarray:
+        session = _session(onnx_path)
+        return np.concatenate([session.run([B.TEXT_OUTPUT], _service_feed(tokenizer, prompts[i:i + 64], None))[0]
+                               for i in range(0, len(prompts), 64)])
+
+    return embed
+
+
+def _parity_images(adapter: Any) -> Any:
+    """Embeds the parity gallery with one vision ONNX file (preprocessed once, as the model does)."""
+    pixels = torch.stack([adapter.preprocess(image) for image in Q.parity_images()]).numpy()
+
+    def embed(onnx_path: Path) -> np.ndarray:
+        session = _session(onnx_path)
+        return np.concatenate([session.run([B.VISION_OUTPUT], {B.VISION_INPUT: pixels[i:i + 32]})[0]
+                               for i in range(0, len(pixels), 32)])
+
+    return embed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -463,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="model name recorded in the manifest (default: the model's own)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript",
                         help="ONNX exporter (default: torchscript, fast and dynamic-axes-safe on transformers 5)")
+    parser.add_argument("--quantize", choices=tuple(Q.CHOICES), default="none",
+                        help="also write int8 towers (text, or all: text and vision), kept and made the default only "
+                             "when they pass the parity checks (countclip/quantize.py); fp32 stays in the bundle")
     return parser
 
 
@@ -484,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_target(args.out.absolute())  # fail before spending time loading the model
         adapter = _load(args.model)
         manifest = export_bundle(adapter, args.out, name=args.name, metrics=metrics, training=training,
-                                 command=shlex.join(["countclip", "export", *argv]), exporter=args.exporter)
+                                 command=shlex.join(["countclip", "export", *argv]), exporter=args.exporter,
+                                 quantize=args.quantize)
     except (ExportError, B.BundleError) as error:
         print(f"countclip export: error: {error}", file=sys.stderr)
         return 1
