@@ -33,6 +33,7 @@ import {
   AUXILIARY_WORDS,
   BIG_WORDS,
   BIG_WORD_SET,
+  CAPACITY_NOUNS,
   CONNECTOR_WORDS,
   DURATION_WORDS,
   EVENT_WORDS,
@@ -175,6 +176,7 @@ interface Context {
   prev2Raw: string;
   prev2: string;
   hyphen: boolean; // a hyphen joins the numeral to the next word ("two-year-old")
+  afterWords: string; // the code unit right after those tokens ("" without any)
   words: string[]; // the tokens after it, as written
   lower: string[]; // ... lowercased
 }
@@ -237,6 +239,7 @@ function context(text: string, num: Numeral): Context {
     prev2Raw,
     prev2: asciiLower(stripPunct(prev2Raw)),
     hyphen: m[1] !== undefined,
+    afterWords: m[2] === undefined ? "" : (text[num.end + m[0].length] ?? ""),
     words: split,
     lower: split.map((w) => w.toLowerCase()),
   };
@@ -502,8 +505,10 @@ function webShape(num: Numeral, ctx: Context, first: number, stop: number, noun:
   for (let k = first; k <= end && k < lower.length; k++) event ||= EVENT_WORDS.has(lower[k]!);
   if (event) return "news or event (two killed, 3 terrorists holed up)";
   if (noun === null) return null;
-  const reason = NEXT_WORD_REASONS.get(asciiLower(lastWord(noun)));
+  const head = asciiLower(lastWord(noun));
+  const reason = NEXT_WORD_REASONS.get(head);
   if (reason) return reason; // as if right after the numeral: "three previous years"
+  if (PURPOSE_WORDS.has(ctx.prev) && CAPACITY_NOUNS.has(head)) return "capacity (table for two)"; // "a villa for 8 people"
   return titleCaseName(num, ctx, stop, noun, pluralPair);
 }
 
@@ -545,6 +550,9 @@ function titleCaseName(num: Numeral, ctx: Context, stop: number, noun: string, p
     }
   }
   if (num.kind !== "word" || !titled) return null;
+  if (nounCapitalised && ctx.afterWords === ":") {
+    return "title (Two Rings: A Story of Love and War)";
+  }
   if (ctx.prev === "the") return "name or title (The Three Stooges)";
   if (
     nounCapitalised &&

@@ -86,6 +86,8 @@ export const AGE_WORDS = wordSet("age aged ages");
 // Words before a numeral that make it a capacity, a place in a sequence or a prize, not what
 // the picture shows: "table for two", "his last three starts", "win two tickets".
 export const PURPOSE_WORDS = wordSet("for");
+// After PURPOSE_WORDS, nouns of a capacity: "a villa for 8 people", "for 5 persons".
+export const CAPACITY_NOUNS = wordSet("people persons guests adults");
 export const SEQUENCE_WORDS = wordSet("last previous past");
 export const PRIZE_WORDS = wordSet("win wins won winning");
 export const GESTURE_WORDS = wordSet("high"); // "giving a high five"
@@ -140,14 +142,15 @@ export const ABSTRACT_NOUNS = wordSet(`
   languages apps programs programmes templates pages kinds steps patterns designs sides
   bedrooms bathrooms baths variables concentrations stats statistics nations organizations
   organisations exercises trailers strikes properties countries saves sessions services
-  systems roles briefs generations floors storeys`);
+  systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
+  regions resources directions positions`);
 // Words of news and events: the count is of what happened, not of the picture ("two killed",
 // "nine hurt", "3 terrorists holed up", "two men arrested").
 export const EVENT_WORDS = wordSet(`
   killed dead die died dies dying hurt injured wounded arrested charged jailed sentenced
   convicted missing rescued evacuated hospitalised hospitalized detained involved accused
   suspected wanted holed stabbed murdered drowned kidnapped abducted fined banned suspended
-  fired sacked elected nominated honored honoured`);
+  fired sacked elected nominated honored honoured killing robbed`);
 // Variants a product comes in, which a picture shows one of: after digits or a Title Case
 // numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 // of paint" in running text are.
@@ -254,7 +257,7 @@ export const LEXICON: Record<string, unknown> = {
   ing_ed_nouns: ING_ED_NOUNS, modifier_nouns: MODIFIER_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
   irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
   man_nouns_with_s: MAN_NOUNS_WITH_S,
-  purpose_words: PURPOSE_WORDS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
+  purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
   abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
   gesture_words: GESTURE_WORDS, auxiliary_words: AUXILIARY_WORDS, variant_nouns: VARIANT_NOUNS,
   listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,

@@ -68,6 +68,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_VARIANT (1ull << 32)       /* VARIANT_NOUNS */
 #define W_SET (1ull << 33)           /* SET_WORDS */
 #define W_TITLE_PREP (1ull << 34)    /* TITLE_PREPOSITIONS */
+#define W_CAPACITY (1ull << 35)      /* CAPACITY_NOUNS */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -83,7 +84,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"abstract_nouns", W_ABSTRACT}, {"event_words", W_EVENT}, {"pack_words", W_PACK},
     {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"auxiliary_words", W_AUXILIARY},
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
-    {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP},
+    {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -262,6 +263,7 @@ typedef struct {
     int value;        /* -1: None */
     int kind;         /* KIND_* */
     int hyphen;
+    Py_ssize_t words_end;  /* where AFTER_RE's words end (-1: no words) */
     /* _Context */
     Span before, after, prev_raw, prev, prev2_raw, prev2;
     int n_tokens;
@@ -420,6 +422,7 @@ static void read_after(const Text *x, Numeral *num) {
     while (p < n && (cls[p] & C_BLANK)) p++;
     Py_ssize_t ws = p, we = token_end(x, p);
     num->n_tokens = 0;
+    num->words_end = -1;
     if (we < 0) return;
     for (int more = 0; more < 7; more++) {
         Py_ssize_t r = we;
@@ -434,6 +437,7 @@ static void read_after(const Text *x, Numeral *num) {
         if (e < 0) break;
         we = e;
     }
+    num->words_end = we;
     /* words.split(): whitespace in the words is only blanks. */
     Py_ssize_t i = ws;
     while (i < we && num->n_tokens < MAX_TOKENS) {
@@ -710,6 +714,8 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
         if (raw.n > 2 && raw.s[raw.n - 1] == ',' && is_upper_az(raw.s[0])) return 1;  /* A Devil, Two Rivers */
     }
     if (num->kind != KIND_WORD || !titled) return 0;
+    if (noun_capitalised && num->words_end >= 0 && num->words_end < x->n && x->t[num->words_end] == ':')
+        return 1;  /* Two Rings: A Story of Love and War */
     if (equals_ascii(num->prev.s, num->prev.n, "the")) return 1;  /* The Three Stooges */
     if (noun_capitalised && (word_flags(raw) & W_TITLE_PREP) && prev2.n && is_upper_az(prev2.s[0])
             && !(word_flags(num->prev2) & (W_INTRODUCER | W_PICTURE)))
@@ -737,6 +743,7 @@ static int web_shape_excludes(const Text *x, const Numeral *num, int first, int 
     if (noun.count == 0) return 0;
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
+    if ((word_flags(num->prev) & W_PURPOSE) && (word_flags(head) & W_CAPACITY)) return 1;  /* a villa for 8 people */
     return title_case_name(x, num, stop, noun, plural_pair);
 }
 

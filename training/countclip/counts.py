@@ -36,7 +36,7 @@ from typing import Final, NamedTuple
 
 from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
     ABSTRACT_NOUNS, ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, AUXILIARY_WORDS,
-    BIG_WORDS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS, IDIOMS,
+    BIG_WORDS, CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS, IDIOMS,
     IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS, IRREGULAR_PLURALS, IRREGULAR_SINGULARS,
     LEFT_WINDOW, LISTICLE_NEXT_WORDS, MAN_NOUNS_WITH_S, MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS,
     MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL, NOUN_ADJECTIVES, NUMBER_WORDS,
@@ -528,7 +528,7 @@ def _packed(ctx: _Context) -> bool:
     return bool(ctx.lower) and ctx.lower[0] in PACK_WORDS
 
 
-def _web_shape(num: _Numeral, ctx: _Context, first: int, stop: int, noun: str | None) -> str | None:
+def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int, noun: str | None) -> str | None:
     """Shapes of web alt text whose count is not the picture's (issue 21; tuned on the dev half
     of test/vectors/laion-count-labels.jsonl), for a numeral that every other rule let pass:
     a noun no picture shows (listicles, headings: "7 Reasons Why"), news ("two killed"), and,
@@ -549,13 +549,17 @@ def _web_shape(num: _Numeral, ctx: _Context, first: int, stop: int, noun: str | 
         return "news or event (two killed, 3 terrorists holed up)"
     if noun is None:
         return None
-    reason = NEXT_WORD_REASONS.get(_ascii_lower(noun.rpartition(" ")[2]))
+    head = _ascii_lower(noun.rpartition(" ")[2])
+    reason = NEXT_WORD_REASONS.get(head)
     if reason:
         return reason  # as if right after the numeral: "three previous years", "two hard-earned points"
-    return _title_case_name(num, ctx, stop, noun, plural_pair)
+    if ctx.prev in PURPOSE_WORDS and head in CAPACITY_NOUNS:
+        return "capacity (table for two)"  # "a villa for 8 people"
+    return _title_case_name(text, num, ctx, stop, noun, plural_pair)
 
 
-def _title_case_name(num: _Numeral, ctx: _Context, stop: int, noun: str, plural_pair: bool) -> str | None:
+def _title_case_name(caption: str, num: _Numeral, ctx: _Context, stop: int, noun: str,
+                     plural_pair: bool) -> str | None:
     """A count in Title Case that is part of a name, title, heading or product build. Title
     Case captions that show what they count ("Two Funny Puffins", "Set of Two Beanie Boos")
     keep theirs: these shapes need a name before the numeral, or a noun that is no plural."""
@@ -576,6 +580,8 @@ def _title_case_name(num: _Numeral, ctx: _Context, stop: int, noun: str, plural_
             return "name in a list (A Devil, Two Rivers, and a Dream)"
     if num.kind != "word" or not titled:
         return None
+    if noun_capitalised and _after_words(caption, num) == ":":
+        return "title (Two Rings: A Story of Love and War)"
     if ctx.prev == "the":
         return "name or title (The Three Stooges)"
     prev2 = ctx.prev2_raw
@@ -594,6 +600,14 @@ def _title_case_name(num: _Numeral, ctx: _Context, stop: int, noun: str, plural_
     if len(before) == 2 and before[1] == "/" and before[0].isascii() and before[0].isalpha():
         return "name or credit (Tom Priddy/Four Seam Images)"
     return None
+
+
+def _after_words(text: str, num: _Numeral) -> str:
+    """The code point right after the words that follow the numeral (AFTER_RE's), or ""."""
+    m = AFTER_RE.match(text, num.end)
+    assert m is not None  # everything in AFTER_RE is optional: it matches at any position
+    end = m.end("words")
+    return text[end:end + 1] if end >= 0 else ""
 
 
 def _reasons(*rules: tuple[frozenset, str]) -> dict[str, str]:
@@ -675,7 +689,7 @@ def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
         if reason:
             return reason, None
     noun = _noun(num, ctx, first, stop, head)
-    reason = _needs_noun(num, ctx, noun) or _web_shape(num, ctx, first, stop, noun)
+    reason = _needs_noun(num, ctx, noun) or _web_shape(text, num, ctx, first, stop, noun)
     if reason is None and noun is None and not ctx.lower and ctx.prev == "of" and ctx.prev2 in SET_WORDS:
         noun = _noun_before_set(text, num, ctx)
     return reason, (None if reason else noun)

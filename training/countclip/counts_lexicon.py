@@ -89,6 +89,8 @@ AGE_WORDS = frozenset("age aged ages".split())
 # Words before a numeral that make it a capacity, a place in a sequence or a prize, not what
 # the picture shows: "table for two", "his last three starts", "win two tickets".
 PURPOSE_WORDS = frozenset("for".split())
+# After PURPOSE_WORDS, nouns of a capacity: "a villa for 8 people", "for 5 persons".
+CAPACITY_NOUNS = frozenset("people persons guests adults".split())
 SEQUENCE_WORDS = frozenset("last previous past".split())
 PRIZE_WORDS = frozenset("win wins won winning".split())
 GESTURE_WORDS = frozenset("high".split())  # "giving a high five"
@@ -148,7 +150,8 @@ ABSTRACT_NOUNS = frozenset("""
     languages apps programs programmes templates pages kinds steps patterns designs sides
     bedrooms bathrooms baths variables concentrations stats statistics nations organizations
     organisations exercises trailers strikes properties countries saves sessions services
-    systems roles briefs generations floors storeys
+    systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
+    regions resources directions positions
 """.split())
 # Variants a product comes in, which a picture shows one of: after digits or a Title Case
 # numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
@@ -160,7 +163,7 @@ EVENT_WORDS = frozenset("""
     killed dead die died dies dying hurt injured wounded arrested charged jailed sentenced
     convicted missing rescued evacuated hospitalised hospitalized detained involved accused
     suspected wanted holed stabbed murdered drowned kidnapped abducted fined banned
-    suspended fired sacked elected nominated honored honoured
+    suspended fired sacked elected nominated honored honoured killing robbed
 """.split())
 # Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
 LISTICLE_NEXT_WORDS = frozenset("that to you your which why how every everyone ever".split())
@@ -265,7 +268,7 @@ def lexicon_tables() -> dict:
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
         "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
-        "purpose_words": PURPOSE_WORDS, "sequence_words": SEQUENCE_WORDS, "prize_words": PRIZE_WORDS,
+        "purpose_words": PURPOSE_WORDS, "capacity_nouns": CAPACITY_NOUNS, "sequence_words": SEQUENCE_WORDS, "prize_words": PRIZE_WORDS,
         "gesture_words": GESTURE_WORDS, "auxiliary_words": AUXILIARY_WORDS, "variant_nouns": VARIANT_NOUNS,
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS, "title_prepositions": TITLE_PREPOSITIONS,
         "abstract_nouns": ABSTRACT_NOUNS, "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,

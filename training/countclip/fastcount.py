@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "e8b0379c3ecefde06264475982ad20e7528fd88db826b45021a255182290bbfb"
+MIRRORED_COUNTS_SHA256 = "13ec413915ba36132eb9545eee249693b6086251f1adce060326954a5c099011"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -172,6 +172,7 @@ def configure(module: ModuleType) -> None:
         "variant_nouns": counts.VARIANT_NOUNS,
         "set_words": counts.SET_WORDS,
         "title_prepositions": counts.TITLE_PREPOSITIONS,
+        "capacity_nouns": counts.CAPACITY_NOUNS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
