@@ -51,6 +51,17 @@ export function displayPath(absolute: string, roots: string[]): string {
   return path.basename(absolute);
 }
 
+/** `text` (an error message) with every root's absolute prefix cut, as `displayPath` shows paths. */
+export function redactRoots(text: string, roots: string[]): string {
+  let out = text;
+  for (const root of roots) {
+    for (const base of [realOrUndefined(root), path.resolve(root)]) {
+      if (base !== undefined && base !== path.sep) out = out.split(`${base}${path.sep}`).join("");
+    }
+  }
+  return out;
+}
+
 function realOrUndefined(p: string): string | undefined {
   try {
     return realpathSync(p);
