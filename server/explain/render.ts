@@ -39,6 +39,9 @@ export async function renderOverlay(view: ModelView, weights: readonly number[][
   const base = await sharp(padded.data, { raw: { width: padded.info.width, height: padded.info.height, channels: 3 } })
     .extract({ left: Math.max(0, crop.left), top: Math.max(0, crop.top), width: crop.side, height: crop.side })
     .resize(side, side, { kernel: "nearest" })
+    // In grey, so the map's red and blue cannot be confused with the picture's own colours.
+    .greyscale()
+    .toColourspace("srgb")
     .png()
     .toBuffer();
   const grid = weights.length;

@@ -48,7 +48,10 @@ function draw(canvas: HTMLCanvasElement, img: HTMLImageElement, map: Schemas["Ex
   // The map covers the model's centre crop, given in the image's own pixels.
   const scaleX = img.naturalWidth / map.image.width;
   const scaleY = img.naturalHeight / map.image.height;
+  // In grey, so the red and blue of the map cannot be confused with the picture's own colours.
+  ctx.filter = "grayscale(100%) contrast(0.8) brightness(1.1)";
   ctx.drawImage(img, map.crop.x * scaleX, map.crop.y * scaleY, map.crop.width * scaleX, map.crop.height * scaleY, 0, 0, SIDE, SIDE);
+  ctx.filter = "none";
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(heatCanvas(map), 0, 0, SIDE, SIDE);
