@@ -140,6 +140,19 @@ describe("web page in chromium", { skip: missing }, () => {
 
     await typeQuery("red");
     assert.match((await page.textContent("#search-parsed"))!, /No count found/);
+
+    // The server's notes on a misspelt query, with its suggestion one click away.
+    await typeQuery("thre catss");
+    const noted = await api<{ notes?: Array<{ code: string; message: string; suggestion?: string }> }>("/v1/search", { query: "thre catss", k: 24, countAware: true, countWeight: 2 });
+    const shownNotes = await page.$$eval("#search-notes > li", (items) => items.map((li) => (li as HTMLElement).dataset["code"]));
+    assert.deepEqual(shownNotes, (noted.notes ?? []).map((n) => n.code));
+    const suggestion = noted.notes?.find((n) => n.suggestion)?.suggestion;
+    console.log(`notes for "thre catss": ${(noted.notes ?? []).map((n) => n.code).join(", ") || "none"}; suggestion ${suggestion ?? "none"}`);
+    if (suggestion) {
+      await page.click(`#search-notes button`);
+      await page.waitForSelector(`#search-results[data-query="${suggestion}"]:not([aria-busy])`);
+      assert.equal(await page.inputValue("#search-query"), suggestion);
+    }
   }));
 
   test("errors from the API are shown as readable messages", () => step("errors", async () => {
@@ -214,8 +227,9 @@ describe("web page in chromium", { skip: missing }, () => {
   test("index: add by upload, then a rebuild's progress reaches 100% while searches keep answering", () => step("index", async () => {
     await page.goto(`${server.url}/?view=index`);
     await page.waitForSelector("#index-status dd");
-    const status = await (await fetch(`${server.url}/v1/index`)).json() as { size: number; indexBuild: number };
-    assert.match((await page.textContent("#index-status"))!, new RegExp(`Images${status.size}`));
+    const status = await (await fetch(`${server.url}/v1/index`)).json() as { size: number; indexBuild: number; modelId: string; backend?: string };
+    const shown = (await page.textContent("#index-status"))!;
+    assert.ok(shown.includes(`Images${status.size}`) && shown.includes(`Model${status.modelId}`) && shown.includes(`Backend${status.backend ?? "—"}`), shown);
     // An upload the gallery lacks: the same image re-encoded as PNG via the page's own canvas.
     const png = await page.evaluate(async (src) => {
       const img = new Image();

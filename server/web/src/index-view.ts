@@ -14,14 +14,12 @@ function row(term: string, value: string): Node[] {
 }
 
 function showStatus(status: Schemas["IndexStatus"]): void {
-  // `backend` arrives with pluggable index backends; older servers have one, HNSW.
-  const backend = (status as { backend?: string }).backend ?? "hnsw";
   byId("index-status").replaceChildren(
     ...row("Ready", status.ready ? "yes" : "loading…"),
     ...row("Model", status.modelId ?? "—"),
     ...row("Images", String(status.size)),
     ...row("Index build", status.indexBuild === undefined ? "—" : String(status.indexBuild)),
-    ...row("Backend", backend),
+    ...row("Backend", status.backend ?? "—"),
     ...row("Dimensions", status.dim === undefined ? "—" : String(status.dim)),
   );
   showRebuild(status.rebuild);

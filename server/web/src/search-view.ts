@@ -77,8 +77,26 @@ function card(hit: Schemas["SearchHit"], rank: number, res: Schemas["SearchRespo
     h("div", { class: "body" }, h("p", { class: "card-title" }, `#${rank} ${hit.id}`), countLine, details, explain));
 }
 
+/** The server's notes on how it read the query, with a one-click "did you mean". */
+function notes(res: Schemas["SearchResponse"]): HTMLLIElement[] {
+  return (res.notes ?? []).map((note) => {
+    const item = h("li", { "data-code": note.code }, note.message);
+    const suggestion = note.suggestion;
+    if (suggestion) {
+      const button = h("button", { type: "button", class: "secondary" }, `Search “${suggestion}”`);
+      button.addEventListener("click", () => {
+        byId<HTMLInputElement>("search-query").value = suggestion;
+        void run();
+      });
+      item.append(button);
+    }
+    return item;
+  });
+}
+
 function render(res: Schemas["SearchResponse"], query: string, asked: boolean): void {
   byId("search-parsed").textContent = parsedText(res, asked);
+  byId("search-notes").replaceChildren(...notes(res));
   const list = byId("search-results");
   list.replaceChildren(...res.hits.map((hit, i) => card(hit, i + 1, res)));
   list.dataset["build"] = String(res.indexBuild);
@@ -96,6 +114,7 @@ async function run(): Promise<void> {
   const list = byId("search-results");
   if (!s.query) {
     list.replaceChildren();
+    byId("search-notes").replaceChildren();
     list.removeAttribute("aria-busy");
     return;
   }
