@@ -11,11 +11,14 @@ import { tempDir } from "./service-app.ts";
 export const DEFAULT_MODEL = path.join(REPO_ROOT, "server/assets/default-model");
 export const DEFAULT_GALLERY = path.join(REPO_ROOT, "server/assets/gallery");
 
-/** The first `n` entries of the default gallery, in a gallery dir of their own. */
-export async function smallDefaultGallery(n: number): Promise<string> {
+/** `n` entries of the default gallery (the first of each of `kinds`, then the first others), in a gallery dir of their own. */
+export async function smallDefaultGallery(n: number, kinds: string[] = ["cat"]): Promise<string> {
   const dir = await tempDir("small-gallery");
   await mkdir(dir, { recursive: true });
-  const lines = (await readFile(path.join(DEFAULT_GALLERY, "gallery.jsonl"), "utf8")).split("\n").filter((l) => l.trim() !== "").slice(0, n);
+  const all = (await readFile(path.join(DEFAULT_GALLERY, "gallery.jsonl"), "utf8")).split("\n").filter((l) => l.trim() !== "");
+  const kindOf = (line: string) => (JSON.parse(line) as { kind?: string }).kind;
+  const wanted = kinds.map((k) => all.find((l) => kindOf(l) === k)).filter((l): l is string => l !== undefined);
+  const lines = [...wanted, ...all.filter((l) => !wanted.includes(l))].slice(0, n);
   for (const line of lines) {
     const { file } = JSON.parse(line) as { file: string };
     await copyFile(path.join(DEFAULT_GALLERY, file), path.join(dir, file));
