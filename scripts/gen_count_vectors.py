@@ -96,7 +96,13 @@ EXCLUSIONS = {
                                     "Tom Priddy/Four Seam Images", "Ben 10 Invitation Cards", "Two Hearts Earrings",
                                     "A Devil, Two Rivers, and a Dream", "Beyond: Two Souls: Interview",
                                     "The Voice Final Five fight", "A Tale of Two Cities",
-                                    "Two Rings: A Story of Love and War"],
+                                    "Two Rings: A Story of Love and War", "Three Stooges; Moe, Larry and Curly",
+                                    "Three Wishes (1995)", "Six Armies in Normandy by John Keegan",
+                                    "6 of the Best Dopp Kits for Men"],
+    "in a story": ["Police stop a boy as he walks away from a crowd that formed after a shooting in Salt Lake "
+                   "City on Saturday, February 27. The ordeal started when officers saw two males with metal "
+                   "objects attacking another male outside a homeless shelter, police said. Officers told them "
+                   "to drop their weapons."],
     "capacity with a noun": ["Villa for 8 people in Pollença", "Holiday apartment for 5 persons"],
     "build or spec in Title Case": ["Two Faucet Tower Kit", "Three Card Poker Game", "Three Phase Oil Cooled Stabilizer",
                                     "Two Tier Moshi Monster Birthday Cake Neo Cakes", "faux two piece romper bib pants set",
@@ -181,6 +187,8 @@ SPECIAL_COUNTS = [
     ("Photograph of Two Association Members", 2, "Two", "Association Members"),
     ("six colors of paint", 6, "six", "colors"),
     ("Four women friends talking", 4, "Four", "women"),
+    ("Montessori Greeting Cards (10 Pack)", 10, "10", "Cards"),
+    ("Three Boys in a Dory Print by Winslow Homer", 3, "Three", "Boys"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),

@@ -30,7 +30,7 @@ import {
   ADJECTIVE_SUFFIXES,
   AGE_WORDS,
   APPROX_WORDS,
-  AUXILIARY_WORDS,
+  AUTHOR_WORDS,
   BIG_WORDS,
   BIG_WORD_SET,
   CAPACITY_NOUNS,
@@ -48,6 +48,7 @@ import {
   IRREGULAR_SINGULARS,
   LEFT_WINDOW,
   LISTICLE_NEXT_WORDS,
+  LONG_CAPTION,
   MAN_NOUNS_WITH_S,
   MODIFIER_NOUNS,
   MONEY_WORDS,
@@ -74,6 +75,8 @@ import {
   SET_NOUN_TOKENS,
   SET_WORDS,
   STOP_WORDS,
+  STORY_START,
+  STORY_WORDS,
   SUPERLATIVE_WORDS,
   TENS_WORDS,
   TIME_WORDS,
@@ -176,7 +179,7 @@ interface Context {
   prev2Raw: string;
   prev2: string;
   hyphen: boolean; // a hyphen joins the numeral to the next word ("two-year-old")
-  afterWords: string; // the code unit right after those tokens ("" without any)
+  wordsEnd: number; // where those tokens end (UTF-16), -1 without any
   words: string[]; // the tokens after it, as written
   lower: string[]; // ... lowercased
 }
@@ -239,7 +242,7 @@ function context(text: string, num: Numeral): Context {
     prev2Raw,
     prev2: asciiLower(stripPunct(prev2Raw)),
     hyphen: m[1] !== undefined,
-    afterWords: m[2] === undefined ? "" : (text[num.end + m[0].length] ?? ""),
+    wordsEnd: m[2] === undefined ? -1 : num.end + m[0].length,
     words: split,
     lower: split.map((w) => w.toLowerCase()),
   };
@@ -474,7 +477,7 @@ function needsNoun(num: Numeral, ctx: Context, noun: string | null): string | nu
   if (num.value === 1 || num.value === null || num.kind === "idiom") return "no noun"; // "the one", "hundreds", "a dozen" alone
   if (ctx.prev === "at") return "time";
   if (PURPOSE_WORDS.has(ctx.prev)) return "capacity (table for two)";
-  if (num.kind === "digits" && !INTRODUCER_WORDS.has(ctx.prev)) return "bare digits";
+  if (num.kind === "digits" && !INTRODUCER_WORDS.has(ctx.prev) && !packed(ctx)) return "bare digits";
   if (num.kind === "word" && isAsciiUpper(num.text[0]!) && properNameBefore(ctx)) return "title";
   return null;
 }
@@ -490,26 +493,46 @@ function packed(ctx: Context): boolean {
  * no picture shows (listicles, headings: "7 Reasons Why"), news ("two killed"), and, with a
  * noun, the Title Case shapes of names, titles and product builds.
  */
-function webShape(num: Numeral, ctx: Context, first: number, stop: number, noun: string | null): string | null {
+function webShape(text: string, num: Numeral, ctx: Context, first: number, stop: number, noun: string | null): string | null {
   const lower = ctx.lower;
+  if (first === 2 && first < stop && SUPERLATIVE_WORDS.has(lower[first]!)) return "list title (6 of the Best Dopp Kits)";
   let pluralPair = false; // a plural right before another: "Two Hearts Earrings"
   for (let k = first; k < stop; k++) {
     if (ABSTRACT_NOUNS.has(lower[k]!)) return "not pictured (7 Reasons Why, three ways)";
     if (k + 1 < stop && isPlural(lower[k]!) && isPlural(lower[k + 1]!)) pluralPair = true;
   }
-  // The phrase and the word after it, or after its auxiliaries ("four women have accused"), or
-  // before it ("a crash killed two teens").
-  let end = stop;
-  while (end < lower.length && end < stop + 2 && AUXILIARY_WORDS.has(lower[end]!)) end++;
+  // The phrase and the words after it ("four women have accused"), or before it ("a crash that
+  // killed two teens").
   let event = EVENT_WORDS.has(ctx.prev) || EVENT_WORDS.has(ctx.prev2);
-  for (let k = first; k <= end && k < lower.length; k++) event ||= EVENT_WORDS.has(lower[k]!);
+  for (let k = first; k < lower.length; k++) event ||= EVENT_WORDS.has(lower[k]!);
   if (event) return "news or event (two killed, 3 terrorists holed up)";
   if (noun === null) return null;
+  if (
+    unitToCodePoint(text, num.start) > STORY_START &&
+    codePointLength(text) > LONG_CAPTION &&
+    text.slice(0, num.start).split(PY_WHITESPACE).filter((t) => t.length > 0).length > STORY_WORDS
+  ) {
+    return "in a story (deep in a long caption)";
+  }
   const head = asciiLower(lastWord(noun));
   const reason = NEXT_WORD_REASONS.get(head);
   if (reason) return reason; // as if right after the numeral: "three previous years"
   if (PURPOSE_WORDS.has(ctx.prev) && CAPACITY_NOUNS.has(head)) return "capacity (table for two)"; // "a villa for 8 people"
-  return titleCaseName(num, ctx, stop, noun, pluralPair);
+  return titleCaseName(text, num, ctx, stop, noun, pluralPair);
+}
+
+const YEAR_RE = /[ \t\u00a0]*\((?:19|20)[0-9]{2}\)/y;
+
+/** "by" and a capitalised word among the words after the numeral, and no word of a picture in
+ * the caption: a book by its author. */
+function bookBy(caption: string, ctx: Context): boolean {
+  let by = false;
+  for (let k = 0; k + 1 < ctx.lower.length && !by; k++) {
+    by = AUTHOR_WORDS.has(ctx.lower[k]!) && isAsciiUpper(ctx.words[k + 1]![0]!);
+  }
+  if (!by) return false;
+  const tokens = caption.split(PY_WHITESPACE).filter((t) => t.length > 0);
+  return !tokens.some((t) => PICTURE_WORDS.has(asciiLower(stripPunct(t))));
 }
 
 function lastWord(noun: string): string {
@@ -522,7 +545,14 @@ function lastWord(noun: string): string {
  * captions that show what they count ("Two Funny Puffins", "Set of Two Beanie Boos") keep
  * theirs: these shapes need a name before the numeral, or a noun that is no plural.
  */
-function titleCaseName(num: Numeral, ctx: Context, stop: number, noun: string, pluralPair: boolean): string | null {
+function titleCaseName(
+  caption: string,
+  num: Numeral,
+  ctx: Context,
+  stop: number,
+  noun: string,
+  pluralPair: boolean,
+): string | null {
   const raw = ctx.prevRaw;
   const prev2 = ctx.prev2Raw;
   const nounCapitalised = isAsciiUpper(noun[0]!);
@@ -550,8 +580,14 @@ function titleCaseName(num: Numeral, ctx: Context, stop: number, noun: string, p
     }
   }
   if (num.kind !== "word" || !titled) return null;
-  if (nounCapitalised && ctx.afterWords === ":") {
-    return "title (Two Rings: A Story of Love and War)";
+  const afterWords = ctx.wordsEnd >= 0 ? (caption[ctx.wordsEnd] ?? "") : "";
+  if (nounCapitalised && (afterWords === ":" || afterWords === ";")) return "title (Two Rings: A Story of Love and War)";
+  if (nounCapitalised && ctx.wordsEnd >= 0) {
+    YEAR_RE.lastIndex = ctx.wordsEnd;
+    if (YEAR_RE.test(caption)) return "film title (Three Wishes (1995))";
+  }
+  if (nounCapitalised && !INTRODUCER_WORDS.has(ctx.prev) && bookBy(caption, ctx)) {
+    return "book title (Six Armies in Normandy by John Keegan)";
   }
   if (ctx.prev === "the") return "name or title (The Three Stooges)";
   if (
@@ -616,17 +652,23 @@ function classify(text: string, num: Numeral): [string | null, string | null] {
   const modifier = singularModifier(num, ctx.lower, first, stop);
   if (modifier) return [modifier, null];
   let noun = nounOf(ctx, first, stop, num.value);
-  const reason = needsNoun(num, ctx, noun) ?? webShape(num, ctx, first, stop, noun);
-  if (reason === null && noun === null && ctx.lower.length === 0 && ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
-    noun = nounBeforeSet(text, num);
+  const reason = needsNoun(num, ctx, noun) ?? webShape(text, num, ctx, first, stop, noun);
+  if (reason === null && noun === null) {
+    if (ctx.lower.length === 0 && ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
+      noun = nounBefore(text, num, 2); // "Napkins - Set of 4"
+    } else if (ctx.lower.length === 1 && packed(ctx)) {
+      noun = nounBefore(text, num, 0); // "Greeting Cards (10 Pack)"
+    }
   }
   return [reason, reason ? null : noun];
 }
 
 /** The noun of "Napkins ... - Set of 4": the nearest plural among the SET_NOUN_TOKENS
- * whitespace tokens before "Set of", without its punctuation, as written. */
-function nounBeforeSet(text: string, num: Numeral): string | null {
-  const tokens = text.slice(0, num.start).split(PY_WHITESPACE).filter((t) => t.length > 0).slice(0, -2);
+ * whitespace tokens before the numeral, less the last `skip` ("Set", "of"), without its
+ * punctuation, as written. */
+function nounBefore(text: string, num: Numeral, skip: number): string | null {
+  const all = text.slice(0, num.start).split(PY_WHITESPACE).filter((t) => t.length > 0);
+  const tokens = all.slice(0, Math.max(0, all.length - skip));
   for (const raw of tokens.slice(-SET_NOUN_TOKENS).reverse()) {
     const word = stripPunct(raw);
     if (ALPHA_RE.test(word) && isPlural(word.toLowerCase())) return word;

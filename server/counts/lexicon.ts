@@ -91,8 +91,6 @@ export const CAPACITY_NOUNS = wordSet("people persons guests adults");
 export const SEQUENCE_WORDS = wordSet("last previous past");
 export const PRIZE_WORDS = wordSet("win wins won winning");
 export const GESTURE_WORDS = wordSet("high"); // "giving a high five"
-// Auxiliaries that end a noun phrase before an event word: "Four women have accused ...".
-export const AUXILIARY_WORDS = wordSet("is are was were be been being has have had");
 export const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
 export const PREFIX_SYMBOLS = "$€£¥₹₩#№";
 // Words that introduce a count with no noun after it ("set of eight", "pack of 8").
@@ -143,7 +141,7 @@ export const ABSTRACT_NOUNS = wordSet(`
   bedrooms bathrooms baths variables concentrations stats statistics nations organizations
   organisations exercises trailers strikes properties countries saves sessions services
   systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
-  regions resources directions positions`);
+  regions resources directions positions uses`);
 // Words of news and events: the count is of what happened, not of the picture ("two killed",
 // "nine hurt", "3 terrorists holed up", "two men arrested").
 export const EVENT_WORDS = wordSet(`
@@ -154,7 +152,7 @@ export const EVENT_WORDS = wordSet(`
 // Variants a product comes in, which a picture shows one of: after digits or a Title Case
 // numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 // of paint" in running text are.
-export const VARIANT_NOUNS = wordSet("colors colours sizes variants styles options flavors flavours versions");
+export const VARIANT_NOUNS = wordSet("colors colours sizes variants styles options flavors flavours versions varieties shades");
 // Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
 export const LISTICLE_NEXT_WORDS = wordSet("that to you your which why how every everyone ever");
 // Words for a picture, which "of" and a Title Case count may follow ("Photograph of Two
@@ -162,15 +160,27 @@ export const LISTICLE_NEXT_WORDS = wordSet("that to you your which why how every
 export const PICTURE_WORDS = wordSet(`
   photo photos photograph photographs picture pictures image images portrait portraits
   painting paintings drawing drawings print prints poster posters illustration
-  illustrations sketch study studies view scene figure figures statue sculpture`);
+  illustrations sketch study studies view scene figure figures statue sculpture art canvas
+  card cards mug pillow towel magnet shirt figurine`);
 export const TITLE_PREPOSITIONS = wordSet("of between");
+// "by" and a capitalised name after a Title Case count, in a caption with no PICTURE_WORDS
+// word, make it a book's title ("Six Armies in Normandy by John Keegan"); with one, an
+// artwork's, which shows what it counts ("Three Boys in a Dory Print by Winslow Homer").
+export const AUTHOR_WORDS = wordSet("by");
 // "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
-// after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens.
+// after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens; so does a
+// pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
 export const SET_WORDS = wordSet("set sets pack packs box lot bundle kit");
 export const SET_NOUN_TOKENS = 8;
+// A count this many code points (and more than STORY_WORDS words) into a caption longer than
+// LONG_CAPTION is in a story (news, blog prose), not the picture's: "... Saturday, February 27.
+// The ordeal started when officers saw two males ...".
+export const STORY_START = 120;
+export const STORY_WORDS = 16;
+export const LONG_CAPTION = 250;
 // Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 // of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
-export const PACK_WORDS = wordSet("pack packs pk pkg pcs");
+export const PACK_WORDS = wordSet("pack packs pk pkg pcs count");
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 export const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -259,11 +269,11 @@ export const LEXICON: Record<string, unknown> = {
   man_nouns_with_s: MAN_NOUNS_WITH_S,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
   abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
-  gesture_words: GESTURE_WORDS, auxiliary_words: AUXILIARY_WORDS, variant_nouns: VARIANT_NOUNS,
+  gesture_words: GESTURE_WORDS, variant_nouns: VARIANT_NOUNS, author_words: AUTHOR_WORDS,
   listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,
   set_words: SET_WORDS,
   punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
-  set_noun_tokens: SET_NOUN_TOKENS,
+  set_noun_tokens: SET_NOUN_TOKENS, story_start: STORY_START, story_words: STORY_WORDS, long_caption: LONG_CAPTION,
 };
 
 /** The tables as plain JSON (sets as sorted lists), for the cross-language parity test. */

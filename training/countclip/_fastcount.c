@@ -62,7 +62,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_PACK (1ull << 26)  /* PACK_WORDS */
 #define W_PARTICIPLE (1ull << 27)  /* PARTICIPLE_STOPS */
 #define W_PURPOSE (1ull << 28)  /* PURPOSE_WORDS */
-#define W_AUXILIARY (1ull << 29)     /* AUXILIARY_WORDS */
+#define W_AUTHOR (1ull << 29)        /* AUTHOR_WORDS */
 #define W_LISTICLE_NEXT (1ull << 30) /* LISTICLE_NEXT_WORDS */
 #define W_PICTURE (1ull << 31)       /* PICTURE_WORDS */
 #define W_VARIANT (1ull << 32)       /* VARIANT_NOUNS */
@@ -82,7 +82,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"irregular_plurals", W_IRREG_PLURAL}, {"next_triggers", W_NEXT_TRIGGER},
     {"prev_triggers", W_PREV_TRIGGER}, {"range_starts", W_RANGE_START}, {"range_ends", W_RANGE_END},
     {"abstract_nouns", W_ABSTRACT}, {"event_words", W_EVENT}, {"pack_words", W_PACK},
-    {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"auxiliary_words", W_AUXILIARY},
+    {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"author_words", W_AUTHOR},
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
     {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY},
 };
@@ -183,6 +183,7 @@ static cp word_ranges[MAX_RANGES][2];
 static int n_word_ranges = 0;
 static Py_ssize_t left_window = 40;
 static int set_noun_tokens = 8;  /* SET_NOUN_TOKENS */
+static Py_ssize_t story_start = 120, long_caption = 250, story_words = 16;  /* STORY_START, LONG_CAPTION, STORY_WORDS */
 static int configured = 0;
 
 /* Character sets (short strings of code points). */
@@ -681,7 +682,7 @@ static int needs_noun_excludes(const Text *x, const Numeral *num, NounTokens nou
     if (value == 1 || value == -1 || kind == KIND_IDIOM) return 1;
     if (equals_ascii(num->prev.s, num->prev.n, "at")) return 1;
     if (word_flags(num->prev) & W_PURPOSE) return 1;
-    if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER)) return 1;
+    if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER) && !packed(num)) return 1;
     if (kind == KIND_WORD && is_upper_az(first) && proper_name_before(num)) return 1;
     return 0;
 }
@@ -693,6 +694,36 @@ static int participle_before_plural(const Numeral *num, int first, int stop) {
         return 0;
     for (int k = first; k < stop; k++)
         if (!is_adjective(token(num, k))) return 0;
+    return 1;
+}
+
+/* _year_after_words: "(1995)" after the words that follow the numeral, past blanks. */
+static int year_after_words(const Text *x, const Numeral *num) {
+    Py_ssize_t p = num->words_end, n = x->n;
+    if (p < 0) return 0;
+    while (p < n && (x->cls[p] & C_BLANK)) p++;
+    if (p + 6 > n || x->t[p] != '(' || x->t[p + 5] != ')') return 0;
+    const cp *d = x->t + p + 1;
+    if (!((d[0] == '1' && d[1] == '9') || (d[0] == '2' && d[1] == '0'))) return 0;
+    return is_ascii_digit(d[2]) && is_ascii_digit(d[3]);
+}
+
+/* _book_by: "by" and a capitalised word among the words after the numeral, and no word of a
+ * picture in the caption. */
+static int book_by(const Text *x, const Numeral *num) {
+    int by = 0;
+    for (int k = 0; k + 1 < num->n_tokens && !by; k++)
+        by = (word_flags(token(num, k)) & W_AUTHOR) && is_upper_az(num->raw_tokens[k + 1].s[0]);
+    if (!by) return 0;
+    Py_ssize_t i = 0, n = x->n;
+    while (i < n) {  /* text.split(): every whitespace token, stripped and lowered */
+        while (i < n && (x->cls[i] & C_SPACE)) i++;
+        if (i >= n) break;
+        Py_ssize_t s0 = i;
+        while (i < n && !(x->cls[i] & C_SPACE)) i++;
+        Span raw = {x->t + s0, i - s0};
+        if (word_flags(stripped_lower(x, raw)) & W_PICTURE) return 0;
+    }
     return 1;
 }
 
@@ -714,8 +745,11 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
         if (raw.n > 2 && raw.s[raw.n - 1] == ',' && is_upper_az(raw.s[0])) return 1;  /* A Devil, Two Rivers */
     }
     if (num->kind != KIND_WORD || !titled) return 0;
-    if (noun_capitalised && num->words_end >= 0 && num->words_end < x->n && x->t[num->words_end] == ':')
+    if (noun_capitalised && num->words_end >= 0 && num->words_end < x->n
+            && (x->t[num->words_end] == ':' || x->t[num->words_end] == ';'))
         return 1;  /* Two Rings: A Story of Love and War */
+    if (noun_capitalised && year_after_words(x, num)) return 1;  /* Three Wishes (1995) */
+    if (noun_capitalised && !(word_flags(num->prev) & W_INTRODUCER) && book_by(x, num)) return 1;  /* ... by John Keegan */
     if (equals_ascii(num->prev.s, num->prev.n, "the")) return 1;  /* The Three Stooges */
     if (noun_capitalised && (word_flags(raw) & W_TITLE_PREP) && prev2.n && is_upper_az(prev2.s[0])
             && !(word_flags(num->prev2) & (W_INTRODUCER | W_PICTURE)))
@@ -728,36 +762,48 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
     return before.n == 2 && before.s[1] == '/' && is_ascii_letter(before.s[0]);  /* Tom Priddy/Four Seam Images */
 }
 
+/* _words_before: more than n whitespace tokens before `start`. */
+static int words_before(const Text *x, Py_ssize_t start, Py_ssize_t n) {
+    Py_ssize_t count = 0, i = 0;
+    while (i < start) {
+        while (i < start && (x->cls[i] & C_SPACE)) i++;
+        if (i >= start) break;
+        if (++count > n) return 1;
+        while (i < start && !(x->cls[i] & C_SPACE)) i++;
+    }
+    return 0;
+}
+
 /* _web_shape: 1 when the shape of web alt text says the count is not the picture's. */
 static int web_shape_excludes(const Text *x, const Numeral *num, int first, int stop, NounTokens noun) {
     int plural_pair = 0, n = num->n_tokens;
+    if (first == 2 && first < stop && (word_flags(token(num, first)) & W_SUPERLATIVE)) return 1;  /* 6 of the Best */
     for (int k = first; k < stop; k++) {
         if (word_flags(token(num, k)) & W_ABSTRACT) return 1;
         if (k + 1 < stop && is_plural(token(num, k)) && is_plural(token(num, k + 1))) plural_pair = 1;
     }
-    int end = stop;  /* past the auxiliaries after the phrase ("four women have accused") */
-    while (end < n && end < stop + 2 && (word_flags(token(num, end)) & W_AUXILIARY)) end++;
-    for (int k = first; k <= end && k < n; k++)
+    for (int k = first; k < n; k++)
         if (word_flags(token(num, k)) & W_EVENT) return 1;
     if ((word_flags(num->prev) & W_EVENT) || (word_flags(num->prev2) & W_EVENT)) return 1;
     if (noun.count == 0) return 0;
+    if (num->start > story_start && x->n > long_caption && words_before(x, num->start, story_words)) return 1;  /* in a story */
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
     if ((word_flags(num->prev) & W_PURPOSE) && (word_flags(head) & W_CAPACITY)) return 1;  /* a villa for 8 people */
     return title_case_name(x, num, stop, noun, plural_pair);
 }
 
-/* _noun_before_set: the nearest plural among the SET_NOUN_TOKENS whitespace tokens before the
- * last two ("Napkins ... - Set of 4"), without its punctuation; n 0 when none. */
-static Span noun_before_set(const Text *x, const Numeral *num) {
+/* _noun_before: the nearest plural among the SET_NOUN_TOKENS whitespace tokens before the
+ * numeral, less the last `skip` ("Napkins ... - Set of 4"), without its punctuation; n 0 when none. */
+static Span noun_before(const Text *x, const Numeral *num, int skip) {
     Span none = {x->t, 0};
     Py_ssize_t i = num->start;
-    for (int k = 0; k < 2 + set_noun_tokens; k++) {
+    for (int k = 0; k < skip + set_noun_tokens; k++) {
         while (i > 0 && (x->cls[i - 1] & C_SPACE)) i--;
         if (i == 0) return none;
         Py_ssize_t e = i;
         while (i > 0 && !(x->cls[i - 1] & C_SPACE)) i--;
-        if (k < 2) continue;  /* "Set", "of" */
+        if (k < skip) continue;  /* "Set", "of" */
         Span word = {x->t + i, e - i};
         while (word.n && in_set(&punct, word.s[0])) { word.s++; word.n--; }
         while (word.n && in_set(&punct, word.s[word.n - 1])) word.n--;
@@ -803,7 +849,9 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
     if (needs_noun_excludes(x, num, found)) return 0;
     if (web_shape_excludes(x, num, first, stop, found)) return 0;
     if (found.count == 0 && n == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
-        found.before = noun_before_set(x, num);
+        found.before = noun_before(x, num, 2);  /* Napkins - Set of 4 */
+    else if (found.count == 0 && n == 1 && packed(num))
+        found.before = noun_before(x, num, 0);  /* Greeting Cards (10 Pack) */
     *noun = found;
     return 1;
 }
@@ -1669,13 +1717,13 @@ static int read_sets(PyObject *sets) {
 static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window",
-                            "set_noun_tokens", NULL};
+                            "set_noun_tokens", "story_start", "story_words", "long_caption", NULL};
     PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list;
-    Py_ssize_t window;
+    Py_ssize_t window, story, story_n, long_text;
     int set_tokens;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ni", names, &PyDict_Type, &sets, &PyList_Type, &phrase_list,
-                                     &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type, &suffix_list, &window,
-                                     &set_tokens))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ninnn", names, &PyDict_Type, &sets, &PyList_Type,
+                                     &phrase_list, &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type,
+                                     &suffix_list, &window, &set_tokens, &story, &story_n, &long_text))
         return NULL;
     configured = 0;
     if (read_sets(sets) < 0) return NULL;
@@ -1762,6 +1810,9 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
         return NULL;
     left_window = window;
     set_noun_tokens = set_tokens;
+    story_start = story;
+    story_words = story_n;
+    long_caption = long_text;
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -1779,7 +1830,8 @@ static PyObject *py_features(PyObject *self, PyObject *unused) {
 static PyMethodDef methods[] = {
     {"features", py_features, METH_NOARGS, "features() -> {'sse2': bool, 'ascii_blocks': bool}: the fast paths in use."},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window, set_noun_tokens): load the lexicon."},
+     "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window, set_noun_tokens, story_start, "
+     "story_words, long_caption): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
      "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "

@@ -35,15 +35,16 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
-    ABSTRACT_NOUNS, ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, AUXILIARY_WORDS,
-    BIG_WORDS, CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS, IDIOMS,
-    IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS, IRREGULAR_PLURALS, IRREGULAR_SINGULARS,
-    LEFT_WINDOW, LISTICLE_NEXT_WORDS, MAN_NOUNS_WITH_S, MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS,
-    MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL, NOUN_ADJECTIVES, NUMBER_WORDS,
-    ONE_NOT_COUNT_NEXT, ONE_PRONOUN_PREFIX, PACK_WORDS, PAIR_NOUNS, PARTICIPLE_STOPS, PICTURE_WORDS,
-    PREFIX_SYMBOLS, PRIZE_WORDS, PUNCT, PURPOSE_WORDS, RANK_WORDS, SENTENCE_END, SEQUENCE_WORDS,
-    SET_NOUN_TOKENS, SET_WORDS, STOP_WORDS, SUPERLATIVE_WORDS, TENS_WORDS, TIME_WORDS,
-    TITLE_PREPOSITIONS, UNIT_WORDS, VARIANT_NOUNS, WORD_CHARS, WORD_VALUES, lexicon_tables,
+    ABSTRACT_NOUNS, ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, AUTHOR_WORDS, BIG_WORDS,
+    CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS,
+    IDIOMS, IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS, IRREGULAR_PLURALS,
+    IRREGULAR_SINGULARS, LEFT_WINDOW, LISTICLE_NEXT_WORDS, LONG_CAPTION, MAN_NOUNS_WITH_S,
+    MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS, MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL,
+    NOUN_ADJECTIVES, NUMBER_WORDS, ONE_NOT_COUNT_NEXT, ONE_PRONOUN_PREFIX, PACK_WORDS, PAIR_NOUNS,
+    PARTICIPLE_STOPS, PICTURE_WORDS, PREFIX_SYMBOLS, PRIZE_WORDS, PUNCT, PURPOSE_WORDS, RANK_WORDS,
+    SENTENCE_END, SEQUENCE_WORDS, SET_NOUN_TOKENS, SET_WORDS, STOP_WORDS, STORY_START, STORY_WORDS,
+    SUPERLATIVE_WORDS, TENS_WORDS, TIME_WORDS, TITLE_PREPOSITIONS, UNIT_WORDS, VARIANT_NOUNS,
+    WORD_CHARS, WORD_VALUES, lexicon_tables,
 )
 
 
@@ -516,7 +517,7 @@ def _needs_noun(num: _Numeral, ctx: _Context, noun: str | None) -> str | None:
         return "time"
     if ctx.prev in PURPOSE_WORDS:
         return "capacity (table for two)"
-    if kind == "digits" and ctx.prev not in INTRODUCER_WORDS:
+    if kind == "digits" and ctx.prev not in INTRODUCER_WORDS and not _packed(ctx):
         return "bare digits"
     if kind == "word" and "A" <= text[0] <= "Z" and _proper_name_before(ctx):
         return "title"
@@ -534,21 +535,23 @@ def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int, n
     a noun no picture shows (listicles, headings: "7 Reasons Why"), news ("two killed"), and,
     with a noun, the Title Case shapes of names, titles and product builds."""
     lower = ctx.lower
+    if first == 2 and first < stop and lower[first] in SUPERLATIVE_WORDS:
+        return "list title (6 of the Best Dopp Kits)"
     plural_pair = False  # a plural right before another: "Two Hearts Earrings"
     for k in range(first, stop):
         if lower[k] in ABSTRACT_NOUNS:
             return "not pictured (7 Reasons Why, three ways)"
         if k + 1 < stop and _is_plural(lower[k]) and _is_plural(lower[k + 1]):
             plural_pair = True  # (a name only in Title Case: "women friends" are friends)
-    # The phrase and the word after it, or after its auxiliaries ("four women have accused").
-    end = stop
-    while end < len(lower) and end < stop + 2 and lower[end] in AUXILIARY_WORDS:
-        end += 1
-    if (any(word in EVENT_WORDS for word in lower[first:end + 1])
-            or ctx.prev in EVENT_WORDS or ctx.prev2 in EVENT_WORDS):  # or before: "a crash killed two teens"
+    # The phrase and the words after it ("four women have accused"), or before it ("a crash
+    # that killed two teens").
+    if any(word in EVENT_WORDS for word in lower[first:]) or ctx.prev in EVENT_WORDS or (
+            ctx.prev2 in EVENT_WORDS):
         return "news or event (two killed, 3 terrorists holed up)"
     if noun is None:
         return None
+    if num.start > STORY_START and len(text) > LONG_CAPTION and _words_before(text, num.start, STORY_WORDS):
+        return "in a story (deep in a long caption)"
     head = _ascii_lower(noun.rpartition(" ")[2])
     reason = NEXT_WORD_REASONS.get(head)
     if reason:
@@ -580,8 +583,12 @@ def _title_case_name(caption: str, num: _Numeral, ctx: _Context, stop: int, noun
             return "name in a list (A Devil, Two Rivers, and a Dream)"
     if num.kind != "word" or not titled:
         return None
-    if noun_capitalised and _after_words(caption, num) == ":":
+    if noun_capitalised and _after_words(caption, num) in (":", ";"):
         return "title (Two Rings: A Story of Love and War)"
+    if noun_capitalised and _year_after_words(caption, num):
+        return "film title (Three Wishes (1995))"
+    if noun_capitalised and ctx.prev not in INTRODUCER_WORDS and _book_by(caption, num, ctx):
+        return "book title (Six Armies in Normandy by John Keegan)"
     if ctx.prev == "the":
         return "name or title (The Three Stooges)"
     prev2 = ctx.prev2_raw
@@ -608,6 +615,32 @@ def _after_words(text: str, num: _Numeral) -> str:
     assert m is not None  # everything in AFTER_RE is optional: it matches at any position
     end = m.end("words")
     return text[end:end + 1] if end >= 0 else ""
+
+
+def _words_before(text: str, start: int, n: int) -> bool:
+    """More than n whitespace tokens before `start`: prose, not one long token."""
+    return len(text[:start].split(None, n)) > n
+
+
+def _year_after_words(text: str, num: _Numeral) -> bool:
+    """"(1995)" after the words that follow the numeral, past blanks: a film's year."""
+    m = AFTER_RE.match(text, num.end)
+    assert m is not None
+    end = m.end("words")
+    return end >= 0 and YEAR_RE.match(text, end) is not None
+
+
+YEAR_RE: Final = re.compile(r"[ \t\u00a0]*\((?:19|20)[0-9]{2}\)")
+
+
+def _book_by(text: str, num: _Numeral, ctx: _Context) -> bool:
+    """"by" and a capitalised word among the words after the numeral, and no word of a picture
+    in the caption: a book by its author."""
+    words = num.words.split()
+    if not any(low in AUTHOR_WORDS and k + 1 < len(words) and "A" <= words[k + 1][0] <= "Z"
+               for k, low in enumerate(ctx.lower)):
+        return False
+    return not any(_stripped_lower(token) in PICTURE_WORDS for token in text.split())
 
 
 def _reasons(*rules: tuple[frozenset, str]) -> dict[str, str]:
@@ -690,15 +723,20 @@ def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
             return reason, None
     noun = _noun(num, ctx, first, stop, head)
     reason = _needs_noun(num, ctx, noun) or _web_shape(text, num, ctx, first, stop, noun)
-    if reason is None and noun is None and not ctx.lower and ctx.prev == "of" and ctx.prev2 in SET_WORDS:
-        noun = _noun_before_set(text, num, ctx)
+    if reason is None and noun is None:
+        if not ctx.lower and ctx.prev == "of" and ctx.prev2 in SET_WORDS:
+            noun = _noun_before(text, num, 2)  # "Napkins - Set of 4"
+        elif len(ctx.lower) == 1 and _packed(ctx):
+            noun = _noun_before(text, num, 0)  # "Greeting Cards (10 Pack)"
     return reason, (None if reason else noun)
 
 
-def _noun_before_set(text: str, num: _Numeral, ctx: _Context) -> str | None:
+def _noun_before(text: str, num: _Numeral, skip: int) -> str | None:
     """The noun of "Napkins ... - Set of 4": the nearest plural among the SET_NOUN_TOKENS
-    whitespace tokens before "Set of", without its punctuation, as written."""
-    tokens = text[:num.start].split()[:-2][-SET_NOUN_TOKENS:]
+    whitespace tokens before the numeral, less the last `skip` ("Set", "of"), without its
+    punctuation, as written."""
+    tokens = text[:num.start].split()
+    tokens = tokens[:len(tokens) - skip][-SET_NOUN_TOKENS:]
     for raw in reversed(tokens):
         word = raw.strip(PUNCT)
         if word.isascii() and word.isalpha() and _is_plural(word.lower()):

@@ -94,8 +94,6 @@ CAPACITY_NOUNS = frozenset("people persons guests adults".split())
 SEQUENCE_WORDS = frozenset("last previous past".split())
 PRIZE_WORDS = frozenset("win wins won winning".split())
 GESTURE_WORDS = frozenset("high".split())  # "giving a high five"
-# Auxiliaries that end a noun phrase before an event word: "Four women have accused ...".
-AUXILIARY_WORDS = frozenset("is are was were be been being has have had".split())
 MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
 PREFIX_SYMBOLS = "$€£¥₹₩#№"
 # Words that introduce a count with no noun after it ("set of eight", "pack of 8").
@@ -151,12 +149,12 @@ ABSTRACT_NOUNS = frozenset("""
     bedrooms bathrooms baths variables concentrations stats statistics nations organizations
     organisations exercises trailers strikes properties countries saves sessions services
     systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
-    regions resources directions positions
+    regions resources directions positions uses
 """.split())
 # Variants a product comes in, which a picture shows one of: after digits or a Title Case
 # numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 # of paint" in running text are.
-VARIANT_NOUNS = frozenset("colors colours sizes variants styles options flavors flavours versions".split())
+VARIANT_NOUNS = frozenset("colors colours sizes variants styles options flavors flavours versions varieties shades".split())
 # Words of news and events: the count is of what happened, not of the picture ("two killed",
 # "nine hurt", "3 terrorists holed up", "two men arrested").
 EVENT_WORDS = frozenset("""
@@ -172,16 +170,28 @@ LISTICLE_NEXT_WORDS = frozenset("that to you your which why how every everyone e
 PICTURE_WORDS = frozenset("""
     photo photos photograph photographs picture pictures image images portrait portraits
     painting paintings drawing drawings print prints poster posters illustration illustrations
-    sketch study studies view scene figure figures statue sculpture
+    sketch study studies view scene figure figures statue sculpture art canvas card cards mug
+    pillow towel magnet shirt figurine
 """.split())
+# "by" and a capitalised name after a Title Case count, in a caption with no PICTURE_WORDS
+# word, make it a book's title ("Six Armies in Normandy by John Keegan"); with one, an
+# artwork's, which shows what it counts ("Three Boys in a Dory Print by Winslow Homer").
+AUTHOR_WORDS = frozenset("by".split())
 TITLE_PREPOSITIONS = frozenset("of between".split())
 # "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
-# after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens.
+# after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens; so does a
+# pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
 SET_WORDS = frozenset("set sets pack packs box lot bundle kit".split())
 SET_NOUN_TOKENS = 8
+# A count this many code points (and more than STORY_WORDS words) into a caption longer than
+# LONG_CAPTION is in a story (news, blog prose), not the picture's: "... Saturday, February 27.
+# The ordeal started when officers saw two males ...".
+STORY_START = 120
+STORY_WORDS = 16
+LONG_CAPTION = 250
 # Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 # of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
-PACK_WORDS = frozenset("pack packs pk pkg pcs".split())
+PACK_WORDS = frozenset("pack packs pk pkg pcs count".split())
 # Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
 ADJECTIVES = frozenset("""
     big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -269,8 +279,8 @@ def lexicon_tables() -> dict:
         "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
         "purpose_words": PURPOSE_WORDS, "capacity_nouns": CAPACITY_NOUNS, "sequence_words": SEQUENCE_WORDS, "prize_words": PRIZE_WORDS,
-        "gesture_words": GESTURE_WORDS, "auxiliary_words": AUXILIARY_WORDS, "variant_nouns": VARIANT_NOUNS,
-        "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS, "title_prepositions": TITLE_PREPOSITIONS,
+        "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
+        "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS, "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS,
         "abstract_nouns": ABSTRACT_NOUNS, "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
@@ -279,5 +289,6 @@ def lexicon_tables() -> dict:
         number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
         adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
         prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW, set_noun_tokens=SET_NOUN_TOKENS,
+        story_start=STORY_START, story_words=STORY_WORDS, long_caption=LONG_CAPTION,
     )
     return tables

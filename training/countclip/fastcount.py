@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "13ec413915ba36132eb9545eee249693b6086251f1adce060326954a5c099011"
+MIRRORED_COUNTS_SHA256 = "668fbf078c32fe72173027259c0fcdc76e5969e1fc4261aeb90a90937370b093"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -166,7 +166,7 @@ def configure(module: ModuleType) -> None:
         "pack_words": counts.PACK_WORDS,
         "participle_stops": counts.PARTICIPLE_STOPS,
         "purpose_words": counts.PURPOSE_WORDS,
-        "auxiliary_words": counts.AUXILIARY_WORDS,
+        "author_words": counts.AUTHOR_WORDS,
         "listicle_next_words": counts.LISTICLE_NEXT_WORDS,
         "picture_words": counts.PICTURE_WORDS,
         "variant_nouns": counts.VARIANT_NOUNS,
@@ -186,7 +186,8 @@ def configure(module: ModuleType) -> None:
     }
     module.configure(sets=sets, phrases=phrases, chars=chars, word_ranges=word_ranges(counts.WORD_CHARS),
                      adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,
-                     set_noun_tokens=counts.SET_NOUN_TOKENS)
+                     set_noun_tokens=counts.SET_NOUN_TOKENS, story_start=counts.STORY_START,
+                     story_words=counts.STORY_WORDS, long_caption=counts.LONG_CAPTION)
 
 
 def word_ranges(word_chars: str) -> list[tuple[int, int]]:
