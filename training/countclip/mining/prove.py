@@ -30,7 +30,8 @@ wider:
 
 Guard: "bare digits" and "name before" hold only if no introducer word ("set of 4", "The
 3") stands before the digits, which the core counts without a noun; captions where one
-does anywhere (a superset pattern) go to the core. Patterns use explicit ASCII case
+does anywhere (a superset pattern) go to the core. So do captions with a pack word after
+a digit ("3-pack", "8 pack stock pot", "(10 Pack)"), which the core counts. Patterns use explicit ASCII case
 classes, never RE2's case folding (which maps "k" to the Kelvin sign).
 
 Everything is built from the core's lexicon tables; if one is missing or the core's digit
@@ -190,26 +191,29 @@ class AbstentionProver:
             "word before": (f"{left}{punct}{left_word(set(counts.PREV_WORD_REASONS) | set(counts.MONTH_WORDS))}"
                             f"{punct}{space}", digits, None, ()),
             # _compound: a hyphen joins the next word (3-pack, 2-Tool)
-            "hyphen after": (None, digits, f"[-‐–][A-Za-z0-9]", ()),
+            "hyphen after": (None, digits, f"[-‐–][A-Za-z0-9]", ("pack",)),
             # _symbols: unit symbols and quotes right after (5%, 20°, 6", 5')
             "symbol after": (None, digits, after_symbols, ()),
             # _next_word: the first word after (5 kg, 3 years, 5 May, 10 Best)
             "word after": (None, digits, f"{_BLANK}+{after_words}{_CHUNK_END}", ()),
             # _needs_noun: digits with no word after them ("image 3", "8 (GS)")
-            "bare digits": (None, digits_1_20, f"{_BLANK}*(?:$|[^A-Za-z0-9 \\t\\x{{a0}}])", ("introducer",)),
+            "bare digits": (None, digits_1_20, f"{_BLANK}*(?:$|[^A-Za-z0-9 \\t\\x{{a0}}])", ("introducer", "pack")),
             # _needs_noun, _proper_name_before: a capitalised token inside a sentence ("Note 5")
             "name before": (f"{sentence_goes_on}[ \\t]{{1,2}}[A-Z](?:{name_chars}{{0,15}}{name_end})?[ \\t]{{1,2}}",
                             digits, None, ("introducer",)),
             # _needs_noun: digits 2..20 before words none of which is plural ("5 pad sprung")
-            "no plural after": (None, digits_2_20, no_plural_group, ("introducer", "plural")),
+            "no plural after": (None, digits_2_20, no_plural_group, ("introducer", "plural", "pack")),
         }
         punct_all = _char_class(counts.PUNCT)
         intro = _alternation(w for w in counts.INTRODUCER_WORDS if w.isascii())
         irregular = _alternation(w for w in counts.IRREGULAR_PLURALS if w.isascii())
         # Guards (superset patterns, no anchors): a digit after an introducer word ("set of 4"
-        # is counted without a noun), a plural the no-plural rule cannot see (irregular, -men).
+        # is counted without a noun), a plural the no-plural rule cannot see (irregular, -men),
+        # a pack word after a digit ("3-pack", "8 pack stock pot": counted, noun or not).
+        packs = _alternation(w for w in counts.PACK_WORDS if w.isascii())
         self.guards = {"introducer": f"{intro}{punct_all}*{_WS}*[0-9]",
-                       "plural": f"{irregular}\\b|[Mm][Ee][Nn]\\b"}
+                       "plural": f"{irregular}\\b|[Mm][Ee][Nn]\\b",
+                       "pack": f"[0-9][-‐–]?{_BLANK}*{packs}"}
 
     def use(self, names) -> None:
         """The rewrite passes, one per named rule, in this order."""
