@@ -529,7 +529,8 @@ def _packed(ctx: _Context) -> bool:
     return bool(ctx.lower) and ctx.lower[0] in PACK_WORDS
 
 
-def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int, noun: str | None) -> str | None:
+def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int,
+               noun: str | None) -> str | None:
     """Shapes of web alt text whose count is not the picture's (issue 21; tuned on the dev half
     of test/vectors/laion-count-labels.jsonl), for a numeral that every other rule let pass:
     a noun no picture shows (listicles, headings: "7 Reasons Why"), news ("two killed"), and,

@@ -154,7 +154,9 @@ ABSTRACT_NOUNS = frozenset("""
 # Variants a product comes in, which a picture shows one of: after digits or a Title Case
 # numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 # of paint" in running text are.
-VARIANT_NOUNS = frozenset("colors colours sizes variants styles options flavors flavours versions varieties shades".split())
+VARIANT_NOUNS = frozenset("""
+    colors colours sizes variants styles options flavors flavours versions varieties shades
+""".split())
 # Words of news and events: the count is of what happened, not of the picture ("two killed",
 # "nine hurt", "3 terrorists holed up", "two men arrested").
 EVENT_WORDS = frozenset("""
@@ -278,17 +280,19 @@ def lexicon_tables() -> dict:
         "one_not_count_next": ONE_NOT_COUNT_NEXT, "stop_words": STOP_WORDS, "adjectives": ADJECTIVES,
         "ing_ed_nouns": ING_ED_NOUNS, "modifier_nouns": MODIFIER_NOUNS, "noun_adjectives": NOUN_ADJECTIVES, "not_plural": NOT_PLURAL, "ie_nouns": IE_NOUNS,
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
-        "purpose_words": PURPOSE_WORDS, "capacity_nouns": CAPACITY_NOUNS, "sequence_words": SEQUENCE_WORDS, "prize_words": PRIZE_WORDS,
-        "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
-        "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS, "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS,
-        "abstract_nouns": ABSTRACT_NOUNS, "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
+        # issue 21's shapes of web alt text
+        "purpose_words": PURPOSE_WORDS, "capacity_nouns": CAPACITY_NOUNS, "sequence_words": SEQUENCE_WORDS,
+        "prize_words": PRIZE_WORDS, "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
+        "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
+        "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,
+        "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
     tables: dict[str, object] = {name: sorted(values) for name, values in sets.items()}
     tables.update(
         number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
         adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
-        prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW, set_noun_tokens=SET_NOUN_TOKENS,
-        story_start=STORY_START, story_words=STORY_WORDS, long_caption=LONG_CAPTION,
+        prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW,
+        set_noun_tokens=SET_NOUN_TOKENS, story_start=STORY_START, story_words=STORY_WORDS, long_caption=LONG_CAPTION,
     )
     return tables

@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "668fbf078c32fe72173027259c0fcdc76e5969e1fc4261aeb90a90937370b093"
+MIRRORED_COUNTS_SHA256 = "374d0af83fba8886057a4e5f909c375083f122af4561fff6787605246b5c0cfc"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
