@@ -110,18 +110,20 @@ export function serverTiming(timings: Timings): string {
   return Object.entries(timings).map(([phase, ms]) => `${phase};dur=${ms.toFixed(2)}`).join(", ");
 }
 
-/** Rank embedded images against a prompt, best first. */
+/**
+ * Rank images against a prompt, best first. `images` may still be embedding: the prompt and its
+ * count prompts are embedded meanwhile, so a rerank costs its vision batch, not vision + text.
+ */
 export async function rerank(
   serving: Serving,
   prompt: string,
-  images: Array<{ id: string; vector: Float32Array }>,
+  images: Promise<Array<{ id: string; vector: Float32Array }>> | Array<{ id: string; vector: Float32Array }>,
   weight: number,
 ): Promise<{ prompt: Schemas["ParsedQuery"]; results: RankedImage[] }> {
   const parsed = parseCount(prompt);
-  const text = await serving.embedQuery(prompt);
-  const prompts = await serving.countPrompts.get(parsed.forms);
+  const [text, prompts, embedded] = await Promise.all([serving.embedQuery(prompt), serving.countPrompts.get(parsed.forms), images]);
   const scale = serving.embedder.logitScale;
-  const results = images.map(({ id, vector }): RankedImage => {
+  const results = embedded.map(({ id, vector }): RankedImage => {
     const similarity = dot(text, vector);
     const posterior = countPosterior(vector, prompts, scale);
     const ranked: RankedImage = {

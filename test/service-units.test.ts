@@ -119,7 +119,7 @@ test("text batcher: a lone query runs at once, concurrent ones share a run, erro
     await new Promise((r) => setTimeout(r, 5));
     if (fail) throw new Error("boom");
     return texts.map((t) => Float32Array.of(t.length));
-  }, 3);
+  }, { maxBatch: 3 });
   assert.deepEqual([...(await batcher.embed("a"))], [1]);
   const results = await Promise.all(["bb", "ccc", "dddd", "eeeee", "ffffff"].map((t) => batcher.embed(t)));
   assert.deepEqual(results.map((r) => r[0]), [2, 3, 4, 5, 6]);

@@ -333,7 +333,8 @@ export type components = {
          *     type has exactly one `title` (the slug is the title in kebab case): `bad-request`,
          *     `malformed-json`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
          *     `conflict`, `payload-too-large`, `image-too-large`, `unsupported-media-type`, the image
-         *     types under 422, `duplicate-image-id`, `window-exceeds-grid` and `service-unavailable`.
+         *     types under 422, `duplicate-image-id`, `window-exceeds-grid`, `service-unavailable` and
+         *     `overloaded`.
          */
         Problem: {
             /** @description URI reference identifying the problem type. */
@@ -759,6 +760,21 @@ export type components = {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The service is starting (problem type `service-unavailable`), or the query queue would
+         *     make this request wait longer than `MAX_QUEUE_WAIT_MS` (problem type `overloaded`, with
+         *     `Retry-After`; see Back-pressure). Nothing was computed: retrying later is safe.
+         */
+        UnavailableOrOverloaded: {
+            headers: {
+                /** @description Seconds after which a retry is likely to be served (sent with `overloaded`). */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -794,7 +810,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["UnavailableOrOverloaded"];
         };
     };
     rerank: {
@@ -834,7 +850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["UnavailableOrOverloaded"];
         };
     };
     count: {

@@ -11,6 +11,7 @@
  *    fails its sha256 check, so a bad retrained bundle never replaces a good one.
  */
 import type { BundleManifest } from "./bundle.ts";
+import type { Precision, PrecisionChoice } from "./precision.ts";
 
 export interface Embedder {
   /** Stable identity of the weights (manifest model_name + sha256 of the ONNX files). */
@@ -25,6 +26,8 @@ export interface Embedder {
   readonly manifest: BundleManifest;
   /** Absolute path of the bundle directory this embedder was loaded from. */
   readonly bundleDir: string;
+  /** The precision each tower runs at (precision.ts): the manifest's choice unless overridden. */
+  readonly precision: { text: Precision; vision: Precision };
   embedTexts(texts: string[]): Promise<Float32Array[]>;
   embedImages(images: Buffer[]): Promise<Float32Array[]>;
   /** Releases the ONNX sessions; further calls reject. Idempotent. */
@@ -32,8 +35,13 @@ export interface Embedder {
 }
 
 export interface EmbedderOptions {
-  /** onnxruntime intra-op threads per session (default: 1; the service scales by process). */
+  /** onnxruntime intra-op threads per session (default: 1; the service's THREADS). */
   intraOpThreads?: number;
+  /** Let idle intra-op threads spin (ORT's own default; default here: false, they sleep). */
+  spinning?: boolean;
+  /** fp32 or int8 per tower; "auto" (default) follows the manifest's `precision`. */
+  textPrecision?: PrecisionChoice;
+  visionPrecision?: PrecisionChoice;
   /** Largest batch sent to one ORT run; bigger inputs are split (default 64 texts, 16 images). */
   maxTextBatch?: number;
   maxImageBatch?: number;

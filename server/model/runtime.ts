@@ -5,13 +5,15 @@
  * the bundle's own files, creates the sessions, checks their input/output names against the
  * bundle contract and runs one warm-up batch through each to check the embedding size, so a
  * bundle that loads is a bundle that serves. Texts and images are embedded in batches; each
- * batch's tensor is allocated once at its final size and filled in place.
+ * batch's tensor is allocated once at its final size and filled in place. Each tower runs the
+ * fp32 or int8 file the manifest (or the operator) chooses (precision.ts).
  */
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { BundleError, openBundle, readBundleJson, type Bundle, type BundleManifest } from "./bundle.ts";
 import type { Embedder, EmbedderOptions } from "./embedder.ts";
 import { DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
+import { chooseTower, type Precision, visionIdSuffix } from "./precision.ts";
 import { normalizeTable, parsePreprocessConfig, preprocessInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
 import { loadTokenizer, TokenizerError, type ClipTokenizer } from "./tokenizer.ts";
 
@@ -30,15 +32,24 @@ function bundleFail(err: unknown, file: string): never {
   throw new BundleError("invalid_file", `${file}: ${err instanceof Error ? err.message : String(err)}`, file);
 }
 
-async function createSession(bundle: Bundle, name: string, threads: number, inputs: string[], output: string): Promise<ort.InferenceSession> {
+interface SessionSettings {
+  threads: number;
+  /** Let idle intra-op threads spin for work (ORT's default); off, they sleep and leave the core to others. */
+  spinning: boolean;
+}
+
+async function createSession(bundle: Bundle, name: string, settings: SessionSettings, inputs: string[], output: string): Promise<ort.InferenceSession> {
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(bundle.file(name), {
-      intraOpNumThreads: threads,
+      intraOpNumThreads: settings.threads,
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
       logSeverityLevel: 3,
+      // Spinning threads burn a core between runs; on a small machine that core is the event
+      // loop's (HTTP, JSON, the next batch's tokenising), so they sleep unless asked otherwise.
+      extra: { session: { intra_op: { allow_spinning: settings.spinning ? "1" : "0" } } },
     });
   } catch (err) {
     bundleFail(err, name);
@@ -81,6 +92,7 @@ class OnnxEmbedder implements Embedder {
   readonly contextLength: number;
   readonly manifest: BundleManifest;
   readonly bundleDir: string;
+  readonly precision: { text: Precision; vision: Precision };
   private readonly table: NormalizeTable;
   private readonly textCache = new Map<string, Float32Array>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -95,10 +107,12 @@ class OnnxEmbedder implements Embedder {
     private readonly limits: ImageLimits,
     private readonly textBatch: number,
     private readonly imageBatch: number,
+    precision: { text: Precision; vision: Precision },
   ) {
     this.manifest = bundle.manifest;
     this.bundleDir = bundle.dir;
-    this.modelId = `${bundle.manifest.model_name}@${bundle.contentHash.slice(0, 12)}`;
+    this.precision = precision;
+    this.modelId = `${bundle.manifest.model_name}@${bundle.contentHash.slice(0, 12)}${visionIdSuffix(precision.vision)}`;
     this.dim = bundle.manifest.embed_dim;
     this.logitScale = bundle.manifest.logit_scale;
     this.contextLength = tokenizer.contextLength;
@@ -152,19 +166,28 @@ class OnnxEmbedder implements Embedder {
     return this.rows(result[TEXT_OUTPUT], enc.batch, "text.onnx");
   }
 
+  /**
+   * Every image of a batch is decoded and resized at once (sharp's thread pool), and batch b+1's
+   * while batch b runs through the vision tower, so decoding hides behind encoding.
+   */
   embedImages(images: Buffer[]): Promise<Float32Array[]> {
     return this.track(async () => {
+      const batches = chunks(images, this.imageBatch);
       const out: Float32Array[] = [];
-      for (const [b, batch] of chunks(images, this.imageBatch).entries()) {
-        out.push(...(await this.runImages(batch, b * this.imageBatch)));
+      let next = batches.length > 0 ? this.pixels(batches[0]!, 0) : undefined;
+      for (let b = 0; b < batches.length; b++) {
+        const pixels = await next!;
+        next = b + 1 < batches.length ? this.pixels(batches[b + 1]!, (b + 1) * this.imageBatch) : undefined;
+        // A later batch's bad image must not go unobserved while this one runs.
+        next?.catch(() => undefined);
+        out.push(...(await this.runImages(pixels, batches[b]!.length)));
       }
       return out;
     });
   }
 
-  private async runImages(images: Buffer[], firstIndex: number): Promise<Float32Array[]> {
-    const crop = this.preprocess.cropSize;
-    const per = 3 * crop * crop;
+  private async pixels(images: Buffer[], firstIndex: number): Promise<Float32Array> {
+    const per = 3 * this.preprocess.cropSize * this.preprocess.cropSize;
     const pixels = new Float32Array(images.length * per);
     await Promise.all(images.map(async (bytes, i) => {
       try {
@@ -174,8 +197,13 @@ class OnnxEmbedder implements Embedder {
         throw err;
       }
     }));
-    const result = await this.vision.run({ [VISION_INPUT]: new ort.Tensor("float32", pixels, [images.length, 3, crop, crop]) });
-    return this.rows(result[VISION_OUTPUT], images.length, "vision.onnx");
+    return pixels;
+  }
+
+  private async runImages(pixels: Float32Array, count: number): Promise<Float32Array[]> {
+    const crop = this.preprocess.cropSize;
+    const result = await this.vision.run({ [VISION_INPUT]: new ort.Tensor("float32", pixels, [count, 3, crop, crop]) });
+    return this.rows(result[VISION_OUTPUT], count, "vision.onnx");
   }
 
   private rows(tensor: ort.Tensor | undefined, batch: number, file: string): Float32Array[] {
@@ -229,17 +257,21 @@ export async function loadEmbedder(bundleDir: string, options: EmbedderOptions =
   };
   const bundle = await openBundle(bundleDir, { skipVerify: options.skipVerify === true });
   const { tokenizer, preprocess } = await loadParts(bundle);
-  const text = await createSession(bundle, "text.onnx", threads, TEXT_INPUTS, TEXT_OUTPUT);
-  const vision = await createSession(bundle, "vision.onnx", threads, [VISION_INPUT], VISION_OUTPUT).catch(async (err: unknown) => {
+  const towers = { text: chooseTower(bundle, "text", options.textPrecision), vision: chooseTower(bundle, "vision", options.visionPrecision) };
+  for (const t of Object.values(towers)) if (t.warning) console.warn(`model: ${t.warning}`);
+  const settings: SessionSettings = { threads, spinning: options.spinning === true };
+  const text = await createSession(bundle, towers.text.file, settings, TEXT_INPUTS, TEXT_OUTPUT);
+  const vision = await createSession(bundle, towers.vision.file, settings, [VISION_INPUT], VISION_OUTPUT).catch(async (err: unknown) => {
     await text.release();
     throw err;
   });
   const embedder = new OnnxEmbedder(bundle, tokenizer, preprocess, text, vision, limits,
     positiveInt(options.maxTextBatch, DEFAULT_TEXT_BATCH, "maxTextBatch"),
-    positiveInt(options.maxImageBatch, DEFAULT_IMAGE_BATCH, "maxImageBatch"));
+    positiveInt(options.maxImageBatch, DEFAULT_IMAGE_BATCH, "maxImageBatch"),
+    { text: towers.text.precision, vision: towers.vision.precision });
   await warmUp(embedder, preprocess).catch(async (err: unknown) => {
     await embedder.close();
-    bundleFail(err, "text.onnx");
+    bundleFail(err, towers.text.file);
   });
   return embedder;
 }

@@ -1,10 +1,11 @@
 /** POST /v1/search, /v1/rerank, /v1/count. */
-import { Router } from "express";
+import { type ErrorRequestHandler, Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { galleryNouns } from "../gallery.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
 import { badRequest, Problem } from "../problem.ts";
 import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
+import { OverloadedError } from "../text-batcher.ts";
 import { clientGone, methodNotAllowed, type RouteContext } from "./context.ts";
 
 type Schemas = components["schemas"];
@@ -37,8 +38,9 @@ export function searchRoutes(ctx: RouteContext): Router {
     if (ids.size !== body.images.length) throw new Problem(422, "Duplicate Image Id", "image ids must be unique", [{ path: "/images", message: "duplicate id" }]);
     const decoded = body.images.map((i) => ({ id: i.id, bytes: decodeBase64Image(i.data, config.maxImageBytes, `image ${i.id}`) }));
     const result = await service.with(async (serving) => {
-      const vectors = await embedNamedImages(serving.embedder, decoded);
-      const ranked = await rerank(serving, body.prompt, decoded.map((d, i) => ({ id: d.id, vector: vectors[i]! })), body.countWeight ?? 1);
+      // One vision batch, its decoding in sharp's pool, while the prompt is embedded (search.ts).
+      const images = embedNamedImages(serving.embedder, decoded).then((vectors) => decoded.map((d, i) => ({ id: d.id, vector: vectors[i]! })));
+      const ranked = await rerank(serving, body.prompt, images, body.countWeight ?? 1);
       return { modelId: serving.modelId, ...ranked };
     });
     api.send(res, "rerank", 200, result);
@@ -54,6 +56,12 @@ export function searchRoutes(ctx: RouteContext): Router {
     });
     api.send(res, "count", 200, result);
   }).all(methodNotAllowed(["POST"]));
+
+  // Back-pressure refusals say when to come back (RFC 9110 Retry-After, whole seconds).
+  router.use(((err, _req, res, next) => {
+    if (err instanceof OverloadedError) res.setHeader("Retry-After", String(err.retryAfterSeconds));
+    next(err);
+  }) as ErrorRequestHandler);
 
   return router;
 }

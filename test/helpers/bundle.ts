@@ -46,7 +46,7 @@ export function bundleUnavailableReason(): string | null {
 function sourceDigest(): string {
   const hash = createHash("sha256");
   const dir = path.join(REPO_ROOT, "training", "countclip");
-  for (const name of ["export.py", "models.py"]) {
+  for (const name of ["export.py", "models.py", "quantize.py"]) {
     const file = path.join(dir, name);
     hash.update(name).update(existsSync(file) ? readFileSync(file) : "");
   }
