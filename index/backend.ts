@@ -67,6 +67,14 @@ export interface IndexBuilder {
 /** Embeds the items a rebuild must carry over (added to the old build while it ran). */
 export type CatchUp = (missing: ItemMeta[]) => Promise<Entry[]>;
 
+export interface CommitOptions {
+  /**
+   * Keep items of the new build that the replaced one lacks (an import adds to what is there).
+   * By default they are dropped: a rebuild mirrors the old build, deletes during it included.
+   */
+  keepExtra?: boolean;
+}
+
 /** Stored image bytes, keyed by SHA-256: what a rebuild re-embeds from. */
 export interface BlobStore {
   put(data: Uint8Array): Promise<string>;
@@ -102,7 +110,7 @@ export interface IndexBackend {
    * `expected` (the build it replaces) meanwhile and dropping what was removed from it.
    * Throws StaleIndexError when `expected` is no longer the active build.
    */
-  commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp): Promise<IndexView>;
+  commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp, options?: CommitOptions): Promise<IndexView>;
   abort(builder: IndexBuilder): Promise<void>;
   status(): BackendStatus;
   close(): Promise<void>;

@@ -19,6 +19,7 @@ import {
   type BackendStatus,
   type CatchUp,
   checkEntry,
+  type CommitOptions,
   DuplicateIdError,
   type Entry,
   type Hit,
@@ -77,6 +78,11 @@ export class EmbeddedView implements IndexView {
     const pending = this.overlay.get(id);
     if (pending) return pending.meta;
     return this.tombstones.has(id) ? undefined : this.index.get(id);
+  }
+
+  /** Writes waiting in the overlay for a snapshot to finish. */
+  get deferred(): number {
+    return this.overlay.size + this.tombstones.size;
   }
 
   liveSize(): number {
@@ -219,7 +225,10 @@ export class EmbeddedBackend implements IndexBackend {
       }
       for (const record of contents.records) {
         if (record.type === "add") {
-          if (!view.has(record.meta.id)) view.apply(record, false);
+          // Last write wins: a later add of an id replaces it (its delete may have been torn off
+          // an older log while the add, acknowledged after it, is in a newer one).
+          if (view.has(record.meta.id)) view.applyDelete(record.meta.id, false);
+          view.apply(record, false);
         } else if (view.has(record.id)) {
           view.applyDelete(record.id, false);
         }
@@ -314,7 +323,7 @@ export class EmbeddedBackend implements IndexBackend {
     return new EmbeddedBuilder(origin, dim, this.options.params);
   }
 
-  async commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp): Promise<IndexView> {
+  async commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp, options: CommitOptions = {}): Promise<IndexView> {
     if (!(builder instanceof EmbeddedBuilder)) throw new TypeError("not an embedded builder");
     return this.mutex.run(async () => {
       await this.snapshotting;
@@ -323,7 +332,7 @@ export class EmbeddedBackend implements IndexBackend {
       if (this.view) {
         const live = this.view.itemsSync();
         const liveIds = new Set(live.map((m) => m.id));
-        for (const meta of fresh.items()) if (!liveIds.has(meta.id)) fresh.remove(meta.id);
+        if (!options.keepExtra) for (const meta of fresh.items()) if (!liveIds.has(meta.id)) fresh.remove(meta.id);
         const missing = live.filter((m) => !fresh.has(m.id));
         if (missing.length > 0) await builder.addBatch(await catchUp(missing));
       }

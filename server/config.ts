@@ -13,6 +13,20 @@ export interface Config {
   host: string;
   /** Index, blobs and state live here. */
   dataDir: string;
+  /** Where the index lives: "embedded" (this process, under dataDir) or "pgvector" (databaseUrl). */
+  indexBackend: "embedded" | "pgvector";
+  /** postgres://user:password@host:port/db, for the pgvector backend. */
+  databaseUrl: string | undefined;
+  /** Connections per process to the database. */
+  pgPoolSize: number;
+  /** maintenance_work_mem for HNSW index builds in PostgreSQL (e.g. "2GB"); server default if unset. */
+  pgMaintenanceWorkMem: string | undefined;
+  /** How often a pgvector process checks whether another one switched the active build, ms. */
+  followMs: number;
+  /** Embedded backend: write-ahead log records before a background snapshot is considered. */
+  snapshotMinRecords: number;
+  /** Directories `POST /v1/index/import` may read vector bundles from. */
+  importRoots: string[];
   /** Bundle of the model to serve at start. */
   modelDir: string;
   /** Directories a rebuild's `modelDir` must lie in. */
@@ -23,6 +37,16 @@ export interface Config {
   imageRoots: string[];
   /** When set, mutating endpoints require it (Authorization: Bearer, or X-API-Key). */
   apiKey: string | undefined;
+  /** ALLOW_UNAUTHENTICATED=1: serve open mutations on a non-loopback HOST (refused otherwise). */
+  allowUnauthenticated: boolean;
+  /** Slow-client limits (server/connections.ts): request headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** Whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; past it the longest-idle one that has no request in flight goes. */
+  maxConnections: number;
   /** Largest accepted request body, bytes. */
   bodyLimitBytes: number;
   /** Largest decoded image, pixels (decompression-bomb guard). */
@@ -64,6 +88,12 @@ function dirs(raw: string | undefined, fallback: string[]): string[] {
   return raw.split(path.delimiter).filter((p) => p !== "").map((p) => path.resolve(p));
 }
 
+function backend(raw: string | undefined): Config["indexBackend"] {
+  if (raw === undefined || raw === "" || raw === "embedded") return "embedded";
+  if (raw === "pgvector") return "pgvector";
+  throw new Error(`config: INDEX_BACKEND=${raw} must be "embedded" or "pgvector"`);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const modelDir = path.resolve(env["MODEL_DIR"] ?? path.join(REPO_ROOT, "server/assets/default-model"));
   const galleryDir = path.resolve(env["GALLERY_DIR"] ?? path.join(REPO_ROOT, "server/assets/gallery"));
@@ -71,17 +101,30 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "PORT", 8080, 0, 65535),
     host: env["HOST"] ?? "127.0.0.1",
     dataDir: path.resolve(env["DATA_DIR"] ?? path.join(REPO_ROOT, "data")),
+    indexBackend: backend(env["INDEX_BACKEND"]),
+    databaseUrl: env["DATABASE_URL"] || undefined,
+    pgPoolSize: int(env, "PG_POOL_SIZE", 8, 1, 1000),
+    pgMaintenanceWorkMem: env["PG_MAINTENANCE_WORK_MEM"] || undefined,
+    followMs: int(env, "FOLLOW_MS", 1000, 10, 3_600_000),
+    snapshotMinRecords: int(env, "SNAPSHOT_MIN_RECORDS", 10_000, 1, 1_000_000_000),
+    importRoots: dirs(env["IMPORT_ROOTS"], [path.resolve(env["DATA_DIR"] ?? path.join(REPO_ROOT, "data"), "imports")]),
     modelDir,
     modelRoots: dirs(env["MODEL_ROOTS"], [path.dirname(modelDir)]),
     galleryDir,
     imageRoots: dirs(env["IMAGE_ROOTS"], [galleryDir]),
     apiKey: env["API_KEY"] || undefined,
+    allowUnauthenticated: env["ALLOW_UNAUTHENTICATED"] === "1",
+    headersTimeoutMs: int(env, "HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 120_000, 100, 3_600_000),
+    keepAliveTimeoutMs: int(env, "KEEP_ALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+    maxConnections: int(env, "MAX_CONNECTIONS", 1024, 2, 1_000_000),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: int(env, "MAX_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxImageBytes: int(env, "MAX_IMAGE_BYTES", 20 * 1024 * 1024, 1, 1024 * 1024 * 1024),
-    maxK: int(env, "MAX_K", 100, 1, 1000),
+    // Upper bounds equal openapi.yaml's maxima, so a schema-valid request is never over a default.
+    maxK: int(env, "MAX_K", 100, 1, 100),
     maxCandidates: int(env, "MAX_CANDIDATES", 500, 1, 1000),
-    maxRerankImages: int(env, "MAX_RERANK_IMAGES", 32, 1, 64),
+    maxRerankImages: int(env, "MAX_RERANK_IMAGES", 64, 1, 64),
     batchSize: int(env, "BATCH_SIZE", 16, 1, 256),
     countCacheSize: int(env, "COUNT_CACHE_SIZE", 1024, 1, 1_000_000),
     threads: int(env, "THREADS", 1, 1, 64),

@@ -1,10 +1,10 @@
 /**
- * Embedding stored images into a fresh index in batches: the work of a rebuild, and of the
- * first start after the model changed. Reports progress per batch and yields to the event loop
- * between batches so searches keep flowing.
+ * Embedding stored images with a model, in batches: the work of a rebuild, of the first start
+ * after the model changed, and of a rebuild's catch-up. Reports progress per batch and yields
+ * to the event loop between batches so searches keep flowing.
  */
-import type { BlobStore } from "../index/blobs.ts";
-import type { ItemMeta, VectorIndex } from "../index/vector-index.ts";
+import type { BlobStore, Entry, IndexBuilder } from "../index/backend.ts";
+import type { ItemMeta } from "../index/vector-index.ts";
 import type { Embedder } from "./model/embedder.ts";
 
 export interface EmbedAllOptions {
@@ -14,26 +14,39 @@ export interface EmbedAllOptions {
   shouldStop?: () => boolean;
 }
 
+/** Embed `items` from their stored bytes into `target`, skipping ids it already holds. */
 export async function embedInto(
   items: ItemMeta[],
   embedder: Embedder,
   blobs: BlobStore,
-  target: VectorIndex,
+  target: IndexBuilder,
   options: EmbedAllOptions,
 ): Promise<void> {
+  const present = await target.ids();
   let done = 0;
   for (let start = 0; start < items.length; start += options.batchSize) {
     if (options.shouldStop?.()) throw new Error("stopped");
-    const batch = items.slice(start, start + options.batchSize).filter((m) => !target.has(m.id));
-    const bytes = await Promise.all(batch.map((m) => readBlob(blobs, m)));
-    const vectors = await embedder.embedImages(bytes);
-    batch.forEach((meta, i) => {
-      if (!target.has(meta.id)) target.add(meta, vectors[i]!);
-    });
+    const batch = items.slice(start, start + options.batchSize).filter((m) => !present.has(m.id));
+    await target.addBatch(await embedBatch(batch, embedder, blobs));
+    batch.forEach((m) => present.add(m.id));
     done += Math.min(options.batchSize, items.length - start);
     options.onProgress?.(done);
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Embed `items` from their stored bytes (a rebuild's catch-up). */
+export async function embedEntries(items: ItemMeta[], embedder: Embedder, blobs: BlobStore, batchSize: number): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  for (let start = 0; start < items.length; start += batchSize) entries.push(...(await embedBatch(items.slice(start, start + batchSize), embedder, blobs)));
+  return entries;
+}
+
+async function embedBatch(batch: ItemMeta[], embedder: Embedder, blobs: BlobStore): Promise<Entry[]> {
+  if (batch.length === 0) return [];
+  const bytes = await Promise.all(batch.map((m) => readBlob(blobs, m)));
+  const vectors = await embedder.embedImages(bytes);
+  return batch.map((meta, i) => ({ meta, vector: vectors[i]! }));
 }
 
 async function readBlob(blobs: BlobStore, meta: ItemMeta): Promise<Buffer> {

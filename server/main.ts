@@ -4,16 +4,20 @@
  */
 import type { Server } from "node:http";
 import { createApp } from "./app.ts";
+import { exposureWarnings } from "./auth.ts";
 import { loadConfig } from "./config.ts";
+import { createGuardedServer } from "./connections.ts";
 import { loadEmbedder } from "./model/runtime.ts";
 import { IndexService } from "./service.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Throws (and so refuses to start) on a non-loopback HOST without API_KEY.
+  for (const line of exposureWarnings(config)) console.warn(line);
   const service = new IndexService(config, loadEmbedder);
   const app = createApp({ config, service });
   // Listen first so /healthz answers (and /readyz says 503) while the index loads.
-  const server: Server = app.listen(config.port, config.host);
+  const server: Server = createGuardedServer(app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once("listening", resolve).once("error", reject));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -27,7 +31,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => shutdown("SIGINT"));
   await service.start();
   const status = service.acquireUnleased();
-  console.log(`ready: model ${status.modelId}, ${status.index.size} images, build ${status.build}`);
+  console.log(`ready: model ${status.modelId}, ${await status.index.size()} images, build ${status.build}`);
 }
 
 main().catch((err: unknown) => {

@@ -41,8 +41,8 @@ export class Metrics {
       name: "countclip_index_size",
       help: "Images in the serving index",
       registers,
-      collect() {
-        this.set(service.ready ? service.acquireUnleased().index.size : 0);
+      async collect() {
+        this.set(service.ready ? await service.acquireUnleased().index.size() : 0);
       },
     });
     new Gauge({

@@ -1,66 +1,104 @@
 /**
- * The service's state: the current Serving (model + index), durable mutations, the start-up
- * decision (load / re-embed / index the gallery) and background rebuilds with an atomic swap.
+ * The service's state: the current Serving (model + index build), mutations through the index
+ * backend, the start-up decision (load / re-embed / index the gallery) and background rebuilds
+ * with an atomic switch. Storage is the backend's (index/backend.ts): embedded (hnswlib + a
+ * write-ahead log, one process) or pgvector (PostgreSQL, shared by several processes).
  *
  * Invariants:
- *  - `serving` is replaced only by assignment, in one tick, after the replacement is complete
- *    and persisted; readers lease a Serving and never observe a half-built index.
- *  - index mutations and saves run under `mutex`, so a save sees a consistent graph and
- *    metadata; an acknowledged add or delete has been persisted (group commit).
+ *  - `serving` is replaced only by assignment, in one tick, after the build it names is
+ *    complete and active; readers lease a Serving and never observe a half-built index.
+ *  - an acknowledged add or delete is durable (the backend resolves only then).
+ *  - a write through a build that was replaced meanwhile is refused by the backend
+ *    (StaleIndexError); the service then follows the switch and embeds again with the new model.
  */
-import { BlobStore } from "../index/blobs.ts";
-import { IndexStore, type LoadedIndex } from "../index/persist.ts";
-import { type IndexParams, type ItemMeta, VectorIndex } from "../index/vector-index.ts";
+import {
+  type BlobStore,
+  DuplicateIdError,
+  type Entry,
+  type IndexBackend,
+  type IndexBuilder,
+  IndexMismatchError,
+  type IndexOrigin,
+  type IndexView,
+  StaleIndexError,
+} from "../index/backend.ts";
+import { EmbeddedBackend } from "../index/embedded.ts";
+import { BundleError, readManifest, readVectorBundle } from "../index/vector-bundle.ts";
+import { PgBackend } from "../index/pgvector/backend.ts";
+import type { IndexParams, ItemMeta } from "../index/vector-index.ts";
 import type { Config } from "./config.ts";
-import { embedInto } from "./embed-all.ts";
+import { embedEntries, embedInto } from "./embed-all.ts";
 import { readGallery } from "./gallery.ts";
+import { ImportJob } from "./import-job.ts";
+import { RebuildJob, type RebuildStatus } from "./jobs.ts";
 import type { Embedder, EmbedderOptions } from "./model/embedder.ts";
-import { Mutex } from "./mutex.ts";
-import { conflict, notFound, unavailable } from "./problem.ts";
+import { conflict, notFound, Problem, unavailable } from "./problem.ts";
 import { Serving } from "./serving.ts";
 
 export type LoadEmbedder = (bundleDir: string, options?: EmbedderOptions) => Promise<Embedder>;
 
-export interface RebuildStatus {
-  state: "idle" | "running" | "succeeded" | "failed";
-  modelDir?: string;
-  done: number;
-  total: number;
-  startedAt?: string;
-  finishedAt?: string;
-  error?: string;
+export type { RebuildStatus } from "./jobs.ts";
+
+/** Writes refused as stale this many times in a row mean this process cannot follow the switch. */
+const STALE_RETRIES = 3;
+
+export function indexParams(config: Config): IndexParams {
+  return { m: config.hnswM, efConstruction: config.hnswEfConstruction, efSearch: config.hnswEfSearch };
+}
+
+/** The backend the configuration names. */
+export function backendFor(config: Config): IndexBackend {
+  const params = indexParams(config);
+  if (config.indexBackend === "pgvector") {
+    if (!config.databaseUrl) throw new Error("config: INDEX_BACKEND=pgvector needs DATABASE_URL=postgres://user:password@host:port/db");
+    return new PgBackend({ connectionString: config.databaseUrl, params, poolSize: config.pgPoolSize, maintenanceWorkMem: config.pgMaintenanceWorkMem });
+  }
+  return new EmbeddedBackend(config.dataDir, { params, snapshotMinRecords: config.snapshotMinRecords, snapshotFraction: 0.5 });
+}
+
+/** Mismatches of model or dimension are the client's (409), with the backend's explanation. */
+function asProblem(err: unknown): unknown {
+  if (err instanceof DuplicateIdError) return conflict(err.message);
+  if (err instanceof IndexMismatchError) return new Problem(409, "Conflict", err.message);
+  return err;
 }
 
 export class IndexService {
-  readonly store: IndexStore;
-  readonly blobs: BlobStore;
+  readonly backend: IndexBackend;
   private serving: Serving | undefined;
-  private readonly mutex = new Mutex();
-  private pendingSave: Promise<number> | undefined;
-  private lastGeneration = 0;
-  private rebuildStatus: RebuildStatus = { state: "idle", done: 0, total: 0 };
+  /** The rebuild job, persisted so that its outcome survives a restart (jobs.ts). */
+  private readonly job: RebuildJob;
+  readonly imports = new ImportJob();
   private stopping = false;
+  private rebuilding: Promise<void> | undefined;
+  private importing: Promise<void> | undefined;
+  private following: Promise<void> | undefined;
+  private follower: NodeJS.Timeout | undefined;
 
-  constructor(readonly config: Config, private readonly loadEmbedder: LoadEmbedder) {
-    this.store = new IndexStore(config.dataDir);
-    this.blobs = new BlobStore(config.dataDir);
+  constructor(readonly config: Config, private readonly loadEmbedder: LoadEmbedder, backend?: IndexBackend) {
+    this.backend = backend ?? backendFor(config);
+    this.job = new RebuildJob(config.dataDir);
   }
 
   get params(): IndexParams {
-    const c = this.config;
-    return { m: c.hnswM, efConstruction: c.hnswEfConstruction, efSearch: c.hnswEfSearch };
+    return indexParams(this.config);
+  }
+
+  get blobs(): BlobStore {
+    return this.backend.blobs;
   }
 
   get ready(): boolean {
     return this.serving !== undefined;
   }
 
+  /** Last persisted save: the embedded snapshot generation, or the pgvector build id. */
   get generation(): number {
-    return this.lastGeneration;
+    return this.backend.status().generation;
   }
 
   get rebuild(): RebuildStatus {
-    return { ...this.rebuildStatus };
+    return this.job.current;
   }
 
   /** The current Serving, leased: call `release` when the request is done with it. */
@@ -93,34 +131,35 @@ export class IndexService {
 
   // ---- start-up -------------------------------------------------------------------------
 
-  /** Load the persisted index when the active model built it; otherwise (re)build it. */
+  /** Serve the active build when the active model built it; otherwise (re)build it. */
   async start(): Promise<void> {
-    await this.store.open();
-    await this.blobs.open();
-    const loaded = await this.store.load();
-    const embedder = await this.startEmbedder(loaded);
-    let serving: Serving;
-    try {
-      serving = await this.initialServing(loaded, embedder);
-      // A freshly built index is durable before the service reports ready.
-      if (!loaded || loaded.meta.modelId !== embedder.modelId) await this.mutex.run(() => this.saveLocked(serving));
-      else this.lastGeneration = loaded.meta.generation;
-    } catch (err) {
-      await embedder.close();
-      throw err;
+    await this.job.load();
+    let active = await this.backend.open();
+    for (let attempt = 1; ; attempt++) {
+      const embedder = await this.startEmbedder(active?.origin);
+      try {
+        const view = await this.initialView(active, embedder);
+        this.serving = new Serving(embedder, view, this.config.countCacheSize);
+        break;
+      } catch (err) {
+        await embedder.close();
+        // Another process sharing the database built it first: serve what it built.
+        if (!(err instanceof StaleIndexError) || attempt >= STALE_RETRIES) throw err;
+        active = await this.backend.active();
+      }
     }
-    // Blobs of deletes interrupted by a crash; nothing else writes yet.
-    const removed = await this.blobs.collect(new Set(serving.index.items().map((m) => m.sha256)));
-    if (removed > 0) console.log(`blobs: removed ${removed} unreferenced`);
-    this.serving = serving;
+    if (this.backend.kind === "pgvector") {
+      this.follower = setInterval(() => void this.follow().catch((err: Error) => console.warn(`index: following the database failed: ${err.message}`)), this.config.followMs);
+      this.follower.unref();
+    }
   }
 
   /**
    * A rebuild switches models at run time and persists which; that choice survives restarts
    * as long as the operator has not configured a different model dir since.
    */
-  private async startEmbedder(loaded: LoadedIndex | undefined): Promise<Embedder> {
-    const preferred = loaded && loaded.meta.startModelDir === this.config.modelDir ? loaded.meta.modelDir : this.config.modelDir;
+  private async startEmbedder(active: IndexOrigin | undefined): Promise<Embedder> {
+    const preferred = active && active.startModelDir === this.config.modelDir ? active.modelDir : this.config.modelDir;
     try {
       return await this.loadEmbedder(preferred, this.embedderOptions());
     } catch (err) {
@@ -130,53 +169,114 @@ export class IndexService {
     }
   }
 
-  private async initialServing(loaded: LoadedIndex | undefined, embedder: Embedder): Promise<Serving> {
-    const cache = this.config.countCacheSize;
-    if (loaded && loaded.meta.modelId === embedder.modelId && loaded.index.dim === embedder.dim) {
-      console.log(`index: loaded generation ${loaded.meta.generation} (${loaded.index.size} images, model ${embedder.modelId})`);
-      return new Serving(embedder, loaded.index, loaded.meta.build, loaded.meta.startModelDir, cache);
+  private async initialView(active: IndexView | undefined, embedder: Embedder): Promise<IndexView> {
+    if (active && active.origin.modelId === embedder.modelId && active.dim === embedder.dim) {
+      console.log(`index: ${this.backend.kind} build ${active.origin.build} (${await active.size()} images, model ${embedder.modelId})`);
+      return active;
     }
-    const index = new VectorIndex(embedder.dim, this.params);
-    if (loaded) {
-      console.log(`index: built by ${loaded.meta.modelId}, active model is ${embedder.modelId}; re-embedding ${loaded.index.size} images`);
-      await embedInto(loaded.index.items(), embedder, this.blobs, index, { batchSize: this.config.batchSize });
-      return new Serving(embedder, index, loaded.meta.build + 1, this.config.modelDir, cache);
-    }
-    await this.indexGallery(embedder, index);
-    return new Serving(embedder, index, 1, this.config.modelDir, cache);
+    const origin: IndexOrigin = { modelId: embedder.modelId, modelDir: embedder.bundleDir, startModelDir: this.config.modelDir, build: (active?.origin.build ?? 0) + 1 };
+    return this.buildAndCommit(origin, embedder, active, async (builder) => {
+      if (!active) return this.indexGallery(embedder, builder);
+      const items = await active.items();
+      console.log(`index: built by ${active.origin.modelId}, active model is ${embedder.modelId}; re-embedding ${items.length} images`);
+      await embedInto(items, embedder, this.blobs, builder, { batchSize: this.config.batchSize });
+    });
   }
 
-  private async indexGallery(embedder: Embedder, index: VectorIndex): Promise<void> {
+  /** Fill a new build with `fill`, then switch to it (carrying over writes made meanwhile). */
+  private async buildAndCommit(origin: IndexOrigin, embedder: Embedder, expected: IndexView | undefined, fill: (b: IndexBuilder) => Promise<void>, keepExtra = false): Promise<IndexView> {
+    const builder = await this.backend.createBuilder(origin, embedder.dim);
+    try {
+      await fill(builder);
+      return await this.backend.commit(builder, expected, (missing) => embedEntries(missing, embedder, this.blobs, this.config.batchSize), { keepExtra });
+    } catch (err) {
+      await this.backend.abort(builder).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async indexGallery(embedder: Embedder, builder: IndexBuilder): Promise<void> {
     const entries = await readGallery(this.config.galleryDir);
     if (entries.length === 0) return;
     const batch = this.config.batchSize;
+    const seen = new Set<string>();
     for (let start = 0; start < entries.length; start += batch) {
       const slice = entries.slice(start, start + batch);
       const vectors = await embedder.embedImages(slice.map((e) => e.bytes)).catch(() => undefined);
+      const ready: Entry[] = [];
       for (const [i, entry] of slice.entries()) {
         // A bad batch is retried one image at a time so one broken file skips only itself.
         const vector = vectors?.[i] ?? (await embedder.embedImages([entry.bytes]).then((v) => v[0]).catch((err: Error) => {
           console.warn(`gallery: skipping ${entry.file}: ${err.message}`);
           return undefined;
         }));
-        if (!vector || index.has(entry.id)) continue;
+        if (!vector || seen.has(entry.id)) continue;
+        seen.add(entry.id);
         const sha256 = await this.blobs.put(entry.bytes);
-        index.add({ id: entry.id, source: `gallery:${entry.file}`, sha256, addedAt: new Date().toISOString() }, vector);
+        ready.push({ meta: { id: entry.id, source: `gallery:${entry.file}`, sha256, addedAt: new Date().toISOString() }, vector });
+      }
+      await builder.addBatch(ready);
+    }
+    console.log(`gallery: indexed ${seen.size} of ${entries.length} images from ${this.config.galleryDir}`);
+  }
+
+  // ---- following other processes (pgvector) ----------------------------------------------
+
+  /** Serve the backend's active build if another process (or a rebuild here) switched it. */
+  follow(): Promise<void> {
+    this.following ??= this.refresh().finally(() => (this.following = undefined));
+    return this.following;
+  }
+
+  private async refresh(): Promise<void> {
+    const current = this.serving;
+    if (!current || this.stopping) return;
+    const view = await this.backend.active();
+    if (!view || view.buildKey === current.index.buildKey) return;
+    // The view already serves here (a rebuild of this process is finishing its swap).
+    if (this.serving !== current) return;
+    const embedder = await this.loadEmbedder(view.origin.modelDir, this.embedderOptions());
+    if (embedder.modelId !== view.origin.modelId || embedder.dim !== view.dim) {
+      await embedder.close();
+      throw new IndexMismatchError(`the active build ${view.origin.build} holds model ${view.origin.modelId} (dim ${view.dim}) from ${view.origin.modelDir}, but that bundle here is model ${embedder.modelId} (dim ${embedder.dim}); this process keeps serving build ${current.build}`);
+    }
+    if (this.serving !== current) {
+      await embedder.close();
+      return;
+    }
+    console.log(`index: following the switch to build ${view.origin.build} (model ${view.origin.modelId})`);
+    this.swap(new Serving(embedder, view, this.config.countCacheSize));
+  }
+
+  private swap(next: Serving): void {
+    const old = this.serving;
+    this.serving = next;
+    old?.retire();
+  }
+
+  /** Run a write through the current build, following a switch when the backend says stale. */
+  private async write<T>(fn: (serving: Serving) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const serving = this.acquireUnleased();
+      try {
+        return await fn(serving);
+      } catch (err) {
+        if (!(err instanceof StaleIndexError)) throw asProblem(err);
+        if (attempt >= STALE_RETRIES) throw unavailable("the index was switched to another build that this process could not follow yet; retry");
+        await this.follow().catch(() => undefined);
+        // A local rebuild's swap lands in the same tick as its commit: let it.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    console.log(`gallery: indexed ${index.size} of ${entries.length} images from ${this.config.galleryDir}`);
   }
 
   // ---- mutations ------------------------------------------------------------------------
 
-  /** Embed and add one image; resolves once the index holding it is persisted. */
+  /** Embed and add one image; resolves once the add is durable. */
   async add(id: string, bytes: Buffer, source: string): Promise<{ meta: ItemMeta; modelId: string }> {
-    for (;;) {
-      const { serving, release } = this.acquire();
-      if (serving.index.has(id)) {
-        release();
-        throw conflict(`image ${id} exists; DELETE it first to replace it`);
-      }
+    return this.write(async (serving) => {
+      if (await serving.index.get(id)) throw conflict(`image ${id} exists; DELETE it first to replace it`);
+      const release = serving.lease();
       let vector: Float32Array;
       try {
         [vector] = (await serving.embedder.embedImages([bytes])) as [Float32Array];
@@ -185,68 +285,113 @@ export class IndexService {
       }
       const sha256 = await this.blobs.put(bytes);
       const meta: ItemMeta = { id, source, sha256, addedAt: new Date().toISOString() };
-      const added = await this.mutex.run(() => {
-        // A rebuild swapped models while we embedded: embed again with the new one.
-        if (this.serving !== serving) return false;
-        if (serving.index.has(id)) throw conflict(`image ${id} exists; DELETE it first to replace it`);
-        serving.index.add(meta, vector);
-        return true;
-      });
-      if (!added) continue;
-      await this.persist();
+      await this.backend.add(serving.index, { meta, vector });
       return { meta, modelId: serving.modelId };
-    }
+    });
   }
 
   async remove(id: string): Promise<void> {
-    const sha256 = await this.mutex.run(() => {
-      const serving = this.serving;
-      if (!serving) throw unavailable("the model and index are still loading");
-      const meta = serving.index.get(id);
-      if (!meta) throw notFound(`no image ${id}`);
-      serving.index.remove(id);
-      return meta.sha256;
+    await this.write(async (serving) => {
+      if (!(await this.backend.remove(serving.index, id))) throw notFound(`no image ${id}`);
     });
-    await this.persist();
-    const stillUsed = this.serving?.index.items().some((m) => m.sha256 === sha256);
-    if (!stillUsed && this.rebuildStatus.state !== "running") await this.blobs.delete(sha256);
   }
 
   /**
-   * Group commit: resolves when a save that started after this call has completed, so every
-   * mutation acknowledged before the call is durable. Concurrent callers share one save.
+   * Start importing a vector bundle in the background (POST /v1/index/import): its manifest is
+   * checked against the serving model first, so a mismatch is refused before anything loads.
    */
-  persist(): Promise<number> {
-    if (!this.pendingSave) {
-      const pending = this.mutex.run(async () => {
-        this.pendingSave = undefined;
-        return this.saveLocked(this.serving!);
-      });
-      this.pendingSave = pending;
-      pending.catch(() => undefined);
-    }
-    return this.pendingSave;
+  async startImport(dir: string): Promise<void> {
+    const serving = this.acquireUnleased();
+    const manifest = await readManifest(dir).catch((err: unknown) => {
+      throw err instanceof BundleError ? new Problem(422, "Unprocessable Content", err.message) : err;
+    });
+    this.checkImport(serving, manifest.modelId, manifest.dim);
+    if (this.imports.running) throw conflict("an import is already running; see GET /v1/index");
+    if (this.job.running) throw conflict("a rebuild is running; import after it finishes");
+    this.imports.begin(manifest.count);
+    this.importing = (async () => {
+      try {
+        const { entries } = await readVectorBundle(dir);
+        await this.importVectors(manifest.modelId, entries, 1000, true);
+      } catch (err) {
+        if (this.imports.running) this.imports.finish("failed", (err as Error).message);
+        console.warn(`import of ${dir} failed: ${(err as Error).message}`);
+      }
+    })();
   }
 
-  private async saveLocked(serving: Serving): Promise<number> {
-    this.lastGeneration = await this.store.save(serving.index, {
-      modelId: serving.modelId,
-      modelDir: serving.modelDir,
-      startModelDir: serving.startModelDir,
-      build: serving.build,
-    });
-    return this.lastGeneration;
+  private checkImport(serving: Serving, modelId: string, dim: number): void {
+    if (modelId !== serving.modelId) {
+      throw new Problem(409, "Conflict", `these vectors were made by model ${modelId}; the index serves model ${serving.modelId} (POST /v1/index/rebuild with that bundle first)`);
+    }
+    if (dim !== serving.index.dim) throw new Problem(409, "Conflict", `these vectors have dimension ${dim}; the index holds ${serving.index.dim}`);
+  }
+
+  /**
+   * Bulk add of precomputed vectors (POST /v1/index/import): refused unless they come from the
+   * serving model. Into an empty index they are loaded as a new build (the graph is built
+   * once, not item by item); otherwise they are added to the serving build in batches.
+   */
+  async importVectors(modelId: string, entries: Entry[], batchSize = 1000, begun = false): Promise<number> {
+    const serving = this.acquireUnleased();
+    this.checkImport(serving, modelId, serving.index.dim);
+    const bad = entries.find((e) => e.vector.length !== serving.index.dim);
+    if (bad) throw new Problem(409, "Conflict", `vector of ${bad.meta.id} has dimension ${bad.vector.length}; the index holds ${serving.index.dim}`);
+    if (!begun) {
+      if (this.job.running) throw conflict("a rebuild is running; import after it finishes");
+      this.imports.begin(entries.length);
+    }
+    try {
+      const added = (await serving.index.size()) === 0
+        ? await this.importAsBuild(serving, entries, batchSize)
+        : await this.importInto(entries, batchSize);
+      this.imports.finish("succeeded");
+      return added;
+    } catch (err) {
+      this.imports.finish("failed", (err as Error).message);
+      throw asProblem(err);
+    }
+  }
+
+  private async importInto(entries: Entry[], batchSize: number): Promise<number> {
+    let added = 0;
+    for (let start = 0; start < entries.length; start += batchSize) {
+      const batch = entries.slice(start, start + batchSize);
+      added += await this.write((serving) => this.backend.addBatch(serving.index, batch));
+      this.imports.progress(start + batch.length);
+    }
+    return added;
+  }
+
+  private async importAsBuild(serving: Serving, entries: Entry[], batchSize: number): Promise<number> {
+    const origin = { ...serving.index.origin, build: serving.build + 1 };
+    const view = await this.buildAndCommit(origin, serving.embedder, serving.index, async (builder) => {
+      for (let start = 0; start < entries.length; start += batchSize) {
+        await builder.addBatch(entries.slice(start, start + batchSize));
+        this.imports.progress(start + Math.min(batchSize, entries.length - start));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }, true);
+    // Same model, new build: the serving embedder carries over (not closed with the old one).
+    const next = new Serving(serving.embedder, view, this.config.countCacheSize);
+    const old = this.serving;
+    this.serving = next;
+    old?.retire({ closeModel: false });
+    return view.size();
   }
 
   // ---- rebuild --------------------------------------------------------------------------
 
-  /** Start a background rebuild; throws 409 when one is running. */
-  startRebuild(modelDir: string | undefined): RebuildStatus {
+  /** Start a background rebuild once the job is persisted; throws 409 when one is running. */
+  async startRebuild(modelDir: string | undefined): Promise<RebuildStatus> {
     if (!this.serving) throw unavailable("the model and index are still loading");
-    if (this.rebuildStatus.state === "running") throw conflict("a rebuild is already running; see GET /v1/index");
     const dir = modelDir ?? this.serving.modelDir;
-    this.rebuildStatus = { state: "running", modelDir: dir, done: 0, total: this.serving.index.size, startedAt: new Date().toISOString() };
-    void this.runRebuild(dir);
+    const total = await this.serving.index.size();
+    // Checked after the await and marked running in the same tick: two requests cannot both start.
+    if (this.job.running) throw conflict("a rebuild is already running; see GET /v1/index");
+    if (this.imports.running) throw conflict("an import is running; rebuild after it finishes");
+    await this.job.begin(dir, total);
+    this.rebuilding = this.runRebuild(dir);
     return this.rebuild;
   }
 
@@ -254,49 +399,41 @@ export class IndexService {
     let embedder: Embedder | undefined;
     try {
       embedder = await this.loadEmbedder(modelDir, this.embedderOptions());
-      const fresh = new VectorIndex(embedder.dim, this.params);
-      const progress = (done: number) => (this.rebuildStatus.done = Math.min(done, this.rebuildStatus.total));
-      await embedInto(this.serving!.index.items(), embedder, this.blobs, fresh, {
-        batchSize: this.config.batchSize,
-        onProgress: progress,
-        shouldStop: () => this.stopping,
+      const old = this.serving!;
+      const origin: IndexOrigin = { modelId: embedder.modelId, modelDir: embedder.bundleDir, startModelDir: old.startModelDir, build: old.build + 1 };
+      const started = performance.now();
+      const view = await this.buildAndCommit(origin, embedder, old.index, async (builder) => {
+        const items = await old.index.items();
+        await embedInto(items, embedder!, this.blobs, builder, {
+          batchSize: this.config.batchSize,
+          onProgress: (done) => this.job.progress(done),
+          shouldStop: () => this.stopping,
+        });
       });
-      await this.mutex.run(() => this.swapLocked(embedder!, fresh));
-      this.finishRebuild("succeeded");
+      const total = await view.size();
+      this.job.progress(total, total);
+      this.swap(new Serving(embedder, view, this.config.countCacheSize));
+      console.log(`rebuild: build ${origin.build} of ${total} images with model ${origin.modelId} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      await this.finishRebuild("succeeded");
     } catch (err) {
       if (embedder && this.serving?.embedder !== embedder) await embedder.close().catch(() => undefined);
-      this.finishRebuild("failed", (err as Error).message ?? String(err));
+      await this.finishRebuild("failed", (err as Error).message ?? String(err));
     }
   }
 
-  /** Catch up with mutations made during the rebuild, persist, then swap in one tick. */
-  private async swapLocked(embedder: Embedder, fresh: VectorIndex): Promise<void> {
-    const old = this.serving!;
-    const live = old.index.items();
-    const liveIds = new Set(live.map((m) => m.id));
-    for (const meta of fresh.items()) if (!liveIds.has(meta.id)) fresh.remove(meta.id);
-    const missing = live.filter((m) => !fresh.has(m.id));
-    await embedInto(missing, embedder, this.blobs, fresh, { batchSize: this.config.batchSize });
-    this.rebuildStatus.total = live.length;
-    this.rebuildStatus.done = live.length;
-    const next = new Serving(embedder, fresh, old.build + 1, old.startModelDir, this.config.countCacheSize);
-    await this.saveLocked(next);
-    this.serving = next;
-    old.retire();
+  private async finishRebuild(state: "succeeded" | "failed", error?: string): Promise<void> {
+    if (error !== undefined) console.warn(`rebuild failed: ${error}`);
+    await this.job.finish(state, error);
   }
 
-  private finishRebuild(state: "succeeded" | "failed", error?: string): void {
-    this.rebuildStatus = { ...this.rebuildStatus, state, finishedAt: new Date().toISOString() };
-    if (error !== undefined) {
-      this.rebuildStatus.error = error;
-      console.warn(`rebuild failed: ${error}`);
-    }
-  }
-
-  /** Stop background work, wait for pending saves, close the model. */
+  /** Stop background work, wait for it, close the storage and the model. */
   async close(): Promise<void> {
     this.stopping = true;
-    await this.mutex.run(() => undefined);
+    if (this.follower) clearInterval(this.follower);
+    await this.rebuilding;
+    await this.importing;
+    await this.following?.catch(() => undefined);
+    await this.backend.close();
     const serving = this.serving;
     this.serving = undefined;
     serving?.retire();

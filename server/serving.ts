@@ -4,7 +4,7 @@
  * one index build even if a rebuild swaps in a new Serving meanwhile; a retired Serving closes
  * its model once its last lease ends.
  */
-import type { VectorIndex } from "../index/vector-index.ts";
+import type { IndexView } from "../index/backend.ts";
 import { CountPromptCache } from "./count-prompts.ts";
 import type { Embedder } from "./model/embedder.ts";
 import { TextBatcher } from "./text-batcher.ts";
@@ -17,11 +17,8 @@ export class Serving {
 
   constructor(
     readonly embedder: Embedder,
-    readonly index: VectorIndex,
-    /** Full (re)builds so far; named in every response. */
-    readonly build: number,
-    /** Model dir configured at start when this index was built (restart decides by it). */
-    readonly startModelDir: string,
+    /** The one build this Serving answers from, whatever the backend switches to meanwhile. */
+    readonly index: IndexView,
     countCacheSize: number,
   ) {
     this.countPrompts = new CountPromptCache(embedder, countCacheSize);
@@ -31,6 +28,16 @@ export class Serving {
   /** Embed one query or prompt, batched with concurrent ones. */
   embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
     return this.queries.embed(text, signal);
+  }
+
+  /** Full (re)builds so far; named in every response. */
+  get build(): number {
+    return this.index.origin.build;
+  }
+
+  /** Model dir configured at start when this index was built (restart decides by it). */
+  get startModelDir(): string {
+    return this.index.origin.startModelDir;
   }
 
   get modelId(): string {
@@ -53,9 +60,9 @@ export class Serving {
     };
   }
 
-  /** Called when a newer Serving replaces this one. */
-  retire(): void {
-    this.retired = true;
+  /** Called when a newer Serving replaces this one; `closeModel: false` when it keeps the model. */
+  retire({ closeModel = true } = {}): void {
+    this.retired = closeModel;
     this.closeIfIdle();
   }
 

@@ -17,6 +17,7 @@ import {
   type BackendStatus,
   type CatchUp,
   checkEntry,
+  type CommitOptions,
   DuplicateIdError,
   type Entry,
   type Hit,
@@ -319,7 +320,7 @@ export class PgBackend implements IndexBackend {
     await client.query(`CREATE INDEX IF NOT EXISTS ${table}_hnsw ON ${table} USING hnsw (embedding vector_cosine_ops) WITH (m = ${m}, ef_construction = ${efConstruction})`);
   }
 
-  async commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp): Promise<IndexView> {
+  async commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp, options: CommitOptions = {}): Promise<IndexView> {
     if (!(builder instanceof PgBuilder)) throw new TypeError("not a pgvector builder");
     const old = expected ? this.pgView(expected) : undefined;
     // The graph is built before the switch, outside any lock: queries keep using the old build.
@@ -334,7 +335,7 @@ export class PgBackend implements IndexBackend {
           if (missing.length > 0 && round < CATCH_UP_ROUNDS) return false;
           // Last round: embed the stragglers holding the lock (adds wait, briefly).
           if (missing.length > 0) await builder.addBatch(await catchUp(missing));
-          await client.query(`DELETE FROM ${builder.table} n WHERE NOT EXISTS (SELECT 1 FROM ${old.table} o WHERE o.id = n.id)`);
+          if (!options.keepExtra) await client.query(`DELETE FROM ${builder.table} n WHERE NOT EXISTS (SELECT 1 FROM ${old.table} o WHERE o.id = n.id)`);
           await client.query("UPDATE countclip_builds SET state = 'retired' WHERE id = $1", [old.buildId]);
         }
         await client.query("UPDATE countclip_builds SET state = 'active', activated_at = now() WHERE id = $1", [builder.buildId]);

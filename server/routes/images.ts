@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { decodeBase64Image } from "../images.ts";
-import { readConfinedFile } from "../paths.ts";
+import { displayPath, readConfinedFile } from "../paths.ts";
 import { badRequest, notFound } from "../problem.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
@@ -22,7 +22,7 @@ export function imageRoutes(ctx: RouteContext): Router {
   router.route("/v1/images").post(auth, json, api.body("addImage"), async (req, res) => {
     const body = req.body as AddImage;
     const { bytes, source } = body.path !== undefined
-      ? await readConfinedFile(body.path, config.imageRoots, config.maxImageBytes).then((f) => ({ bytes: f.bytes, source: f.real }))
+      ? await readConfinedFile(body.path, config.imageRoots, config.maxImageBytes).then((f) => ({ bytes: f.bytes, source: `path:${displayPath(f.real, config.imageRoots)}` }))
       : { bytes: decodeBase64Image(body.data!, config.maxImageBytes), source: "upload" };
     // Without a client id the content names the image, so a re-upload is a 409, not a duplicate.
     const id = body.id ?? `img-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}`;
@@ -32,10 +32,10 @@ export function imageRoutes(ctx: RouteContext): Router {
   }).all(methodNotAllowed(["POST"]));
 
   router.route("/v1/images/:id")
-    .get((req, res) => {
+    .get(async (req, res) => {
       const id = checkId(req.params["id"] as string);
       const serving = service.acquireUnleased();
-      const meta = serving.index.get(id);
+      const meta = await serving.index.get(id);
       if (!meta) throw notFound(`no image ${id}`);
       api.send(res, "getImage", 200, { ...meta, modelId: serving.modelId });
     })

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("countclip.train.main", "fine-tune CLIP with L = L_clip + lambda * L_count"),
     "eval": ("countclip.evaluation.cli", "evaluate a model (countbench, zeroshot)"),
     "export": ("countclip.export", "export a model bundle (ONNX + manifest) for the service"),
+    "embed": ("countclip.embed", "embed a folder, shards or parquet of images with a bundle, for POST /v1/index/import"),
     "synth": ("countclip.synth.cli", "generate the synthetic counting world (shards, synthetic CountBench, gallery)"),
     "mine": ("countclip.mining.mine", "select balanced counting captions from web-scale metadata"),
     "verify": ("countclip.mining.verify", "verify counts in image shards with an object detector"),
