@@ -38,6 +38,11 @@ after(async () => {
   await removeTempDirs();
 });
 
+/** The test gallery's entries, as gallery.jsonl lists them. */
+function entries(): Array<{ id: string; file: string; kind: string; count: number }> {
+  return readFileSync(path.join(gallery, "gallery.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
 const spec = parseYaml(readFileSync(path.join(REPO_ROOT, "openapi.yaml"), "utf8"));
 const b64 = (bytes: Buffer) => bytes.toString("base64");
 
@@ -96,7 +101,7 @@ describe("statuses and problem types", () => {
     try {
       const res = await request(big.app).post("/v1/count").send({ noun: "cats", image: b64(Buffer.alloc(2000, 1)) });
       assert.match(problem(res, 413, "image-too-large").detail, /limit of 1000/);
-      const byPath = await request(big.app).post("/v1/images").send({ path: "synth-0000.jpg" });
+      const byPath = await request(big.app).post("/v1/images").send({ path: entries()[0]!.file });
       assert.match(problem(byPath, 413, "image-too-large").detail, /limit of 1000/);
     } finally {
       await big.close();
@@ -132,10 +137,10 @@ describe("statuses and problem types", () => {
   });
 
   test("combinations the schema cannot refuse are 422: duplicate rerank ids, explain window > grid", async () => {
-    const data = b64(readFileSync(path.join(gallery, "synth-0000.jpg")));
+    const data = b64(readFileSync(path.join(gallery, entries()[0]!.file)));
     const dup = await request(svc.app).post("/v1/rerank").send({ prompt: "two cats", images: [{ id: "a", data }, { id: "a", data }] });
     problem(dup, 422, "duplicate-image-id");
-    problem(await request(svc.app).post("/v1/explain").send({ id: "synth-0000", grid: 2, window: 5 }), 422, "window-exceeds-grid");
+    problem(await request(svc.app).post("/v1/explain").send({ id: entries()[0]!.id, grid: 2, window: 5 }), 422, "window-exceeds-grid");
   });
 
   test("rebuild of a missing modelDir: 404, as documented", async () => {
@@ -245,12 +250,24 @@ describe("slow clients", () => {
 });
 
 describe("paths in responses are relative to the roots", () => {
+  test("a failed rebuild's reason names the bundle relative to its root", async () => {
+    const notABundle = await tempDir("not-a-bundle"); // under os.tmpdir(), a model root in tests
+    await request(svc.app).post("/v1/index/rebuild").set(auth).send({ modelDir: notABundle }).expect(202);
+    let rebuild: Record<string, any>;
+    do rebuild = (await request(svc.app).get("/v1/index")).body.rebuild; while (rebuild.state === "running");
+    assert.equal(rebuild.state, "failed");
+    assert.equal(rebuild.modelDir, path.basename(notABundle));
+    assert.ok(!rebuild.error.includes(notABundle), rebuild.error);
+    assert.ok(rebuild.error.includes(`bundle ${path.basename(notABundle)} has no manifest.json`), rebuild.error);
+  });
+
   test("modelDir and source", async () => {
     const status = (await request(svc.app).get("/v1/index")).body;
     assert.equal(status.modelDir, "default-model");
     assert.equal((await request(svc.app).get("/v1/model")).body.modelDir, "default-model");
-    const added = await request(svc.app).post("/v1/images").set(auth).send({ id: "by-path", path: "synth-0001.jpg" }).expect(201);
-    assert.equal(added.body.source, "path:synth-0001.jpg");
+    const file = entries()[1]!.file;
+    const added = await request(svc.app).post("/v1/images").set(auth).send({ id: "by-path", path: file }).expect(201);
+    assert.equal(added.body.source, `path:${file}`);
     const text = JSON.stringify([status, added.body, (await request(svc.app).get("/v1/images/by-path")).body]);
     assert.ok(!text.includes(REPO_ROOT) && !text.includes(gallery), text);
     await request(svc.app).delete("/v1/images/by-path").set(auth).expect(204);
@@ -307,15 +324,15 @@ describe("a newcomer's first requests", () => {
   });
 
   test("GET /v1/gallery lists the kinds and counts the index holds", async () => {
-    const labels = readFileSync(path.join(gallery, "gallery.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const labels = entries();
     const body = (await request(svc.app).get("/v1/gallery").expect(200)).body;
     assert.equal(body.images, labels.length);
     const cats = body.kinds.find((k: { kind: string }) => k.kind === "cat");
     const expected = labels.filter((l) => l.kind === "cat");
     assert.equal(cats.noun, "cats");
     assert.equal(cats.images, expected.length);
-    assert.deepEqual(cats.counts.map((c: { count: number }) => c.count), [...new Set(expected.map((l) => l.count as number))].sort((a, b) => a - b));
-    await request(svc.app).delete(`/v1/images/${expected[0].id}`).set(auth).expect(204);
+    assert.deepEqual(cats.counts.map((c: { count: number }) => c.count), [...new Set(expected.map((l) => l.count))].sort((a, b) => a - b));
+    await request(svc.app).delete(`/v1/images/${expected[0]!.id}`).set(auth).expect(204);
     const less = (await request(svc.app).get("/v1/gallery").expect(200)).body;
     assert.equal(less.images, labels.length - 1);
   });

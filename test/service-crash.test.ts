@@ -106,7 +106,9 @@ test("kill -9 during a rebuild: restart serves the last complete index", { timeo
   assert.deepEqual(again.body, reference.body);
   const status = await json(`${server.url}/v1/index`);
   assert.equal(status.body.size, 40);
-  assert.equal(status.body.rebuild.state, "idle");
+  // The job was persisted: the client that got 202 learns that it failed, and why.
+  assert.equal(status.body.rebuild.state, "failed");
+  assert.match(status.body.rebuild.error, /interrupted/);
 
   // Nothing left half-written: the interrupted rebuild can be run again to completion.
   await json(`${server.url}/v1/index/rebuild`, {
