@@ -185,6 +185,12 @@ describe("web page in chromium", { skip: missing }, () => {
     assert.match((await charts.first().getAttribute("aria-label"))!, /^How many cats: 1: .*10: /);
     assert.equal(await charts.first().locator("rect.bar.hit").count(), 1);
     console.log(`rerank "three cats": ${answer.results.map((r) => `${r.id} (≈${r.estimatedCount})`).join(" > ")}`);
+    // An uploaded image's relevancy map, from its card.
+    await page.locator("#rerank-results > li.card").first().locator("button").click();
+    await page.waitForSelector('#explain-canvas[data-ready="true"]');
+    assert.equal(await page.getAttribute("#explain-canvas", "data-count"), "3");
+    assert.match((await page.textContent("#explain-title"))!, new RegExp(`3 cats: ${answer.results[0]!.id.replace(".", "\\.")}$`));
+    await page.keyboard.press("Escape");
   }));
 
   test("count: one image and a noun give the posterior chart", () => step("count", async () => {
