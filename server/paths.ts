@@ -51,6 +51,14 @@ export function displayPath(absolute: string, roots: string[]): string {
   return path.basename(absolute);
 }
 
+/**
+ * An image record's `source` as responses show it. Records added before sources were stored
+ * root-relative hold the absolute path; they are shown as new ones are ("path:<relative>").
+ */
+export function displaySource(source: string, roots: string[]): string {
+  return path.isAbsolute(source) ? `path:${displayPath(source, roots)}` : source;
+}
+
 /** `text` (an error message) with every root's absolute prefix cut, as `displayPath` shows paths. */
 export function redactRoots(text: string, roots: string[]): string {
   let out = text;

@@ -272,6 +272,19 @@ describe("paths in responses are relative to the roots", () => {
     assert.ok(!text.includes(REPO_ROOT) && !text.includes(gallery), text);
     await request(svc.app).delete("/v1/images/by-path").set(auth).expect(204);
   });
+
+  test("records stored with an absolute source (before this change) are shown relative too", async () => {
+    const file = entries()[2]!.file;
+    await svc.service.add("legacy", readFileSync(path.join(gallery, file)), path.join(gallery, file));
+    try {
+      assert.equal((await request(svc.app).get("/v1/images/legacy").expect(200)).body.source, `path:${file}`);
+      const hits = (await request(svc.app).post("/v1/search").send({ query: "animals", k: 100 }).expect(200)).body.hits;
+      assert.equal(hits.find((h: { id: string }) => h.id === "legacy").source, `path:${file}`);
+      assert.ok(hits.every((h: { source: string }) => !path.isAbsolute(h.source)));
+    } finally {
+      await request(svc.app).delete("/v1/images/legacy").set(auth).expect(204);
+    }
+  });
 });
 
 describe("a newcomer's first requests", () => {

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { decodeBase64Image } from "../images.ts";
-import { displayPath, readConfinedFile } from "../paths.ts";
+import { displayPath, displaySource, readConfinedFile } from "../paths.ts";
 import { badRequest, notFound } from "../problem.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
@@ -37,7 +37,7 @@ export function imageRoutes(ctx: RouteContext): Router {
       const serving = service.acquireUnleased();
       const meta = await serving.index.get(id);
       if (!meta) throw notFound(`no image ${id}`);
-      api.send(res, "getImage", 200, { ...meta, modelId: serving.modelId });
+      api.send(res, "getImage", 200, { ...meta, source: displaySource(meta.source, config.imageRoots), modelId: serving.modelId });
     })
     .delete(auth, async (req, res) => {
       await service.remove(checkId(req.params["id"] as string));

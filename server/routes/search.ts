@@ -2,6 +2,7 @@
 import { type ErrorRequestHandler, Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { galleryNouns } from "../gallery.ts";
+import { displaySource } from "../paths.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
 import { badRequest, Problem } from "../problem.ts";
 import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
@@ -22,6 +23,7 @@ export function searchRoutes(ctx: RouteContext): Router {
     const signal = clientGone(res);
     const limits = { maxCandidates: config.maxCandidates, efSearch: config.hnswEfSearch, nouns: await galleryNouns(config.galleryDir) };
     const result = await service.with((serving) => search(serving, body, limits, timings, signal));
+    for (const hit of result.hits) hit.source = displaySource(hit.source, config.imageRoots);
     res.setHeader("Server-Timing", serverTiming(timings));
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
