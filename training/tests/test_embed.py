@@ -90,3 +90,22 @@ def test_ids_and_shard_ranges():
     assert image_id("a/b c.png") == "a:b_c.png"
     assert image_id("_x").startswith("img-") and image_id("x" * 200).startswith("img-")
     assert expand_braces("s/{008..010}.tar") == ["s/008.tar", "s/009.tar", "s/010.tar"]
+
+
+def test_ranks_split_the_parts_and_the_last_assembles(bundle, tmp_path, monkeypatch):
+    images = tmp_path / "images"
+    images.mkdir()
+    for n in range(1, 6):
+        dots(n).save(images / f"{n}.png")
+    out = tmp_path / "out"
+    args = ["--bundle", str(bundle), "--images", str(images), "--out", str(out), "--part-size", "2"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "parts").glob("*.jsonl")) == ["00000.jsonl", "00002.jsonl"]
+    assert not (out / "manifest.json").exists()
+    monkeypatch.setenv("RANK", "1")
+    assert main(args) == 0
+    manifest, rows, vectors = read(out)
+    assert manifest["count"] == 5 and [r["id"] for r in rows] == [f"{n}.png" for n in range(1, 6)]
+    assert vectors.shape == (5, manifest["dim"])
