@@ -3,6 +3,7 @@
  * embedding (a rerank of 8 images of 512x512), on one bundle. Prints one JSON object.
  *
  *   npx tsx scripts/bench-model.ts --bundle DIR [--threads 1] [--iterations 50]
+ *       [--text-precision auto|fp32|int8] [--vision-precision auto|fp32|int8] [--spinning] [--worker]
  *
  * Numbers are wall-clock on this machine: run it on an idle machine, and compare bundles only
  * within one run of one machine.
@@ -54,12 +55,21 @@ function captions(repo: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { bundle: { type: "string" }, threads: { type: "string", default: "1" }, iterations: { type: "string", default: "50" } } });
+  const { values } = parseArgs({
+    options: {
+      bundle: { type: "string" }, threads: { type: "string", default: "1" }, iterations: { type: "string", default: "50" },
+      "text-precision": { type: "string", default: "auto" }, "vision-precision": { type: "string", default: "auto" }, spinning: { type: "boolean", default: false }, worker: { type: "boolean", default: false },
+    },
+  });
   if (!values.bundle) throw new Error("usage: tsx scripts/bench-model.ts --bundle DIR [--threads N] [--iterations N]");
   const iterations = Number(values.iterations);
   const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
   const loadStart = performance.now();
-  const embedder = await loadEmbedder(values.bundle, { intraOpThreads: Number(values.threads) });
+  const precision = (v: string | undefined) => (v === "fp32" || v === "int8" ? v : "auto");
+  const embedder = await loadEmbedder(values.bundle, {
+    intraOpThreads: Number(values.threads), spinning: values.spinning, worker: values.worker,
+    textPrecision: precision(values["text-precision"]), visionPrecision: precision(values["vision-precision"]),
+  });
   const loadMs = performance.now() - loadStart;
 
   const texts = captions(repo);
@@ -76,6 +86,11 @@ async function main(): Promise<void> {
   const query = await time(iterations, (i) => embedder.embedTexts([`a photo of ${i + 2} red balloons over a lake ${Math.random()}`]));
   const cached = await time(iterations, () => embedder.embedTexts(["a photo of three cats"]));
   const variants = await time(iterations, (i) => embedder.embedTexts(Array.from({ length: 9 }, (_, n) => `${n + 2} dogs on a beach ${i} ${Math.random()}`)));
+  // Query batches as the batcher forms them under load: ms per run of b distinct queries.
+  const batches: Record<string, Stats> = {};
+  for (const b of [4, 16, 32, 64]) {
+    batches[`batch${b}`] = await time(Math.max(5, iterations / 5), (i) => embedder.embedTexts(Array.from({ length: b }, (_, n) => `a photo of ${n} red balloons over a lake ${i} ${Math.random()}`)));
+  }
 
   const rerank = await Promise.all(Array.from({ length: 8 }, (_, i) => photoJpeg(512, 512, i + 1)));
   const large = await photoJpeg(2000, 1500, 99);
@@ -88,9 +103,9 @@ async function main(): Promise<void> {
 
   console.log(JSON.stringify({
     bundle: path.resolve(values.bundle), model: embedder.modelId, dim: embedder.dim, imageSize: config.cropSize,
-    intraOpThreads: Number(values.threads), loadMs: Math.round(loadMs),
+    intraOpThreads: Number(values.threads), spinning: values.spinning, precision: embedder.precision, loadMs: Math.round(loadMs),
     tokenizer: { captions: texts.length, coldCaptionsPerSec: Math.round(texts.length / (coldMs / 1000)), warmCaptionsPerSec: Math.round(texts.length / (warmMs / 1000)) },
-    embedTextMs: { singleQuery: query, cachedQuery: cached, nineCountVariants: variants },
+    embedTextMs: { singleQuery: query, cachedQuery: cached, nineCountVariants: variants, ...batches },
     preprocessMs: { jpeg512: pre512, jpeg2000x1500: pre3mp },
     embedImagesMs: { eightJpeg512: images8 },
   }, null, 2));

@@ -1,10 +1,17 @@
 /**
  * HTTP benchmark of the real server (server/main.ts in a child process, loopback only):
- * search p50/p99 and requests/s at several concurrencies, plain vs count-aware, and rerank
- * latency for 8 images of 512x512.
+ * search p50/p99 and requests/s at several concurrencies, plain vs count-aware, rerank latency
+ * for 8 images of 512x512, and (--recall-vs fp32) recall@10 of the serving precision's search
+ * against a second server on the same index with TEXT_PRECISION=fp32.
  *
  *   npm run bench:service -- --model BUNDLE_DIR --data DATA_DIR
- *       [--connections 10,50] [--duration 10] [--rerank-runs 10] [--json out.json]
+ *       [--connections 1,10,50] [--duration 10] [--rerank-runs 10] [--recall-vs fp32]
+ *       [--recall-queries 200] [--json out.json]
+ *
+ * The server's settings come from the environment (THREADS, TEXT_PRECISION, TEXT_BATCH_MAX,
+ * BATCH_WINDOW_MS, MAX_QUEUE_WAIT_MS ...; see server/README.md) and are echoed in the result.
+ * Refused requests (503 overloaded, back-pressure) are counted apart from errors, and the
+ * latency percentiles and served req/s are those of the answered (2xx) requests only.
  *
  * DATA_DIR normally holds a synthetic index saved for BUNDLE_DIR by scripts/bench-index.ts
  * (--save/--save-model), so the server loads it instead of indexing a gallery.
@@ -24,9 +31,11 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" },
     data: { type: "string" },
-    connections: { type: "string", default: "10,50" },
+    connections: { type: "string", default: "1,10,50" },
     duration: { type: "string", default: "10" },
     "rerank-runs": { type: "string", default: "10" },
+    "recall-vs": { type: "string" },
+    "recall-queries": { type: "string", default: "200" },
     json: { type: "string" },
   },
 });
@@ -57,11 +66,15 @@ function uniqueWord(): string {
   return word;
 }
 
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
+/** The environment that tunes the server, echoed in the result so a figure names its settings. */
+const TUNING = ["THREADS", "ORT_SPINNING", "ORT_WORKER", "TEXT_PRECISION", "VISION_PRECISION", "TEXT_BATCH_MAX", "BATCH_WINDOW_MS", "MAX_QUEUE_WAIT_MS", "HNSW_EF_SEARCH", "UV_THREADPOOL_SIZE"];
+
+function startServer(overrides: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server/main.ts")], {
       env: {
         ...process.env,
+        ...overrides,
         PORT: "0",
         HOST: "127.0.0.1",
         MODEL_DIR: path.resolve(values.model!),
@@ -104,8 +117,14 @@ function summarise(samples: PhaseSamples): Record<string, { p50ms: number; meanM
   }));
 }
 
+/** Per-connection state autocannon hands to setupRequest/onResponse (one request in flight each). */
+interface Ctx { sentAt?: number }
+
 async function load(url: string, bodies: Array<Record<string, unknown>>, connections: number, duration: number) {
   const samples: PhaseSamples = {};
+  const served: number[] = [];
+  let refused = 0;
+  let failed = 0;
   const result = await autocannon({
     url: `${url}/v1/search`,
     connections,
@@ -113,25 +132,70 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
     requests: bodies.map((b) => ({
       method: "POST",
       headers: { "content-type": "application/json" },
-      setupRequest: (req: autocannon.Request) => ({ ...req, body: JSON.stringify({ ...b, query: `${String(b["query"])}, ref ${uniqueWord()}` }) }),
-      onResponse: (_status: number, _body: string, _context: object, headers?: autocannon.Request["headers"]) => recordTiming(samples, headers?.["Server-Timing"] ?? headers?.["server-timing"]),
+      setupRequest: (req: autocannon.Request, context: Ctx) => {
+        context.sentAt = performance.now();
+        return { ...req, body: JSON.stringify({ ...b, query: `${String(b["query"])}, ref ${uniqueWord()}` }) };
+      },
+      onResponse: (status: number, _body: string, context: Ctx, headers?: autocannon.Request["headers"]) => {
+        if (status === 503) refused++;
+        else if (status !== 200) failed++;
+        else {
+          served.push(performance.now() - (context.sentAt ?? performance.now()));
+          recordTiming(samples, headers?.["Server-Timing"] ?? headers?.["server-timing"]);
+        }
+      },
     })),
   });
+  served.sort((a, b) => a - b);
   return {
     connections,
-    requestsPerSecond: Number(result.requests.average.toFixed(1)),
-    p50ms: result.latency.p50,
-    p99ms: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    total: result.requests.total,
+    // Answered requests only: refusals are fast by design and must not flatter either figure.
+    requestsPerSecond: Number((served.length / duration).toFixed(1)),
+    p50ms: Number(fmt(percentile(served, 50))),
+    p99ms: Number(fmt(percentile(served, 99))),
+    refused,
+    refusedPerSecond: Number((refused / duration).toFixed(1)),
+    errors: result.errors + result.timeouts + failed,
+    served: served.length,
     serverTiming: summarise(samples),
   };
 }
 
+/** Hit ids of plain top-10 searches for a fixed query list (same texts on every server). */
+async function topTen(url: string, queries: string[]): Promise<string[][]> {
+  const out: string[][] = [];
+  for (const query of queries) {
+    const res = await fetch(`${url}/v1/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, k: 10, countAware: false }) });
+    if (res.status !== 200) throw new Error(`recall query: ${res.status} ${await res.text()}`);
+    out.push(((await res.json()) as { hits: Array<{ id: string }> }).hits.map((h) => h.id));
+  }
+  return out;
+}
+
+function recallQueries(n: number): string[] {
+  const base = [...PLAIN_QUERIES, ...COUNT_QUERIES];
+  return Array.from({ length: n }, (_, i) => `${base[i % base.length]!} number ${i}`);
+}
+
+function meanRecall(got: string[][], want: string[][]): number {
+  const per = got.map((hits, i) => hits.filter((id) => want[i]!.includes(id)).length / Math.max(1, want[i]!.length));
+  return Number((per.reduce((a, b) => a + b, 0) / per.length).toFixed(4));
+}
+
+async function metricValue(url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** One request after a run: returns once work abandoned by the previous run has drained. */
 async function settle(url: string): Promise<void> {
-  await fetch(`${url}/v1/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "settle", k: 1 }) });
+  for (;;) {
+    const res = await fetch(`${url}/v1/search`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "settle", k: 1 }) });
+    await res.arrayBuffer();
+    if (res.status !== 503) return;
+    await new Promise((r) => setTimeout(r, 100)); // refused: the queue has not drained yet
+  }
 }
 
 async function rerankLatency(url: string, runs: number) {
@@ -153,8 +217,34 @@ async function rerankLatency(url: string, runs: number) {
   return { images: 8, size: "512x512", runs, p50ms: Number(fmt(percentile(times, 50))), p99ms: Number(fmt(percentile(times, 99))), bodyBytes: body.length };
 }
 
+/** count-aware p50/p99 and req/s over plain (no count in query) at each concurrency. */
+function costRatios(search: Array<Record<string, unknown>>) {
+  const rows = (scenario: string) => search.filter((r) => String(r["scenario"]).startsWith(scenario));
+  return rows("count-aware").map((aware) => {
+    const plain = rows("plain, no count").find((r) => r["connections"] === aware["connections"]);
+    const ratio = (k: string) => (plain ? Number((Number(aware[k]) / Number(plain[k])).toFixed(2)) : null);
+    return { connections: aware["connections"], p50: ratio("p50ms"), p99: ratio("p99ms"), throughput: plain ? Number((Number(plain["requestsPerSecond"]) / Number(aware["requestsPerSecond"])).toFixed(2)) : null };
+  });
+}
+
+/** recall@10 of this server's plain search against a second server (same index) at another text precision. */
+async function recallAgainst(primaryTopTen: string[][], queries: string[], precision: string) {
+  const other = await startServer({ TEXT_PRECISION: precision });
+  try {
+    await waitReady(other.url);
+    return { against: `TEXT_PRECISION=${precision}`, queries: queries.length, recallAt10: meanRecall(primaryTopTen, await topTen(other.url, queries)) };
+  } finally {
+    other.child.kill("SIGTERM");
+    await new Promise((r) => other.child.once("exit", r));
+  }
+}
+
 const started = performance.now();
 const { child, url } = await startServer();
+let exited = false;
+child.once("exit", () => {
+  exited = true;
+});
 try {
   const status = await waitReady(url);
   const loadSeconds = (performance.now() - started) / 1000;
@@ -171,12 +261,28 @@ try {
     }
   }
   const rerank = await rerankLatency(url, Number(values["rerank-runs"]));
-  const result = { model: status["modelId"], dim: status["dim"], vectors: status["size"], loadSeconds: Number(loadSeconds.toFixed(1)), durationSeconds: duration, search, rerank };
+  const countPromptCache = { hitRatio: await metricValue(url, "countclip_count_prompt_cache_hit_ratio"), hits: await metricValue(url, "countclip_count_prompt_cache_hits"), misses: await metricValue(url, "countclip_count_prompt_cache_misses") };
+  const precisionText = await (await fetch(`${url}/metrics`)).text();
+  const precision = Object.fromEntries([...precisionText.matchAll(/^countclip_model_precision\{tower="(\w+)",precision="(\w+)"\} 1$/gm)].map((m) => [m[1]!, m[2]!]));
+  const queries = recallQueries(Number(values["recall-queries"]));
+  const primaryTopTen = values["recall-vs"] ? await topTen(url, queries) : [];
+  // One server at a time on DATA_DIR: the second opens the index only after the first has exited.
+  child.kill("SIGTERM");
+  if (!exited) await new Promise((r) => child.once("exit", r));
+  const recall = values["recall-vs"] ? await recallAgainst(primaryTopTen, queries, values["recall-vs"]) : undefined;
+  const settings = Object.fromEntries(TUNING.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
+  const result = {
+    model: status["modelId"], dim: status["dim"], vectors: status["size"], precision, settings, loadSeconds: Number(loadSeconds.toFixed(1)),
+    durationSeconds: duration, search, countAwareOverPlain: costRatios(search), countPromptCache, rerank, recall,
+  };
   console.log(JSON.stringify(result));
-  console.error(`\n| vectors | scenario | clients | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|`);
-  for (const r of search) console.error(`| ${result.vectors} | ${r["scenario"]} | ${r["connections"]} | ${r["requestsPerSecond"]} | ${r["p50ms"]} | ${r["p99ms"]} | ${Number(r["errors"]) + Number(r["non2xx"])} |`);
+  console.error(`\nsettings ${JSON.stringify(settings)}, precision ${JSON.stringify(precision)}`);
+  console.error(`| vectors | scenario | clients | served req/s | p50 ms | p99 ms | refused/s | errors |\n|---|---|---|---|---|---|---|---|`);
+  for (const r of search) console.error(`| ${result.vectors} | ${r["scenario"]} | ${r["connections"]} | ${r["requestsPerSecond"]} | ${r["p50ms"]} | ${r["p99ms"]} | ${r["refusedPerSecond"]} | ${r["errors"]} |`);
+  console.error(`count-aware / plain: ${JSON.stringify(result.countAwareOverPlain)}; count-prompt cache ${JSON.stringify(countPromptCache)}`);
   console.error(`rerank 8 x 512x512: p50 ${rerank.p50ms} ms, p99 ${rerank.p99ms} ms (${rerank.runs} runs)`);
+  if (recall) console.error(`recall@10 vs ${recall.against}: ${recall.recallAt10} (${recall.queries} queries)`);
   if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2));
 } finally {
-  child.kill("SIGTERM");
+  if (!exited) child.kill("SIGTERM");
 }

@@ -39,6 +39,8 @@ export interface EmbedderOptions {
   intraOpThreads?: number;
   /** Let idle intra-op threads spin (ORT's own default; default here: false, they sleep). */
   spinning?: boolean;
+  /** Run each tower's session in a worker thread, off the event loop (sessions.ts; default false). */
+  worker?: boolean;
   /** fp32 or int8 per tower; "auto" (default) follows the manifest's `precision`. */
   textPrecision?: PrecisionChoice;
   visionPrecision?: PrecisionChoice;

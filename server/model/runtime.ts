@@ -8,12 +8,12 @@
  * batch's tensor is allocated once at its final size and filled in place. Each tower runs the
  * fp32 or int8 file the manifest (or the operator) chooses (precision.ts).
  */
-import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { BundleError, openBundle, readBundleJson, type Bundle, type BundleManifest } from "./bundle.ts";
 import type { Embedder, EmbedderOptions } from "./embedder.ts";
 import { DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
 import { chooseTower, type Precision, visionIdSuffix } from "./precision.ts";
+import { createRunner, type OnnxRunner, type OutputData, type SessionSettings } from "./sessions.ts";
 import { normalizeTable, parsePreprocessConfig, preprocessInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
 import { loadTokenizer, TokenizerError, type ClipTokenizer } from "./tokenizer.ts";
 
@@ -32,25 +32,10 @@ function bundleFail(err: unknown, file: string): never {
   throw new BundleError("invalid_file", `${file}: ${err instanceof Error ? err.message : String(err)}`, file);
 }
 
-interface SessionSettings {
-  threads: number;
-  /** Let idle intra-op threads spin for work (ORT's default); off, they sleep and leave the core to others. */
-  spinning: boolean;
-}
-
-async function createSession(bundle: Bundle, name: string, settings: SessionSettings, inputs: string[], output: string): Promise<ort.InferenceSession> {
-  let session: ort.InferenceSession;
+async function createSession(bundle: Bundle, name: string, settings: SessionSettings, inputs: string[], output: string): Promise<OnnxRunner> {
+  let session: OnnxRunner;
   try {
-    session = await ort.InferenceSession.create(bundle.file(name), {
-      intraOpNumThreads: settings.threads,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3,
-      // Spinning threads burn a core between runs; on a small machine that core is the event
-      // loop's (HTTP, JSON, the next batch's tokenising), so they sleep unless asked otherwise.
-      extra: { session: { intra_op: { allow_spinning: settings.spinning ? "1" : "0" } } },
-    });
+    session = await createRunner(bundle.file(name), settings);
   } catch (err) {
     bundleFail(err, name);
   }
@@ -102,8 +87,8 @@ class OnnxEmbedder implements Embedder {
     bundle: Bundle,
     private readonly tokenizer: ClipTokenizer,
     private readonly preprocess: PreprocessConfig,
-    private readonly text: ort.InferenceSession,
-    private readonly vision: ort.InferenceSession,
+    private readonly text: OnnxRunner,
+    private readonly vision: OnnxRunner,
     private readonly limits: ImageLimits,
     private readonly textBatch: number,
     private readonly imageBatch: number,
@@ -159,11 +144,11 @@ class OnnxEmbedder implements Embedder {
   private async runText(texts: string[]): Promise<Float32Array[]> {
     const enc = this.tokenizer.encodeBatch(texts);
     const dims = [enc.batch, enc.seqLen];
-    const result = await this.text.run({
-      input_ids: new ort.Tensor("int64", enc.inputIds, dims),
-      attention_mask: new ort.Tensor("int64", enc.attentionMask, dims),
-    });
-    return this.rows(result[TEXT_OUTPUT], enc.batch, "text.onnx");
+    const output = await this.text.run({
+      input_ids: { type: "int64", data: enc.inputIds, dims },
+      attention_mask: { type: "int64", data: enc.attentionMask, dims },
+    }, TEXT_OUTPUT);
+    return this.rows(output, enc.batch, "text.onnx");
   }
 
   /**
@@ -202,12 +187,12 @@ class OnnxEmbedder implements Embedder {
 
   private async runImages(pixels: Float32Array, count: number): Promise<Float32Array[]> {
     const crop = this.preprocess.cropSize;
-    const result = await this.vision.run({ [VISION_INPUT]: new ort.Tensor("float32", pixels, [count, 3, crop, crop]) });
-    return this.rows(result[VISION_OUTPUT], count, "vision.onnx");
+    const output = await this.vision.run({ [VISION_INPUT]: { type: "float32", data: pixels, dims: [count, 3, crop, crop] } }, VISION_OUTPUT);
+    return this.rows(output, count, "vision.onnx");
   }
 
-  private rows(tensor: ort.Tensor | undefined, batch: number, file: string): Float32Array[] {
-    if (!tensor || tensor.type !== "float32" || tensor.dims.length !== 2 || tensor.dims[0] !== batch || tensor.dims[1] !== this.dim) {
+  private rows(tensor: OutputData | undefined, batch: number, file: string): Float32Array[] {
+    if (!tensor || tensor.type !== "float32" || !(tensor.data instanceof Float32Array) || tensor.dims.length !== 2 || tensor.dims[0] !== batch || tensor.dims[1] !== this.dim) {
       throw new BundleError("invalid_file", `${file} returned ${tensor ? `${tensor.type} [${tensor.dims.join(", ")}]` : "no output"}, expected float32 [${batch}, ${this.dim}]`, file);
     }
     const data = tensor.data as Float32Array;
@@ -259,7 +244,7 @@ export async function loadEmbedder(bundleDir: string, options: EmbedderOptions =
   const { tokenizer, preprocess } = await loadParts(bundle);
   const towers = { text: chooseTower(bundle, "text", options.textPrecision), vision: chooseTower(bundle, "vision", options.visionPrecision) };
   for (const t of Object.values(towers)) if (t.warning) console.warn(`model: ${t.warning}`);
-  const settings: SessionSettings = { threads, spinning: options.spinning === true };
+  const settings: SessionSettings = { threads, spinning: options.spinning === true, worker: options.worker === true };
   const text = await createSession(bundle, towers.text.file, settings, TEXT_INPUTS, TEXT_OUTPUT);
   const vision = await createSession(bundle, towers.vision.file, settings, [VISION_INPUT], VISION_OUTPUT).catch(async (err: unknown) => {
     await text.release();
