@@ -121,7 +121,7 @@ EXCLUSIONS = {
                        "two cats. Three dogs."],
     "boundaries": ["often", "tent", "someone", "network", "Twenty20", "anyone", "Tennis", "fourteenth",
                    "sixth sense", "oneself", "eightfold", "3D printer", "x2", "2x", "iPhone6", "COVID-19",
-                   "B2B", "mp3", "ninetee", "tenth", "Ninety", "seventyish", "one_two", "two_cats",
+                   "B2B", "mp3", "3pcsx", "x3pcs cats", "2pc suit", "4pkg", "ninetee", "tenth", "Ninety", "seventyish", "one_two", "two_cats",
                    "Oneida", "Stone", "Attention", "Eighteenth-century", "t w o", "ONEself"],
     "no numeral": ["", " ", "cats", "🐈🐈🐈", "שלושה חתולים", "ثلاث قطط", "三只猫", "\u200b",
                    "\ufeff", "a cat", "Twenty20 cricket", "x"],
@@ -188,6 +188,9 @@ SPECIAL_COUNTS = [
     ("six colors of paint", 6, "six", "colors"),
     ("Four women friends talking", 4, "Four", "women"),
     ("Montessori Greeting Cards (10 Pack)", 10, "10", "Cards"),
+    ("3pcs cotton bath towels", 3, "3", "bath towels"),
+    ("10PCS Toy Cars", 10, "10", "Toy Cars"),
+    ("a 6pack of beer", 6, "6", "beer"),
     ("Three Boys in a Dory Print by Winslow Homer", 3, "Three", "Boys"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)

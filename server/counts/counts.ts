@@ -39,6 +39,7 @@ import {
   EVENT_WORDS,
   FRACTION_WORDS,
   GESTURE_WORDS,
+  GLUED_PACK_WORDS,
   IDIOMS,
   IDIOM_VALUES,
   IE_NOUNS,
@@ -118,7 +119,11 @@ function triePattern(phrases: readonly string[]): string {
 }
 
 const NUMERAL_PHRASES = [...IDIOMS.map(([phrase]) => phrase), ...WORD_VALUES.keys(), ...BIG_WORDS];
-const NUMERAL_SOURCE = `(?<![${WORD_CHARS}])(?:${triePattern(NUMERAL_PHRASES)}|[0-9]+)(?![${WORD_CHARS}])`;
+// Digits may also end where a pack word glued to them starts ("10pcs": "10" and "pcs").
+const GLUED = [...GLUED_PACK_WORDS].sort((a, b) => b.length - a.length).map((w) => [...w].map(charPattern).join("")).join("|");
+const NUMERAL_SOURCE =
+  `(?<![${WORD_CHARS}])(?:(?:${triePattern(NUMERAL_PHRASES)}|[0-9]+)(?![${WORD_CHARS}])` +
+  `|[0-9]+(?=(?:${GLUED})(?![${WORD_CHARS}])))`;
 const NUMERAL_RE = new RegExp(NUMERAL_SOURCE, "gu");
 const NUMERAL_AT_RE = new RegExp(NUMERAL_SOURCE, "yu");
 // What follows a numeral: an optional hyphen, then up to eight tokens (a noun phrase and a bit).

@@ -181,6 +181,9 @@ export const LONG_CAPTION = 250;
 // Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 // of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
 export const PACK_WORDS = wordSet("pack packs pk pkg pcs count");
+// Pack words glued to digits: "10pcs", "3PCS", "6pack" count as "10 pcs". A numeral of digits
+// may end where one of these starts (NUMERAL_RE), and the mining pre-filter passes them.
+export const GLUED_PACK_WORDS: readonly string[] = ["pcs", "pk", "pack", "packs"];
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 export const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -269,6 +272,7 @@ export const LEXICON: Record<string, unknown> = {
   man_nouns_with_s: MAN_NOUNS_WITH_S,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
   abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
+  glued_pack_words: new Set(GLUED_PACK_WORDS),
   gesture_words: GESTURE_WORDS, variant_nouns: VARIANT_NOUNS, author_words: AUTHOR_WORDS,
   listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,
   set_words: SET_WORDS,

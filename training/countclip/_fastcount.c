@@ -69,6 +69,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_SET (1ull << 33)           /* SET_WORDS */
 #define W_TITLE_PREP (1ull << 34)    /* TITLE_PREPOSITIONS */
 #define W_CAPACITY (1ull << 35)      /* CAPACITY_NOUNS */
+#define W_GLUED (1ull << 36)         /* GLUED_PACK_WORDS */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -84,7 +85,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"abstract_nouns", W_ABSTRACT}, {"event_words", W_EVENT}, {"pack_words", W_PACK},
     {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"author_words", W_AUTHOR},
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
-    {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY},
+    {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY}, {"glued_pack_words", W_GLUED},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -344,10 +345,14 @@ static Py_ssize_t numeral_at(const Text *x, Py_ssize_t i, int *kind, int *value)
     const cp *t = x->t;
     const unsigned char *cls = x->cls;
     Py_ssize_t n = x->n;
-    if (cls[i] & C_DIGIT) {  /* [0-9]++ then no word character */
+    if (cls[i] & C_DIGIT) {  /* [0-9]++ then no word character, or a glued pack word ("10pcs") */
         Py_ssize_t j = i;
         while (j < n && (cls[j] & C_DIGIT)) j++;
-        if (j < n && (cls[j] & C_WORD)) return -1;
+        if (j < n && (cls[j] & C_WORD)) {
+            Py_ssize_t e = j;
+            while (e < n && (cls[e] & C_LETTER)) e++;
+            if (e == j || (e < n && (cls[e] & C_WORD)) || !(flags_of(x->lower + j, e - j) & W_GLUED)) return -1;
+        }
         *kind = KIND_DIGITS;
         Py_ssize_t len = j - i;
         if (len <= 2 && t[i] != '0') {
@@ -1220,6 +1225,10 @@ done:
 
 #define MAX_PF_WORDS 64
 static unsigned char pf_words[MAX_PF_WORDS][24];
+#define MAX_GLUED 8
+static unsigned char glued[MAX_GLUED][8];  /* GLUED_PACK_WORDS, for the pre-filter's digits */
+static Py_ssize_t glued_lengths[MAX_GLUED];
+static int n_glued = 0;
 static Py_ssize_t pf_lengths[MAX_PF_WORDS];
 static int n_pf_words = 0, pf_configured = 0;
 static unsigned char pf_from[26][MAX_PF_WORDS];  /* words by first letter */
@@ -1267,12 +1276,24 @@ static inline Py_ssize_t folded_letter(const unsigned char *s, Py_ssize_t n, Py_
 
 /* A word of the pattern (letter: its first, 0..25) or, for letter -1, 0*(?:[2-9]|10) at s[p],
  * where \b holds. */
+/* After the digits of the pattern, at q: a boundary, or an optional glued pack word
+ * ((?:pcs|pk|pack|packs)?, case-folded as RE2 folds it) and then one. */
+static int ends_digits(const unsigned char *s, Py_ssize_t n, Py_ssize_t q) {
+    if (byte_boundary(s, n, q)) return 1;
+    for (int i = 0; i < n_glued; i++) {
+        Py_ssize_t r = q, k = 0, step;
+        while (k < glued_lengths[i] && r < n && (step = folded_letter(s, n, r, glued[i][k])) > 0) { r += step; k++; }
+        if (k == glued_lengths[i] && byte_boundary(s, n, r)) return 1;
+    }
+    return 0;
+}
+
 static int pattern_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, int letter) {
     if (letter < 0) {  /* taking fewer zeros never helps */
         Py_ssize_t q = p;
         while (q < n && s[q] == '0') q++;
-        if (q < n && s[q] >= '2' && s[q] <= '9' && byte_boundary(s, n, q + 1)) return 1;
-        return q + 1 < n && s[q] == '1' && s[q + 1] == '0' && byte_boundary(s, n, q + 2);
+        if (q < n && s[q] >= '2' && s[q] <= '9' && ends_digits(s, n, q + 1)) return 1;
+        return q + 1 < n && s[q] == '1' && s[q + 1] == '0' && ends_digits(s, n, q + 2);
     }
     Py_ssize_t second = p + (s[p] == 0xC5 ? 2 : s[p] == 0xE2 ? 3 : 1);  /* after the first letter */
     if (second >= n || !pf_second[letter][s[second]]) return 0;
@@ -1717,14 +1738,29 @@ static int read_sets(PyObject *sets) {
 static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window",
-                            "set_noun_tokens", "story_start", "story_words", "long_caption", NULL};
-    PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list;
+                            "set_noun_tokens", "story_start", "story_words", "long_caption", "glued_pack_words", NULL};
+    PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list, *glued_list;
     Py_ssize_t window, story, story_n, long_text;
     int set_tokens;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ninnn", names, &PyDict_Type, &sets, &PyList_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ninnnO!", names, &PyDict_Type, &sets, &PyList_Type,
                                      &phrase_list, &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type,
-                                     &suffix_list, &window, &set_tokens, &story, &story_n, &long_text))
+                                     &suffix_list, &window, &set_tokens, &story, &story_n, &long_text,
+                                     &PyList_Type, &glued_list))
         return NULL;
+    Py_ssize_t ng = PyList_GET_SIZE(glued_list);
+    if (ng > MAX_GLUED) { PyErr_SetString(PyExc_ValueError, "configure: too many glued pack words"); return NULL; }
+    for (Py_ssize_t i = 0; i < ng; i++) {
+        PyObject *word = PyList_GET_ITEM(glued_list, i);
+        Py_ssize_t len = PyUnicode_Check(word) ? PyUnicode_GET_LENGTH(word) : -1;
+        if (len < 1 || len > 8) { PyErr_SetString(PyExc_ValueError, "configure: glued pack words of 1 to 8 letters"); return NULL; }
+        for (Py_ssize_t k = 0; k < len; k++) {
+            Py_UCS4 ch = PyUnicode_READ_CHAR(word, k);
+            if (!(ch >= 'a' && ch <= 'z')) { PyErr_SetString(PyExc_ValueError, "configure: glued pack words are a-z"); return NULL; }
+            glued[i][k] = (unsigned char)ch;
+        }
+        glued_lengths[i] = len;
+    }
+    n_glued = (int)ng;
     configured = 0;
     if (read_sets(sets) < 0) return NULL;
     Py_ssize_t np = PyList_GET_SIZE(phrase_list);
@@ -1831,7 +1867,7 @@ static PyMethodDef methods[] = {
     {"features", py_features, METH_NOARGS, "features() -> {'sse2': bool, 'ascii_blocks': bool}: the fast paths in use."},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window, set_noun_tokens, story_start, "
-     "story_words, long_caption): load the lexicon."},
+     "story_words, long_caption, glued_pack_words): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
      "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "

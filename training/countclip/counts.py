@@ -36,7 +36,7 @@ from typing import Final, NamedTuple
 
 from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
     ABSTRACT_NOUNS, ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, AUTHOR_WORDS, BIG_WORDS,
-    CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS,
+    CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS, GLUED_PACK_WORDS,
     IDIOMS, IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS, IRREGULAR_PLURALS,
     IRREGULAR_SINGULARS, LEFT_WINDOW, LISTICLE_NEXT_WORDS, LONG_CAPTION, MAN_NOUNS_WITH_S,
     MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS, MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL,
@@ -100,8 +100,11 @@ BLANK_TOKEN_RE: Final = re.compile(r"[^ \t\u00a0]+")  # ctx.lower are these toke
 # loop, instead of trying a lookbehind at every position). Both find exactly the same spans:
 # lowercasing ASCII letters moves no code point and turns no word character into a non-word
 # one or back. Together these take a third off the scan's cost.
+# Digits may also end where a pack word glued to them starts ("10pcs": "10" and "pcs").
+_GLUED: Final = "|".join(sorted(GLUED_PACK_WORDS, key=len, reverse=True))
 NUMERAL_RE: Final = re.compile(
-    rf"[^{WORD_CHARS}](?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]++)(?![{WORD_CHARS}])"
+    rf"[^{WORD_CHARS}](?:(?:{_trie_pattern(NUMERAL_PHRASES)}|[0-9]++)(?![{WORD_CHARS}])"
+    rf"|[0-9]++(?=(?:{_GLUED})(?![{WORD_CHARS}])))"
     rf"(?={_AFTER})")
 _SEARCH: Final = NUMERAL_RE.search
 

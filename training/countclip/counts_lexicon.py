@@ -194,6 +194,9 @@ LONG_CAPTION = 250
 # Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 # of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
 PACK_WORDS = frozenset("pack packs pk pkg pcs count".split())
+# Pack words glued to digits: "10pcs", "3PCS", "6pack" count as "10 pcs". A numeral of digits
+# may end where one of these starts (NUMERAL_RE), and the mining pre-filter passes them.
+GLUED_PACK_WORDS = ("pcs", "pk", "pack", "packs")
 # Adjectives are not part of the noun ("three light brown dogs" -> "dogs", "light bulbs" keeps "light").
 ADJECTIVES = frozenset("""
     big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -286,6 +289,7 @@ def lexicon_tables() -> dict:
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
         "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,
         "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
+        "glued_pack_words": frozenset(GLUED_PACK_WORDS),
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
     }
     tables: dict[str, object] = {name: sorted(values) for name, values in sets.items()}

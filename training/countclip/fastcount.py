@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "374d0af83fba8886057a4e5f909c375083f122af4561fff6787605246b5c0cfc"
+MIRRORED_COUNTS_SHA256 = "3b025df2168f369930731710b012fe0a4e0eacdd79ea9ad8ecf05cae5d71d8c8"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -173,6 +173,7 @@ def configure(module: ModuleType) -> None:
         "set_words": counts.SET_WORDS,
         "title_prepositions": counts.TITLE_PREPOSITIONS,
         "capacity_nouns": counts.CAPACITY_NOUNS,
+        "glued_pack_words": frozenset(counts.GLUED_PACK_WORDS),
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
@@ -187,7 +188,8 @@ def configure(module: ModuleType) -> None:
     module.configure(sets=sets, phrases=phrases, chars=chars, word_ranges=word_ranges(counts.WORD_CHARS),
                      adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,
                      set_noun_tokens=counts.SET_NOUN_TOKENS, story_start=counts.STORY_START,
-                     story_words=counts.STORY_WORDS, long_caption=counts.LONG_CAPTION)
+                     story_words=counts.STORY_WORDS, long_caption=counts.LONG_CAPTION,
+                     glued_pack_words=list(counts.GLUED_PACK_WORDS))
 
 
 def word_ranges(word_chars: str) -> list[tuple[int, int]]:

@@ -41,7 +41,9 @@ def _any_case_trie(phrases: list[str]) -> str:
 
 W = counts_lexicon.WORD_CHARS
 # The specification's pattern (TypeScript's NUMERAL_RE plus AFTER_RE), on the text as written.
-SPEC_RE = re.compile(rf"(?<![{W}])(?:{_any_case_trie(counts.NUMERAL_PHRASES)}|[0-9]+)(?![{W}])(?={counts._AFTER})")
+# Digits also end where a glued pack word starts ("10pcs").
+SPEC_RE = re.compile(rf"(?<![{W}])(?:(?:{_any_case_trie(counts.NUMERAL_PHRASES)}|[0-9]+)(?![{W}])"
+                     rf"|[0-9]+(?=(?:{_any_case_trie(list(counts.GLUED_PACK_WORDS))})(?![{W}])))(?={counts._AFTER})")
 
 
 def _vocabulary() -> list[str]:

@@ -36,6 +36,18 @@ _FALLBACK_WORDS = (
 _DIGITS = r"0*(?:[2-9]|10)"
 
 
+def _digits() -> str:
+    """_DIGITS, and a pack word the core reads glued to them ("10pcs", `GLUED_PACK_WORDS`)."""
+    try:
+        from countclip import counts
+    except ImportError:
+        return _DIGITS
+    glued = getattr(counts, "GLUED_PACK_WORDS", ())
+    if not glued or not all(isinstance(w, str) and w.isascii() and w.isalpha() and w.islower() for w in glued):
+        return _DIGITS
+    return f"{_DIGITS}(?:{'|'.join(sorted(glued, key=len, reverse=True))})?"
+
+
 def _core_words() -> tuple[str, ...]:
     """Words of the count core's lexicon that can produce a count in 2..10.
 
@@ -72,7 +84,7 @@ def _pattern(words: list[str]) -> str:
     alternation = "|".join(_escape(w) for w in words)
     # RE2's \b is ASCII-only: an accented letter next to "two" counts as a boundary here but
     # not in the core, so this side is the looser one, as a superset filter must be.
-    return rf"\b(?:{alternation}|{_DIGITS})\b"
+    return rf"\b(?:{alternation}|{_digits()})\b"
 
 
 def _escape(word: str) -> str:

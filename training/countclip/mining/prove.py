@@ -145,9 +145,10 @@ class AbstentionProver:
         # A valued numeral of the core sits between non-word characters (its WORD_CHARS include
         # all ASCII word characters), so RE2's ASCII \b holds on both sides: these are supersets.
         self.valued_words = rf"\b{_alternation(valued_words + idiom_words)}\b"
-        self.valued_digits = r"\b(?:[1-9]|1[0-9]|20)\b"
+        digits_1_20, digits_2_20 = r"\b(?:[1-9]|1[0-9]|20)\b", r"\b(?:[2-9]|1[0-9]|20)\b"
+        # A valued digit run may have a pack word glued to it ("10pcs"): no rule rewrites those.
+        self.valued_digits = rf"\b(?:[1-9]|1[0-9]|20)(?:{_alternation(counts.GLUED_PACK_WORDS)})?\b"
         digits = r"\b[0-9]+\b"  # any digit run a rule may exclude (one without a value is harmless)
-        digits_1_20, digits_2_20 = self.valued_digits, r"\b(?:[2-9]|1[0-9]|20)\b"
 
         # Contexts may be narrower than the core's (a proof then applies less often, never
         # wrongly): blanks for whitespace, ASCII punctuation, at most two of each.
