@@ -3,7 +3,8 @@
 The Python count core (`countclip.counts.find_count`) is exact but costs microseconds per
 caption; web-scale metadata has billions of rows. This filter runs one RE2 regular
 expression over a whole Arrow batch (C++, no Python per row) and passes on only the
-captions that mention a number word or a standalone number 2..10 in digits.
+captions that mention a number word or a standalone number 2..10 in digits (alone, or with a
+pack word glued to it: "10pcs").
 
 Beside the count core's C port, the same pattern is decided in C, in one pass with the core
 (`Prefilter.plain_words`, `countclip.fastcount.FastCounter.filter_and_count`), with the same
