@@ -72,6 +72,7 @@ import {
   PY_WHITESPACE,
   RANK_WORDS,
   SENTENCE_END,
+  SEQUENCE_ADJECTIVES,
   SEQUENCE_WORDS,
   SET_NOUN_TOKENS,
   SET_WORDS,
@@ -504,6 +505,7 @@ function webShape(text: string, num: Numeral, ctx: Context, first: number, stop:
   let pluralPair = false; // a plural right before another: "Two Hearts Earrings"
   for (let k = first; k < stop; k++) {
     if (ABSTRACT_NOUNS.has(lower[k]!)) return "not pictured (7 Reasons Why, three ways)";
+    if (SEQUENCE_ADJECTIVES.has(lower[k]!)) return "place in a sequence (four consecutive Super Bowls)";
     if (k + 1 < stop && isPlural(lower[k]!) && isPlural(lower[k + 1]!)) pluralPair = true;
   }
   // The phrase and the words after it ("four women have accused"), or before it ("a crash that

@@ -55,8 +55,8 @@ export const UNIT_WORDS = wordSet(`
   hectares ha sq cc bpm rpm psi ct carat carats karat karats k point points pts
   x inchs quot`);
 export const MONEY_WORDS = wordSet(`
-  dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen
-  yuan rmb rupee rupees rs franc francs grand bitcoin btc`);
+  dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen yuan rmb rupee
+  rupees rs franc francs grand bitcoin btc centimos centavos pesos kopeks`);
 export const FRACTION_WORDS = wordSet(`
   half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths seventh
   sevenths eighth eighths ninth ninths tenth tenths percentile`);
@@ -89,6 +89,8 @@ export const PURPOSE_WORDS = wordSet("for");
 // After PURPOSE_WORDS, nouns of a capacity: "a villa for 8 people", "for 5 persons".
 export const CAPACITY_NOUNS = wordSet("people persons guests adults");
 export const SEQUENCE_WORDS = wordSet("last previous past");
+// ... and after it, in the noun phrase: "three previous years", "four consecutive Super Bowls".
+export const SEQUENCE_ADJECTIVES = wordSet("previous consecutive successive");
 export const PRIZE_WORDS = wordSet("win wins won winning");
 export const GESTURE_WORDS = wordSet("high"); // "giving a high five"
 export const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
@@ -141,7 +143,7 @@ export const ABSTRACT_NOUNS = wordSet(`
   bedrooms bathrooms baths variables concentrations stats statistics nations organizations
   organisations exercises trailers strikes properties countries saves sessions services
   systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
-  regions resources directions positions uses`);
+  regions resources directions positions uses acts videos`);
 // Words of news and events: the count is of what happened, not of the picture ("two killed",
 // "nine hurt", "3 terrorists holed up", "two men arrested").
 export const EVENT_WORDS = wordSet(`
@@ -270,6 +272,7 @@ export const LEXICON: Record<string, unknown> = {
   ing_ed_nouns: ING_ED_NOUNS, modifier_nouns: MODIFIER_NOUNS, noun_adjectives: NOUN_ADJECTIVES, adjective_suffixes: ADJECTIVE_SUFFIXES,
   irregular_plurals: Object.fromEntries(IRREGULAR_PLURALS), not_plural: NOT_PLURAL, ie_nouns: IE_NOUNS,
   man_nouns_with_s: MAN_NOUNS_WITH_S,
+  sequence_adjectives: SEQUENCE_ADJECTIVES,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
   abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
   glued_pack_words: new Set(GLUED_PACK_WORDS),

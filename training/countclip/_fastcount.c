@@ -70,6 +70,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_TITLE_PREP (1ull << 34)    /* TITLE_PREPOSITIONS */
 #define W_CAPACITY (1ull << 35)      /* CAPACITY_NOUNS */
 #define W_GLUED (1ull << 36)         /* GLUED_PACK_WORDS */
+#define W_SEQUENCE_ADJ (1ull << 37)  /* SEQUENCE_ADJECTIVES */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -86,6 +87,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"author_words", W_AUTHOR},
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
     {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY}, {"glued_pack_words", W_GLUED},
+    {"sequence_adjectives", W_SEQUENCE_ADJ},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -784,7 +786,7 @@ static int web_shape_excludes(const Text *x, const Numeral *num, int first, int 
     int plural_pair = 0, n = num->n_tokens;
     if (first == 2 && first < stop && (word_flags(token(num, first)) & W_SUPERLATIVE)) return 1;  /* 6 of the Best */
     for (int k = first; k < stop; k++) {
-        if (word_flags(token(num, k)) & W_ABSTRACT) return 1;
+        if (word_flags(token(num, k)) & (W_ABSTRACT | W_SEQUENCE_ADJ)) return 1;
         if (k + 1 < stop && is_plural(token(num, k)) && is_plural(token(num, k + 1))) plural_pair = 1;
     }
     for (int k = first; k < n; k++)

@@ -42,7 +42,7 @@ from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_
     MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS, MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL,
     NOUN_ADJECTIVES, NUMBER_WORDS, ONE_NOT_COUNT_NEXT, ONE_PRONOUN_PREFIX, PACK_WORDS, PAIR_NOUNS,
     PARTICIPLE_STOPS, PICTURE_WORDS, PREFIX_SYMBOLS, PRIZE_WORDS, PUNCT, PURPOSE_WORDS, RANK_WORDS,
-    SENTENCE_END, SEQUENCE_WORDS, SET_NOUN_TOKENS, SET_WORDS, STOP_WORDS, STORY_START, STORY_WORDS,
+    SENTENCE_END, SEQUENCE_ADJECTIVES, SEQUENCE_WORDS, SET_NOUN_TOKENS, SET_WORDS, STOP_WORDS, STORY_START, STORY_WORDS,
     SUPERLATIVE_WORDS, TENS_WORDS, TIME_WORDS, TITLE_PREPOSITIONS, UNIT_WORDS, VARIANT_NOUNS,
     WORD_CHARS, WORD_VALUES, lexicon_tables,
 )
@@ -545,6 +545,8 @@ def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int,
     for k in range(first, stop):
         if lower[k] in ABSTRACT_NOUNS:
             return "not pictured (7 Reasons Why, three ways)"
+        if lower[k] in SEQUENCE_ADJECTIVES:
+            return "place in a sequence (four consecutive Super Bowls)"
         if k + 1 < stop and _is_plural(lower[k]) and _is_plural(lower[k + 1]):
             plural_pair = True  # (a name only in Title Case: "women friends" are friends)
     # The phrase and the words after it ("four women have accused"), or before it ("a crash

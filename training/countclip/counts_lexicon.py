@@ -52,7 +52,7 @@ UNIT_WORDS = frozenset("""
 """.split())
 MONEY_WORDS = frozenset("""
     dollar dollars buck bucks cent cents euro euros eur usd gbp pence quid yen
-    yuan rmb rupee rupees rs franc francs grand bitcoin btc
+    yuan rmb rupee rupees rs franc francs grand bitcoin btc centimos centavos pesos kopeks
 """.split())
 FRACTION_WORDS = frozenset("""
     half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths seventh
@@ -92,6 +92,8 @@ PURPOSE_WORDS = frozenset("for".split())
 # After PURPOSE_WORDS, nouns of a capacity: "a villa for 8 people", "for 5 persons".
 CAPACITY_NOUNS = frozenset("people persons guests adults".split())
 SEQUENCE_WORDS = frozenset("last previous past".split())
+# ... and after it, in the noun phrase: "three previous years", "four consecutive Super Bowls".
+SEQUENCE_ADJECTIVES = frozenset("previous consecutive successive".split())
 PRIZE_WORDS = frozenset("win wins won winning".split())
 GESTURE_WORDS = frozenset("high".split())  # "giving a high five"
 MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
@@ -149,7 +151,7 @@ ABSTRACT_NOUNS = frozenset("""
     bedrooms bathrooms baths variables concentrations stats statistics nations organizations
     organisations exercises trailers strikes properties countries saves sessions services
     systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
-    regions resources directions positions uses
+    regions resources directions positions uses acts videos
 """.split())
 # Variants a product comes in, which a picture shows one of: after digits or a Title Case
 # numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
@@ -285,6 +287,7 @@ def lexicon_tables() -> dict:
         "man_nouns_with_s": MAN_NOUNS_WITH_S,
         # issue 21's shapes of web alt text
         "purpose_words": PURPOSE_WORDS, "capacity_nouns": CAPACITY_NOUNS, "sequence_words": SEQUENCE_WORDS,
+        "sequence_adjectives": SEQUENCE_ADJECTIVES,
         "prize_words": PRIZE_WORDS, "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
         "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,

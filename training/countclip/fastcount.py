@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "3b025df2168f369930731710b012fe0a4e0eacdd79ea9ad8ecf05cae5d71d8c8"
+MIRRORED_COUNTS_SHA256 = "bb8c3d5ed15bc01573c6c2fa8dccf34b636be8aeb0818b391317c57568834291"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -174,6 +174,7 @@ def configure(module: ModuleType) -> None:
         "title_prepositions": counts.TITLE_PREPOSITIONS,
         "capacity_nouns": counts.CAPACITY_NOUNS,
         "glued_pack_words": frozenset(counts.GLUED_PACK_WORDS),
+        "sequence_adjectives": counts.SEQUENCE_ADJECTIVES,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
