@@ -10,9 +10,11 @@
  * How `findCount` decides: NUMERAL_RE finds every numeral (number words in any case, digits,
  * idioms such as "a pair of"); `classify` reads each one's context and runs the rules in
  * order, the first that fires naming why it is not a count (ages, times, measures, money,
- * ranks, dates, scores, ranges, fractions, multipliers, "one of", compounds, names ...); the
- * surviving numerals are counts, and when they disagree the caption is ambiguous and we
- * abstain. `explain` shows every decision.
+ * ranks, dates, scores, ranges, fractions, multipliers, "one of", compounds, names ...), then
+ * `webShape` the shapes of web alt text whose count is not the picture's (listicles, news,
+ * Title Case names and builds; test/vectors/laion-count-labels.md); the surviving numerals are
+ * counts, and when they disagree the caption is ambiguous and we abstain. `explain` shows every
+ * decision.
  */
 
 import {
