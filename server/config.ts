@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { PrecisionChoice } from "./model/precision.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -65,6 +66,19 @@ export interface Config {
   countCacheSize: number;
   /** onnxruntime intra-op threads per session. */
   threads: number;
+  /** Let idle onnxruntime threads spin for work (ORT_SPINNING=1); they sleep by default. */
+  ortSpinning: boolean;
+  /** Run the model's sessions in worker threads, off the event loop (ORT_WORKER=1). */
+  ortWorker: boolean;
+  /** fp32 or int8 per tower, or "auto": as the bundle's manifest chooses. */
+  textPrecision: PrecisionChoice;
+  visionPrecision: PrecisionChoice;
+  /** Queries per text-encoder run. */
+  textBatchMax: number;
+  /** An idle query batcher waits this long for company before a run (0: none). */
+  batchWindowMs: number;
+  /** Back-pressure: refuse (503, Retry-After) a query that would wait longer than this for its embedding (0: never). */
+  maxQueueWaitMs: number;
   /** HNSW parameters. */
   hnswM: number;
   hnswEfConstruction: number;
@@ -86,6 +100,13 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
 function dirs(raw: string | undefined, fallback: string[]): string[] {
   if (raw === undefined) return fallback;
   return raw.split(path.delimiter).filter((p) => p !== "").map((p) => path.resolve(p));
+}
+
+function precision(env: Env, name: string): PrecisionChoice {
+  const raw = env[name];
+  if (raw === undefined || raw === "" || raw === "auto") return "auto";
+  if (raw === "fp32" || raw === "int8") return raw;
+  throw new Error(`config: ${name}=${raw} must be "auto", "fp32" or "int8"`);
 }
 
 function backend(raw: string | undefined): Config["indexBackend"] {
@@ -128,6 +149,13 @@ export function loadConfig(env: Env = process.env): Config {
     batchSize: int(env, "BATCH_SIZE", 16, 1, 256),
     countCacheSize: int(env, "COUNT_CACHE_SIZE", 1024, 1, 1_000_000),
     threads: int(env, "THREADS", 1, 1, 64),
+    ortSpinning: env["ORT_SPINNING"] === "1",
+    ortWorker: env["ORT_WORKER"] === "1",
+    textPrecision: precision(env, "TEXT_PRECISION"),
+    visionPrecision: precision(env, "VISION_PRECISION"),
+    textBatchMax: int(env, "TEXT_BATCH_MAX", 32, 1, 256),
+    batchWindowMs: int(env, "BATCH_WINDOW_MS", 0, 0, 1000),
+    maxQueueWaitMs: int(env, "MAX_QUEUE_WAIT_MS", 0, 0, 600_000),
     hnswM: int(env, "HNSW_M", 16, 2, 128),
     hnswEfConstruction: int(env, "HNSW_EF_CONSTRUCTION", 200, 8, 4096),
     hnswEfSearch: int(env, "HNSW_EF_SEARCH", 128, 8, 4096),

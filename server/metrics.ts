@@ -38,6 +38,43 @@ export class Metrics {
       });
     }
     new Gauge({
+      name: "countclip_count_prompt_cache_hit_ratio",
+      help: "Share of count-aware lookups answered from the count-prompt cache (hits / (hits + misses))",
+      registers,
+      collect() {
+        const cache = service.ready ? service.acquireUnleased().countPrompts : undefined;
+        const total = cache ? cache.hits + cache.misses : 0;
+        this.set(total > 0 ? cache!.hits / total : 0);
+      },
+    });
+    new Gauge({
+      name: "countclip_query_queue_wait_seconds",
+      help: "Estimated wait of a query arriving now for its text embedding (what back-pressure compares with MAX_QUEUE_WAIT_MS)",
+      registers,
+      collect() {
+        this.set(service.ready ? service.acquireUnleased().queryWaitMs / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: "countclip_queries_refused",
+      help: "Queries refused by back-pressure (503 Overloaded) since the serving model was loaded",
+      registers,
+      collect() {
+        this.set(service.ready ? service.acquireUnleased().refusedQueries : 0);
+      },
+    });
+    new Gauge({
+      name: "countclip_model_precision",
+      help: "1 for the precision each tower of the serving model runs at (fp32, int8)",
+      labelNames: ["tower", "precision"],
+      registers,
+      collect() {
+        this.reset();
+        if (!service.ready) return;
+        for (const [tower, precision] of Object.entries(service.acquireUnleased().embedder.precision)) this.set({ tower, precision }, 1);
+      },
+    });
+    new Gauge({
       name: "countclip_index_size",
       help: "Images in the serving index",
       registers,

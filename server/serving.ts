@@ -9,6 +9,14 @@ import { CountPromptCache } from "./count-prompts.ts";
 import type { Embedder } from "./model/embedder.ts";
 import { TextBatcher } from "./text-batcher.ts";
 
+/** What a Serving takes from the configuration (a Config satisfies it). */
+export interface ServingOptions {
+  countCacheSize: number;
+  textBatchMax: number;
+  batchWindowMs: number;
+  maxQueueWaitMs: number;
+}
+
 export class Serving {
   readonly countPrompts: CountPromptCache;
   private readonly queries: TextBatcher;
@@ -19,15 +27,26 @@ export class Serving {
     readonly embedder: Embedder,
     /** The one build this Serving answers from, whatever the backend switches to meanwhile. */
     readonly index: IndexView,
-    countCacheSize: number,
+    options: ServingOptions,
   ) {
-    this.countPrompts = new CountPromptCache(embedder, countCacheSize);
-    this.queries = new TextBatcher((texts) => embedder.embedTexts(texts));
+    this.countPrompts = new CountPromptCache(embedder, options.countCacheSize);
+    this.queries = new TextBatcher((texts) => embedder.embedTexts(texts),
+      { maxBatch: options.textBatchMax, windowMs: options.batchWindowMs, maxWaitMs: options.maxQueueWaitMs });
   }
 
-  /** Embed one query or prompt, batched with concurrent ones. */
+  /** Embed one query or prompt, batched with concurrent ones; rejects with OverloadedError past the wait budget. */
   embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
     return this.queries.embed(text, signal);
+  }
+
+  /** Queries refused by back-pressure since this Serving started. */
+  get refusedQueries(): number {
+    return this.queries.refused;
+  }
+
+  /** How long a query arriving now would wait for its embedding, ms (the back-pressure estimate). */
+  get queryWaitMs(): number {
+    return this.queries.estimatedWaitMs();
   }
 
   /** Full (re)builds so far; named in every response. */
