@@ -178,7 +178,8 @@ function recallQueries(n: number): string[] {
 }
 
 function meanRecall(got: string[][], want: string[][]): number {
-  const per = got.map((hits, i) => hits.filter((id) => want[i]!.includes(id)).length / Math.max(1, want[i]!.length));
+  // An empty reference (an empty index) is matched by an empty answer: recall 1, not 0.
+  const per = got.map((hits, i) => (want[i]!.length === 0 ? Number(hits.length === 0) : hits.filter((id) => want[i]!.includes(id)).length / want[i]!.length));
   return Number((per.reduce((a, b) => a + b, 0) / per.length).toFixed(4));
 }
 
