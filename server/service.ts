@@ -74,6 +74,8 @@ export class IndexService {
   private importing: Promise<void> | undefined;
   private following: Promise<void> | undefined;
   private follower: NodeJS.Timeout | undefined;
+  /** A build this process failed to follow (its bundle here is another model). */
+  private unfollowable: number | undefined;
 
   constructor(readonly config: Config, private readonly loadEmbedder: LoadEmbedder, backend?: IndexBackend) {
     this.backend = backend ?? backendFor(config);
@@ -126,23 +128,29 @@ export class IndexService {
 
   embedderOptions(): EmbedderOptions {
     const c = this.config;
-    return {
-      intraOpThreads: c.threads, spinning: c.ortSpinning, worker: c.ortWorker, textPrecision: c.textPrecision, visionPrecision: c.visionPrecision,
-      maxImageBatch: c.batchSize, maxPixels: c.maxPixels, maxInputBytes: c.maxImageBytes,
-    };
+    return { intraOpThreads: c.threads, maxImageBatch: c.batchSize, maxPixels: c.maxPixels, maxInputBytes: c.maxImageBytes };
   }
 
   // ---- start-up -------------------------------------------------------------------------
 
   /** Serve the active build when the active model built it; otherwise (re)build it. */
   async start(): Promise<void> {
+    try {
+      await this.startServing();
+    } catch (err) {
+      await this.backend.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startServing(): Promise<void> {
     await this.job.load();
     let active = await this.backend.open();
     for (let attempt = 1; ; attempt++) {
       const embedder = await this.startEmbedder(active?.origin);
       try {
         const view = await this.initialView(active, embedder);
-        this.serving = new Serving(embedder, view, this.config);
+        this.serving = new Serving(embedder, view, this.config.countCacheSize);
         break;
       } catch (err) {
         await embedder.close();
@@ -176,6 +184,13 @@ export class IndexService {
     if (active && active.origin.modelId === embedder.modelId && active.dim === embedder.dim) {
       console.log(`index: ${this.backend.kind} build ${active.origin.build} (${await active.size()} images, model ${embedder.modelId})`);
       return active;
+    }
+    // A shared database is not re-embedded because one process was configured differently:
+    // that would switch every other process to a model its operator did not choose.
+    if (active && this.backend.kind === "pgvector") {
+      throw new IndexMismatchError(`the database's index holds model ${active.origin.modelId} (dim ${active.dim}, bundle ${active.origin.modelDir}), ` +
+        `but this process loaded model ${embedder.modelId} (dim ${embedder.dim}, bundle ${embedder.bundleDir}): point MODEL_DIR at the ` +
+        "database's bundle, or switch the database with POST /v1/index/rebuild {\"modelDir\"} on a running process");
     }
     const origin: IndexOrigin = { modelId: embedder.modelId, modelDir: embedder.bundleDir, startModelDir: this.config.modelDir, build: (active?.origin.build ?? 0) + 1 };
     return this.buildAndCommit(origin, embedder, active, async (builder) => {
@@ -235,12 +250,14 @@ export class IndexService {
     const current = this.serving;
     if (!current || this.stopping) return;
     const view = await this.backend.active();
-    if (!view || view.buildKey === current.index.buildKey) return;
+    if (!view || view.buildKey === current.index.buildKey || view.buildKey === this.unfollowable) return;
     // The view already serves here (a rebuild of this process is finishing its swap).
     if (this.serving !== current) return;
     const embedder = await this.loadEmbedder(view.origin.modelDir, this.embedderOptions());
     if (embedder.modelId !== view.origin.modelId || embedder.dim !== view.dim) {
       await embedder.close();
+      // Said once per build, not at every poll.
+      this.unfollowable = view.buildKey;
       throw new IndexMismatchError(`the active build ${view.origin.build} holds model ${view.origin.modelId} (dim ${view.dim}) from ${view.origin.modelDir}, but that bundle here is model ${embedder.modelId} (dim ${embedder.dim}); this process keeps serving build ${current.build}`);
     }
     if (this.serving !== current) {
@@ -248,7 +265,7 @@ export class IndexService {
       return;
     }
     console.log(`index: following the switch to build ${view.origin.build} (model ${view.origin.modelId})`);
-    this.swap(new Serving(embedder, view, this.config));
+    this.swap(new Serving(embedder, view, this.config.countCacheSize));
   }
 
   private swap(next: Serving): void {
@@ -376,7 +393,7 @@ export class IndexService {
       }
     }, true);
     // Same model, new build: the serving embedder carries over (not closed with the old one).
-    const next = new Serving(serving.embedder, view, this.config);
+    const next = new Serving(serving.embedder, view, this.config.countCacheSize);
     const old = this.serving;
     this.serving = next;
     old?.retire({ closeModel: false });
@@ -415,7 +432,7 @@ export class IndexService {
       });
       const total = await view.size();
       this.job.progress(total, total);
-      this.swap(new Serving(embedder, view, this.config));
+      this.swap(new Serving(embedder, view, this.config.countCacheSize));
       console.log(`rebuild: build ${origin.build} of ${total} images with model ${origin.modelId} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       await this.finishRebuild("succeeded");
     } catch (err) {

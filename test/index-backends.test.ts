@@ -203,6 +203,15 @@ for (const backend of ["embedded", "pgvector"] as const) {
         assert.equal(res.body.indexBuild, rebuilt.indexBuild);
         other.child.kill("SIGTERM");
       });
+
+      test("a process configured with another model is refused, the shared index left as it is", async (t) => {
+        if (skipWithoutPg(t)) return;
+        const before = (await request(svc!.app).get("/v1/index").expect(200)).body;
+        await assert.rejects(startTestService(small, env), /the database's index holds model .* but this process loaded model/);
+        const after = (await request(svc!.app).get("/v1/index").expect(200)).body;
+        assert.equal(after.indexBuild, before.indexBuild);
+        assert.equal(after.modelId, before.modelId);
+      });
     }
   });
 }
