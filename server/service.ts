@@ -128,7 +128,10 @@ export class IndexService {
 
   embedderOptions(): EmbedderOptions {
     const c = this.config;
-    return { intraOpThreads: c.threads, maxImageBatch: c.batchSize, maxPixels: c.maxPixels, maxInputBytes: c.maxImageBytes };
+    return {
+      intraOpThreads: c.threads, spinning: c.ortSpinning, worker: c.ortWorker, textPrecision: c.textPrecision, visionPrecision: c.visionPrecision,
+      maxImageBatch: c.batchSize, maxPixels: c.maxPixels, maxInputBytes: c.maxImageBytes,
+    };
   }
 
   // ---- start-up -------------------------------------------------------------------------
@@ -150,7 +153,7 @@ export class IndexService {
       const embedder = await this.startEmbedder(active?.origin);
       try {
         const view = await this.initialView(active, embedder);
-        this.serving = new Serving(embedder, view, this.config.countCacheSize);
+        this.serving = new Serving(embedder, view, this.config);
         break;
       } catch (err) {
         await embedder.close();
@@ -265,7 +268,7 @@ export class IndexService {
       return;
     }
     console.log(`index: following the switch to build ${view.origin.build} (model ${view.origin.modelId})`);
-    this.swap(new Serving(embedder, view, this.config.countCacheSize));
+    this.swap(new Serving(embedder, view, this.config));
   }
 
   private swap(next: Serving): void {
@@ -393,7 +396,7 @@ export class IndexService {
       }
     }, true);
     // Same model, new build: the serving embedder carries over (not closed with the old one).
-    const next = new Serving(serving.embedder, view, this.config.countCacheSize);
+    const next = new Serving(serving.embedder, view, this.config);
     const old = this.serving;
     this.serving = next;
     old?.retire({ closeModel: false });
@@ -432,7 +435,7 @@ export class IndexService {
       });
       const total = await view.size();
       this.job.progress(total, total);
-      this.swap(new Serving(embedder, view, this.config.countCacheSize));
+      this.swap(new Serving(embedder, view, this.config));
       console.log(`rebuild: build ${origin.build} of ${total} images with model ${origin.modelId} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       await this.finishRebuild("succeeded");
     } catch (err) {
