@@ -126,6 +126,9 @@ for (const backend of ["embedded", "pgvector"] as const) {
       await writeVectorBundle(wrongDim, serving.modelId, dim + 1, [{ id: "x" }], new Float32Array(dim + 1));
       assert.match((await request(app).post("/v1/index/import").send({ path: wrongDim }).expect(409)).body.detail, /dimension/);
       await request(app).post("/v1/index/import").send({ path: "/etc" }).expect(403);
+      await request(app).post("/v1/index/import").send({ path: path.join(env["DATA_DIR"]!, "missing") }).expect(404);
+      // A directory that is not a vector bundle: 422, saying what is wrong.
+      assert.match((await request(app).post("/v1/index/import").send({ path: path.join(env["DATA_DIR"]!, "jobs") }).expect(422)).body.detail, /manifest\.json/);
       // Imported vectors have no image bytes: remove them before the rebuild re-embeds all.
       await request(app).delete("/v1/images/imp0").expect(204);
       await request(app).delete("/v1/images/imp1").expect(204);
