@@ -427,9 +427,16 @@ export class IndexService {
       const started = performance.now();
       const view = await this.buildAndCommit(origin, embedder, old.index, async (builder) => {
         const items = await old.index.items();
+        let logged = performance.now();
         await embedInto(items, embedder!, this.blobs, builder, {
           batchSize: this.config.batchSize,
-          onProgress: (done) => this.job.progress(done),
+          onProgress: (done) => {
+            this.job.progress(done);
+            if (performance.now() - logged < 5000) return;
+            logged = performance.now();
+            const rate = done / ((logged - started) / 1000);
+            console.log(`rebuild: ${done} of ${items.length} images re-embedded (${rate.toFixed(1)}/s)`);
+          },
           shouldStop: () => this.stopping,
         });
       });
