@@ -4,7 +4,9 @@
  * score the first k hits against gallery.jsonl's labels. Starts nothing itself.
  *
  *   npx tsx scripts/eval_gallery_search.ts [--url http://127.0.0.1:8080] [--gallery server/assets/gallery]
- *                                          [--k 5] [--concurrency 4] [--json out.json]
+ *                                          [--k 5] [--count-weight W] [--concurrency 4] [--json out.json]
+ *
+ * --count-weight sends that `countWeight` with the count-aware queries (default: the service's).
  *
  * Figures, for each mode:
  *   top-1 exact       the first hit shows the asked kind at the asked count
@@ -78,11 +80,11 @@ function pairsOf(labels: Map<string, Label>): Pair[] {
   return [...pairs.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.count - b.count);
 }
 
-async function search(url: string, query: string, k: number, countAware: boolean): Promise<Hit[]> {
+async function search(url: string, query: string, k: number, countAware: boolean, countWeight?: number): Promise<Hit[]> {
   const response = await fetch(`${url}/v1/search`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query, k, countAware }),
+    body: JSON.stringify({ query, k, countAware, ...(countWeight === undefined ? {} : { countWeight }) }),
   });
   if (!response.ok) throw new Error(`search ${JSON.stringify(query)}: HTTP ${response.status} ${await response.text()}`);
   const body = (await response.json()) as { hits: Hit[] };
@@ -148,12 +150,15 @@ async function main(): Promise<void> {
       gallery: { type: "string", default: "server/assets/gallery" },
       k: { type: "string", default: "5" },
       concurrency: { type: "string", default: "4" },
+      "count-weight": { type: "string" },
       json: { type: "string" },
     },
   });
   const url = values.url!.replace(/\/+$/, "");
   const k = Number(values.k);
   if (!Number.isInteger(k) || k < 1) throw new Error("--k must be a positive integer");
+  const countWeight = values["count-weight"] === undefined ? undefined : Number(values["count-weight"]);
+  if (countWeight !== undefined && !(countWeight >= 0)) throw new Error("--count-weight must be a number >= 0");
   const labels = await readLabels(values.gallery!);
   const pairs = pairsOf(labels);
   const model = (await (await fetch(`${url}/v1/model`)).json()) as { modelId?: string };
@@ -163,7 +168,7 @@ async function main(): Promise<void> {
   const report: Record<string, Figures> = {};
   for (const countAware of [true, false]) {
     const outcomes = await mapLimited(pairs, Number(values.concurrency), async (pair) =>
-      score(pair, await search(url, pair.query, k, countAware), labels, k));
+      score(pair, await search(url, pair.query, k, countAware, countAware ? countWeight : undefined), labels, k));
     const mode = countAware ? "count-aware" : "plain";
     const all = summarise(outcomes);
     const counted = summarise(outcomes.filter((o) => o.pair.count >= 2));
@@ -174,7 +179,7 @@ async function main(): Promise<void> {
   console.log(table(rows, k));
   if (values.json) {
     const tmp = `${values.json}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify({ url, k, modelId: model.modelId, pairs: pairs.length, images: labels.size, ...report }, null, 2) + "\n");
+    await fs.writeFile(tmp, JSON.stringify({ url, k, countWeight: countWeight ?? "service default", modelId: model.modelId, pairs: pairs.length, images: labels.size, ...report }, null, 2) + "\n");
     await fs.rename(tmp, values.json);
   }
 }
