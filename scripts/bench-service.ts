@@ -17,6 +17,7 @@
  * (--save/--save-model), so the server loads it instead of indexing a gallery.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -120,8 +121,26 @@ function summarise(samples: PhaseSamples): Record<string, { p50ms: number; meanM
 /** Per-connection state autocannon hands to setupRequest/onResponse (one request in flight each). */
 interface Ctx { sentAt?: number }
 
+/**
+ * CPU seconds the server process (all its threads) has used, from /proc (Linux; undefined
+ * elsewhere). CPU per request does not depend on what else the machine runs, so on a shared
+ * machine it says what wall-clock figures cannot: the capacity of two idle cores.
+ */
+function serverCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
+let serverPid: number | undefined;
+
 async function load(url: string, bodies: Array<Record<string, unknown>>, connections: number, duration: number) {
   const samples: PhaseSamples = {};
+  const cpuBefore = serverCpuSeconds(serverPid);
+  const clientBefore = process.cpuUsage();
   const served: number[] = [];
   let refused = 0;
   let failed = 0;
@@ -147,6 +166,9 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
     })),
   });
   served.sort((a, b) => a - b);
+  const cpuAfter = serverCpuSeconds(serverPid);
+  const client = process.cpuUsage(clientBefore);
+  const answered = Math.max(1, served.length + refused);
   return {
     connections,
     // Answered requests only: refusals are fast by design and must not flatter either figure.
@@ -158,6 +180,9 @@ async function load(url: string, bodies: Array<Record<string, unknown>>, connect
     errors: result.errors + result.timeouts + failed,
     served: served.length,
     serverTiming: summarise(samples),
+    // CPU per answered or refused request: server (all threads) and this process (autocannon).
+    serverCpuMsPerRequest: cpuBefore === undefined || cpuAfter === undefined ? null : Number(((cpuAfter - cpuBefore) * 1000 / answered).toFixed(2)),
+    clientCpuMsPerRequest: Number(((client.user + client.system) / 1000 / answered).toFixed(2)),
   };
 }
 
@@ -207,7 +232,9 @@ async function rerankLatency(url: string, runs: number) {
   }));
   const body = JSON.stringify({ prompt: "a photo of five red balloons", images });
   const times: number[] = [];
+  let cpuStart: number | undefined;
   for (let i = 0; i <= runs; i++) {
+    if (i === 1) cpuStart = serverCpuSeconds(serverPid);
     const t = performance.now();
     const res = await fetch(`${url}/v1/rerank`, { method: "POST", headers: { "content-type": "application/json" }, body });
     if (res.status !== 200) throw new Error(`rerank: ${res.status} ${await res.text()}`);
@@ -215,7 +242,9 @@ async function rerankLatency(url: string, runs: number) {
     if (i > 0) times.push(performance.now() - t); // the first run warms caches
   }
   times.sort((a, b) => a - b);
-  return { images: 8, size: "512x512", runs, p50ms: Number(fmt(percentile(times, 50))), p99ms: Number(fmt(percentile(times, 99))), bodyBytes: body.length };
+  const cpuEnd = serverCpuSeconds(serverPid);
+  const serverCpuMsPerRerank = cpuStart === undefined || cpuEnd === undefined ? null : Number(((cpuEnd - cpuStart) * 1000 / runs).toFixed(1));
+  return { images: 8, size: "512x512", runs, p50ms: Number(fmt(percentile(times, 50))), p99ms: Number(fmt(percentile(times, 99))), serverCpuMsPerRerank, bodyBytes: body.length };
 }
 
 /** count-aware p50/p99 and req/s over plain (no count in query) at each concurrency. */
@@ -242,6 +271,7 @@ async function recallAgainst(primaryTopTen: string[][], queries: string[], preci
 
 const started = performance.now();
 const { child, url } = await startServer();
+serverPid = child.pid;
 let exited = false;
 child.once("exit", () => {
   exited = true;
@@ -278,10 +308,10 @@ try {
   };
   console.log(JSON.stringify(result));
   console.error(`\nsettings ${JSON.stringify(settings)}, precision ${JSON.stringify(precision)}`);
-  console.error(`| vectors | scenario | clients | served req/s | p50 ms | p99 ms | refused/s | errors |\n|---|---|---|---|---|---|---|---|`);
-  for (const r of search) console.error(`| ${result.vectors} | ${r["scenario"]} | ${r["connections"]} | ${r["requestsPerSecond"]} | ${r["p50ms"]} | ${r["p99ms"]} | ${r["refusedPerSecond"]} | ${r["errors"]} |`);
+  console.error(`| vectors | scenario | clients | served req/s | p50 ms | p99 ms | refused/s | errors | server CPU ms/req | client CPU ms/req |\n|---|---|---|---|---|---|---|---|---|---|`);
+  for (const r of search) console.error(`| ${result.vectors} | ${r["scenario"]} | ${r["connections"]} | ${r["requestsPerSecond"]} | ${r["p50ms"]} | ${r["p99ms"]} | ${r["refusedPerSecond"]} | ${r["errors"]} | ${r["serverCpuMsPerRequest"]} | ${r["clientCpuMsPerRequest"]} |`);
   console.error(`count-aware / plain: ${JSON.stringify(result.countAwareOverPlain)}; count-prompt cache ${JSON.stringify(countPromptCache)}`);
-  console.error(`rerank 8 x 512x512: p50 ${rerank.p50ms} ms, p99 ${rerank.p99ms} ms (${rerank.runs} runs)`);
+  console.error(`rerank 8 x 512x512: p50 ${rerank.p50ms} ms, p99 ${rerank.p99ms} ms (${rerank.runs} runs), server CPU ${rerank.serverCpuMsPerRerank} ms per rerank`);
   if (recall) console.error(`recall@10 vs ${recall.against}: ${recall.recallAt10} (${recall.queries} queries)`);
   if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2));
 } finally {

@@ -39,9 +39,14 @@ export class Serving {
     return this.queries.embed(text, signal);
   }
 
-  /** Queries refused by back-pressure since this Serving started. */
+  /** Queries refused by back-pressure since this Serving started (by the batcher or before it). */
   get refusedQueries(): number {
     return this.queries.refused;
+  }
+
+  /** Count a request refused before it reached the batcher (routes/search.ts). */
+  recordRefusal(): void {
+    this.queries.refused++;
   }
 
   /** How long a query arriving now would wait for its embedding, ms (the back-pressure estimate). */

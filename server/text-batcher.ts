@@ -24,7 +24,7 @@ export interface BatcherOptions {
   maxBatch: number;
   /** An idle batcher waits this long after a first text for company (0: runs it at once). */
   windowMs: number;
-  /** Refuse a text whose estimated wait before its run ends exceeds this (0: never refuse). */
+  /** Refuse a text whose estimated wait before its run starts exceeds this (0: never refuse). */
   maxWaitMs: number;
 }
 
@@ -91,14 +91,15 @@ export class TextBatcher {
   }
 
   /**
-   * How long a text arriving now would wait until its run ends: the rest of the run in flight,
-   * then one run per batch of the queue ahead of it and its own. Unknown (0) before any run.
+   * How long a text arriving now would wait in the queue before its own run starts: the rest
+   * of the run in flight, then one run per full batch queued ahead of it. Its own run is not
+   * counted, so an idle batcher always admits (0), whatever its last runs cost: refusing at an
+   * idle server would help nobody, and the average would never be renewed.
    */
   estimatedWaitMs(now = this.clock()): number {
-    if (this.runMs === undefined) return 0;
-    const inFlight = this.running ? Math.max(0, this.runMs - (now - this.runStarted)) : 0;
-    const runs = Math.ceil((this.queue.length + 1) / this.options.maxBatch);
-    return inFlight + runs * this.runMs;
+    if (this.runMs === undefined || !this.running) return 0;
+    const inFlight = Math.max(0, this.runMs - (now - this.runStarted));
+    return inFlight + Math.floor(this.queue.length / this.options.maxBatch) * this.runMs;
   }
 
   private schedule(): void {

@@ -52,19 +52,19 @@ test("a full batch does not wait for the window", async () => {
   await all;
 });
 
-test("back-pressure: the wait estimate is the rest of the run in flight plus one run per batch ahead", async () => {
+test("back-pressure: the wait estimate is the rest of the run in flight plus one run per full batch ahead", async () => {
   const c = controlled();
   const batcher = new TextBatcher(c.embed, { maxBatch: 2, maxWaitMs: 1000 }, c.clock);
   assert.equal(batcher.estimatedWaitMs(), 0, "nothing known before a first run");
   const learn = batcher.embed("learn");
   await c.finish(40);
   await learn;
-  assert.equal(batcher.estimatedWaitMs(), 40, "idle: its own run");
+  assert.equal(batcher.estimatedWaitMs(), 0, "idle: no wait, whatever the last run cost");
   const inFlight = batcher.embed("r");
   const queued = ["q1", "q2", "q3"].map((t) => batcher.embed(t));
   c.state.now += 10;
-  // 30 ms left of the run in flight + ceil((3 queued + the newcomer) / 2) = 2 runs of 40.
-  assert.equal(batcher.estimatedWaitMs(), 30 + 80);
+  // 30 ms left of the run in flight + floor(3 queued / 2) = 1 full batch of 40 ahead.
+  assert.equal(batcher.estimatedWaitMs(), 30 + 40);
   await c.finish(30);
   await c.finish(40);
   await c.finish(40);
@@ -74,14 +74,14 @@ test("back-pressure: the wait estimate is the rest of the run in flight plus one
 
 test("back-pressure: past the budget a text is refused at once (503, Retry-After), counted, and later served", async () => {
   const c = controlled();
-  const batcher = new TextBatcher(c.embed, { maxBatch: 1, maxWaitMs: 70 }, c.clock);
+  const batcher = new TextBatcher(c.embed, { maxBatch: 1, maxWaitMs: 50 }, c.clock);
   const learn = batcher.embed("learn");
   await c.finish(30);
   await learn;
-  const a = batcher.embed("a"); // runs: 30 ms
-  const b = batcher.embed("b"); // 30 in flight + 1 run = 60 <= 70: queued
-  await assert.rejects(batcher.embed("c"), // 30 in flight + 2 runs = 90 > 70
-    (e: unknown) => e instanceof OverloadedError && e.status === 503 && e.retryAfterSeconds === 1 && /about 90 ms.*budget of 70 ms/.test(e.message));
+  const a = batcher.embed("a"); // idle: runs at once
+  const b = batcher.embed("b"); // 30 left in flight, nothing queued ahead: 30 <= 50, queued
+  await assert.rejects(batcher.embed("c"), // 30 in flight + b's run = 60 > 50
+    (e: unknown) => e instanceof OverloadedError && e.status === 503 && e.retryAfterSeconds === 1 && /about 60 ms.*budget of 50 ms/.test(e.message));
   assert.equal(batcher.refused, 1);
   assert.equal(batcher.pending, 1, "the refused text was never queued");
   await c.finish(30);

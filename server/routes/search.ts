@@ -1,5 +1,5 @@
 /** POST /v1/search, /v1/rerank, /v1/count. */
-import { type ErrorRequestHandler, Router } from "express";
+import { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { galleryNouns } from "../gallery.ts";
 import { displaySource } from "../paths.ts";
@@ -15,7 +15,21 @@ export function searchRoutes(ctx: RouteContext): Router {
   const { api, config, service, json } = ctx;
   const router = Router();
 
-  router.route("/v1/search").post(json, api.body("search"), async (req, res) => {
+  /**
+   * Back-pressure before the body is read: when the query queue is already past its budget, a
+   * refusal must cost next to nothing (no JSON, no validation), or under a retry storm the
+   * refusals become the overload. A request let through is checked again by the batcher.
+   */
+  const admit: RequestHandler = (_req, _res, next) => {
+    const budget = config.maxQueueWaitMs;
+    const serving = budget > 0 && service.ready ? service.acquireUnleased() : undefined;
+    const wait = serving?.queryWaitMs ?? 0;
+    if (wait <= budget) return next();
+    serving!.recordRefusal();
+    next(new OverloadedError(wait, budget));
+  };
+
+  router.route("/v1/search").post(admit, json, api.body("search"), async (req, res) => {
     const body = req.body as Schemas["SearchRequest"];
     const k = body.k ?? 10;
     if (k > config.maxK) throw badRequest(`k=${k} exceeds this server's maximum of ${config.maxK}`, [{ path: "/k", message: `must be <= ${config.maxK}` }]);
@@ -28,7 +42,7 @@ export function searchRoutes(ctx: RouteContext): Router {
     api.send(res, "search", 200, result);
   }).all(methodNotAllowed(["POST"]));
 
-  router.route("/v1/rerank").post(json, api.body("rerank"), async (req, res) => {
+  router.route("/v1/rerank").post(admit, json, api.body("rerank"), async (req, res) => {
     const body = req.body as Schemas["RerankRequest"];
     if (body.images.length > config.maxRerankImages) {
       throw badRequest(`${body.images.length} images exceed this server's maximum of ${config.maxRerankImages}`, [
