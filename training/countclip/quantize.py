@@ -152,18 +152,23 @@ def quantize_bundle(bundle_dir: Path, towers: tuple[str, ...], embed_text: Calla
     for tower in towers:  # text first: vision's recall is measured with text's chosen precision
         target = bundle_dir / INT8_FILES[tower]
         quantize_file(bundle_dir / FP32_FILES[tower], target)
-        key = "text_int8" if tower == "text" else "image_int8"
-        candidate = dict(emb)
-        candidate[key] = embed_text(target, prompts) if tower == "text" else embed_images(target)
-        recall = recall_at_k(candidate["text_int8"], candidate["image_int8"], emb["text_fp32"], emb["image_fp32"])
-        result = tower_parity(target.name, candidate[key], emb["text_fp32" if tower == "text" else "image_fp32"], recall)
+        quantized = embed_text(target, prompts) if tower == "text" else embed_images(target)
+        reference = emb["text_fp32"] if tower == "text" else emb["image_fp32"]
+        # The whole int8 pipeline so far, with this tower's new embeddings, against all-fp32.
+        queries = quantized if tower == "text" else emb["text_int8"]
+        gallery = quantized if tower == "vision" else emb["image_int8"]
+        recall = recall_at_k(queries, gallery, emb["text_fp32"], emb["image_fp32"])
+        result = tower_parity(target.name, quantized, reference, recall)
         report[tower] = result
         verdict = "int8" if result["passed"] else "fp32 (int8 kept, not chosen)" if result["shipped"] else "fp32 (int8 dropped)"
         log(f"int8 {tower}: worst cosine {result['min_cosine']:.4f}, mean {result['mean_cosine']:.4f}, "
             f"recall@{RECALL_K} {result['recall_at_10']:.3f} -> {verdict}")
         if result["passed"]:
             precision[tower] = "int8"
-            emb[key] = candidate[key]  # type: ignore[literal-required]
+            if tower == "text":
+                emb["text_int8"] = quantized
+            else:
+                emb["image_int8"] = quantized
         elif not result["shipped"]:
             target.unlink()
     return {"precision": precision, "quantization": report}
