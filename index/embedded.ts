@@ -399,9 +399,13 @@ export class EmbeddedBackend implements IndexBackend {
       return previous;
     });
     const started = performance.now();
-    await this.store.save(view.index, view.origin, generation);
+    try {
+      await this.store.save(view.index, view.origin, generation);
+    } finally {
+      // Nothing appends to the old log any more; on failure it stays on disk for replay.
+      await old?.close();
+    }
     this.generation = generation;
-    await old?.close();
     await this.pruneLogs();
     console.log(`index: snapshot ${generation} of ${view.index.size} images in ${(performance.now() - started).toFixed(0)} ms`);
   }
