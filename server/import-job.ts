@@ -1,17 +1,10 @@
+import type { components } from "./api/types.gen.ts";
+
 /**
  * Progress of a bulk import (POST /v1/index/import): done/total and rate, reported on
  * GET /v1/index and logged every few seconds. One import runs at a time.
  */
-export interface ImportStatus {
-  state: "idle" | "running" | "succeeded" | "failed";
-  done: number;
-  total: number;
-  /** Vectors per second since the import started. */
-  rate: number;
-  startedAt?: string;
-  finishedAt?: string;
-  error?: string;
-}
+export type ImportStatus = components["schemas"]["ImportState"];
 
 const LOG_EVERY_MS = 5000;
 
