@@ -16,6 +16,7 @@ from countclip import fastcount
 from countclip.cli import main as cli_main
 from countclip.counts import find_count
 from countclip.mining import mine, sample, select
+from countclip.mining.rows import KEY_ORDER, ROWS_SCHEMA, Caps
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "captions" / "laion-captions.jsonl"
 
@@ -230,19 +231,19 @@ def test_output_is_identical_with_and_without_bulk_proofs_and_the_c_core(tmp_pat
     assert explained["proven_abstentions"] == 0
 
 
-def _reference_balance(frame: pl.DataFrame, caps: select.Caps) -> pl.DataFrame:
+def _reference_balance(frame: pl.DataFrame, caps: Caps) -> pl.DataFrame:
     """The definition: dedupe in KEY_ORDER, noun cap, then each count's first rows in KEY_ORDER."""
-    frame = frame.sort(select.KEY_ORDER).unique(subset=["key", "url", "caption"], keep="first", maintain_order=True)
+    frame = frame.sort(KEY_ORDER).unique(subset=["key", "url", "caption"], keep="first", maintain_order=True)
     if caps.per_noun is not None:
         frame = frame.filter(pl.int_range(pl.len()).over("noun_key") < caps.per_noun)
-    frame = frame.sort(["count", *select.KEY_ORDER])
+    frame = frame.sort(["count", *KEY_ORDER])
     if caps.per_count is not None:
         frame = frame.filter(pl.int_range(pl.len()).over("count") < caps.per_count)
     return frame
 
 
 @pytest.mark.parametrize("key_range", [2**64, 40])  # 40: many equal keys of different rows
-@pytest.mark.parametrize("caps", [select.Caps(), select.Caps(per_count=5), select.Caps(per_count=5, per_noun=3)])
+@pytest.mark.parametrize("caps", [Caps(), Caps(per_count=5), Caps(per_count=5, per_noun=3)])
 def test_balance_and_prune_follow_the_sampling_order_with_duplicates_and_equal_keys(key_range, caps):
     import numpy as np
 
@@ -259,15 +260,15 @@ def test_balance_and_prune_follow_the_sampling_order_with_duplicates_and_equal_k
     got, duplicates = sample.balance(frame, caps)
     assert got.equals(expected) and duplicates == n - frame.unique(["key", "url", "caption"]).height
     # Pruning parts first (as tasks do, on Arrow rows; as the driver does, in polars) changes nothing.
-    parts = [select.prune_rows(frame.slice(start, 100).to_arrow().cast(select.ROWS_SCHEMA), caps)[0]
+    parts = [select.prune_rows(frame.slice(start, 100).to_arrow().cast(ROWS_SCHEMA), caps)[0]
              for start in range(0, n, 100)]
-    assert all(part.schema == select.ROWS_SCHEMA for part in parts)
+    assert all(part.schema == ROWS_SCHEMA for part in parts)
     assert sample.balance(pl.concat(map(sample.to_frame, parts)), caps)[0].equals(expected)
     parts = [sample.prune(frame.slice(start, 100), caps)[0] for start in range(0, n, 100)]
     assert sample.balance(pl.concat(parts), caps)[0].equals(expected)
     # Equal keys in any order: ties go by (source_file, row).
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
-    in_order = shuffled.sort(["count", *select.KEY_ORDER])
+    in_order = shuffled.sort(["count", *KEY_ORDER])
     if caps.per_count is not None:
         in_order = in_order.filter(pl.int_range(pl.len()).over("count") < caps.per_count)
     assert shuffled[sample._first_per_count(shuffled, caps.per_count)].equals(in_order)

@@ -34,7 +34,8 @@ from countclip.mining import select
 from countclip.mining.outputs import atomic_write, write_count_histogram, write_json
 from countclip.mining.prefilter import Prefilter
 from countclip.mining.prove import AbstentionProver
-from countclip.mining.select import Caps, CountReader
+from countclip.mining.rows import ROWS_SCHEMA, Caps
+from countclip.mining.select import CountReader
 from countclip.mining.shards import resolve_paths
 from countclip.mining.sources import (PARQUET_SUFFIXES, TAR_SUFFIXES, Columns, InputError, Task, UnreadableInput,
                                      iter_batches, plan_tasks)
@@ -64,7 +65,7 @@ class MineConfig:
 
 @dataclass
 class TaskResult:
-    rows: pa.Table  # select.ROWS_SCHEMA
+    rows: pa.Table  # ROWS_SCHEMA
     stats: Counter = field(default_factory=Counter)
     duplicates: int = 0
     failure: dict | None = None
@@ -102,7 +103,7 @@ def run_task(task: Task, config: MineConfig) -> TaskResult:
     except UnreadableInput as error:
         if not config.skip_bad_inputs:
             raise
-        return TaskResult(select.ROWS_SCHEMA.empty_table(), Counter({"failed_tasks": 1}),
+        return TaskResult(ROWS_SCHEMA.empty_table(), Counter({"failed_tasks": 1}),
                           failure={"path": task.path, "row_groups": list(task.row_groups), "error": str(error)})
 
 

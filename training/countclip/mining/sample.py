@@ -1,4 +1,4 @@
-"""Bottom-k sampling of eligible rows (see select.py): dedupe, noun cap, count cap, in polars.
+"""Bottom-k sampling of eligible rows (rows.py; see select.py): dedupe, noun cap, count cap, in polars.
 
 The driver of `countclip mine` merges the tasks' rows here. Tasks prune their own rows with
 `select.prune_rows`, which takes the common case (count cap only, no repeated key) in numpy
@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from countclip.mining.select import KEY_ORDER, ROWS_SCHEMA, Caps, first_per_count, over_cap, ranks_within, repeated
+from countclip.mining.rows import KEY_ORDER, ROWS_SCHEMA, Caps, first_per_count, over_cap, ranks_within, repeated
 
 SCHEMA = {"url": pl.String, "caption": pl.String, "count": pl.Int32, "noun": pl.String,
           "source_file": pl.String, "row": pl.Int64, "key": pl.UInt64, "noun_key": pl.String}

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from countclip.mining.prefilter import Prefilter, clean_captions
 from countclip.mining.prove import AbstentionProver
+from countclip.mining.rows import ROWS_SCHEMA, Caps, first_per_count, over_cap, repeated
 
 MIN_COUNT, MAX_COUNT = 2, 10
 
@@ -33,12 +34,6 @@ OUT_OF_RANGE = "out_of_range"  # a count outside 2..10
 NO_NOUN = "no_noun"  # a count with no counted noun: nothing to ask the detector for
 NO_URL = "no_url"  # nothing img2dataset could download
 SELECTED = "selected"  # a count 2..10
-
-# The eligible rows a task collects (an Arrow table: no polars in worker processes, see sample.py).
-ROWS_SCHEMA = pa.schema([("url", pa.large_string()), ("caption", pa.large_string()), ("count", pa.int32()),
-                         ("noun", pa.large_string()), ("source_file", pa.large_string()), ("row", pa.int64()),
-                         ("key", pa.uint64()), ("noun_key", pa.large_string())])
-KEY_ORDER = ["key", "source_file", "row"]  # sampling order: smallest keys first, ties by position
 
 
 class CountReader:
@@ -365,12 +360,6 @@ def column_numbers(rows: pa.Table, name: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- sampling
 
-@dataclass(frozen=True)
-class Caps:
-    per_count: int | None = None
-    per_noun: int | None = None
-
-
 def prune_rows(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
     """sample.prune for a task's rows: rows that can still be sampled, after dedupe; returns
     (rows, duplicates dropped). The common case (no noun cap, no repeated key) in numpy; the
@@ -392,30 +381,3 @@ def _prune_in_polars(rows: pa.Table, caps: Caps) -> tuple[pa.Table, int]:
 
     frame, duplicates = sample.prune(sample.to_frame(rows), caps)
     return sample.to_rows(frame), duplicates
-
-
-def over_cap(counts: np.ndarray, cap: int) -> bool:
-    """Whether some count has more than `cap` rows (else a count cap prunes nothing)."""
-    return len(counts) > 0 and int(np.bincount(counts).max()) > cap
-
-
-def repeated(keys: np.ndarray) -> bool:
-    ordered = np.sort(keys)
-    return bool(np.any(ordered[1:] == ordered[:-1]))
-
-
-def first_per_count(counts: np.ndarray, keys: np.ndarray, k: int | None) -> np.ndarray | None:
-    """Positions of each count's first k rows in sampling order (all without k), ordered by
-    (count, key): a sort of two numeric columns. None when two rows of a count share a key
-    (then KEY_ORDER's other columns decide)."""
-    order = np.lexsort((keys, counts))
-    counts, keys = counts[order], keys[order]
-    if np.any((keys[1:] == keys[:-1]) & (counts[1:] == counts[:-1])):
-        return None
-    return order if k is None else order[ranks_within(counts) < k]
-
-
-def ranks_within(groups: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... within each run of equal values of a sorted array."""
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
