@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { exactTopK, recallAtK } from "../index/exact.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { buildSynthetic, type Distribution, fmt, percentile, QUERY_SEED, saveAsModelIndex, syntheticVector } from "./bench-lib.ts";
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { normalizeTable, parsePreprocessConfig, preprocessInto } from "../server/model/preprocess.ts";
 import { loadTokenizer } from "../server/model/tokenizer.ts";
 

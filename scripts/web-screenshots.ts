@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { createApp } from "../server/app.ts";
 import { loadConfig } from "../server/config.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { IndexService } from "../server/service.ts";
 import { buildWeb } from "../server/web/build.ts";
 import { browserMissing, launchBrowser, listen } from "../test/helpers/browser.ts";

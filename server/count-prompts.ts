@@ -4,7 +4,7 @@
  * query once the noun has been seen.
  */
 import { numberWord, pluralize, singularize } from "./counts/counts.ts";
-import type { Embedder } from "./model/embedder.ts";
+import type { Embedder } from "./model/types.ts";
 import { Lru } from "./lru.ts";
 import { MAX_COUNT } from "./scoring.ts";
 

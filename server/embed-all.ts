@@ -5,7 +5,7 @@
  */
 import type { BlobStore, Entry, IndexBuilder } from "../index/backend.ts";
 import type { ItemMeta } from "../index/vector-index.ts";
-import type { Embedder } from "./model/embedder.ts";
+import type { Embedder } from "./model/types.ts";
 
 export interface EmbedAllOptions {
   batchSize: number;

@@ -1,5 +1,5 @@
 /** Decoding client-supplied image payloads and embedding them with errors that name the image. */
-import type { Embedder } from "./model/embedder.ts";
+import type { Embedder } from "./model/types.ts";
 import { ImageInputError } from "./model/image-input.ts";
 import { Problem, toProblem } from "./problem.ts";
 

@@ -7,7 +7,7 @@ import { createApp } from "./app.ts";
 import { exposureWarnings } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { createGuardedServer } from "./connections.ts";
-import { loadEmbedder } from "./model/runtime.ts";
+import { loadEmbedder } from "./model/embedder.ts";
 import { IndexService } from "./service.ts";
 
 async function main(): Promise<void> {

@@ -31,7 +31,7 @@ import { embedEntries, embedInto } from "./embed-all.ts";
 import { readGallery } from "./gallery.ts";
 import { ImportJob } from "./import-job.ts";
 import { RebuildJob, type RebuildStatus } from "./jobs.ts";
-import type { Embedder, EmbedderOptions } from "./model/embedder.ts";
+import type { Embedder, EmbedderOptions } from "./model/types.ts";
 import { conflict, notFound, Problem, unavailable } from "./problem.ts";
 import { Serving } from "./serving.ts";
 

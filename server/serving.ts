@@ -6,7 +6,7 @@
  */
 import type { IndexView } from "../index/backend.ts";
 import { CountPromptCache } from "./count-prompts.ts";
-import type { Embedder } from "./model/embedder.ts";
+import type { Embedder } from "./model/types.ts";
 import { TextBatcher } from "./text-batcher.ts";
 
 /** What a Serving takes from the configuration (a Config satisfies it). */

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { BundleError, openBundle, parseManifest, sha256File, type BundleErrorCode } from "../server/model/bundle.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { bundleUnavailableReason, REPO_ROOT, testBundle } from "./helpers/bundle.ts";
 
 const scratch: string[] = [];

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
-import type { Embedder } from "../server/model/embedder.ts";
+import type { Embedder } from "../server/model/types.ts";
 import { ImageInputError } from "../server/model/image-input.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
 import { parityImages, photoPixels, type NamedImage } from "./helpers/images.ts";
 import { cosine, pythonReference, type ReferenceResult } from "./helpers/reference.ts";

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { type Bundle, BundleError, type BundleManifest } from "../server/model/bundle.ts";
-import type { Embedder } from "../server/model/embedder.ts";
+import type { Embedder } from "../server/model/types.ts";
 import { chooseTower, manifestPrecision } from "../server/model/precision.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
 import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
 import { cosine } from "./helpers/reference.ts";
 

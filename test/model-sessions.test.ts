@@ -1,13 +1,13 @@
-/** Sessions in a worker thread (server/model/sessions.ts) embed exactly as in the event loop's thread. */
+/** Sessions in a worker thread (server/model/runtime.ts) embed exactly as in the event loop's thread. */
 import assert from "node:assert/strict";
 import { cp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { BundleError } from "../server/model/bundle.ts";
-import type { Embedder } from "../server/model/embedder.ts";
-import { loadEmbedder } from "../server/model/runtime.ts";
-import { createRunner } from "../server/model/sessions.ts";
+import type { Embedder } from "../server/model/types.ts";
+import { loadEmbedder } from "../server/model/embedder.ts";
+import { createRunner } from "../server/model/runtime.ts";
 import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
 import { removeTempDirs, tempDir } from "./helpers/service-app.ts";
 

@@ -1,270 +1,172 @@
 /**
- * `loadEmbedder`: a verified bundle -> an `Embedder` backed by two onnxruntime-node sessions.
+ * The onnxruntime runtime: ONNX sessions, run in this thread or in a worker thread of their own
+ * (runtime-worker.ts).
  *
- * Loading verifies every file's sha256 (bundle.ts), builds the tokenizer and preprocessing from
- * the bundle's own files, creates the sessions, checks their input/output names against the
- * bundle contract and runs one warm-up batch through each to check the embedding size, so a
- * bundle that loads is a bundle that serves. Texts and images are embedded in batches; each
- * batch's tensor is allocated once at its final size and filled in place. Each tower runs the
- * fp32 or int8 file the manifest (or the operator) chooses (precision.ts).
+ * onnxruntime-node's `run()` computes on the calling thread (it only defers the call with
+ * setImmediate), so a text or vision run in the event loop's thread stops the service for its
+ * duration: no request is parsed, no index searched, no response written. In a worker the
+ * encoder computes on the other core(s) while the event loop keeps serving, and a rerank's
+ * vision batch no longer stalls every search behind it. Tensors cross by structured clone
+ * (a query batch is a few kB; 8 images 4.8 MB, about a millisecond).
  */
-import sharp from "sharp";
-import { BundleError, openBundle, readBundleJson, type Bundle, type BundleManifest } from "./bundle.ts";
-import type { Embedder, EmbedderOptions } from "./embedder.ts";
-import { DEFAULT_LIMITS, ImageInputError, type ImageLimits } from "./image-input.ts";
-import { chooseTower, type Precision, visionIdSuffix } from "./precision.ts";
-import { createRunner, type OnnxRunner, type OutputData, type SessionSettings } from "./sessions.ts";
-import { normalizeTable, parsePreprocessConfig, preprocessInto, PreprocessConfigError, type NormalizeTable, type PreprocessConfig } from "./preprocess.ts";
-import { loadTokenizer, TokenizerError, type ClipTokenizer } from "./tokenizer.ts";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
 
-const TEXT_INPUTS = ["input_ids", "attention_mask"];
-const TEXT_OUTPUT = "text_embeds";
-const VISION_INPUT = "pixel_values";
-const VISION_OUTPUT = "image_embeds";
-const DEFAULT_TEXT_BATCH = 64;
-const DEFAULT_IMAGE_BATCH = 16;
-const TEXT_CACHE_LIMIT = 4096;
-const TEXT_CACHE_MAX_CHARS = 512;
-
-function bundleFail(err: unknown, file: string): never {
-  if (err instanceof BundleError) throw err;
-  if (err instanceof TokenizerError || err instanceof PreprocessConfigError) throw new BundleError("invalid_file", err.message, file);
-  throw new BundleError("invalid_file", `${file}: ${err instanceof Error ? err.message : String(err)}`, file);
+/** An input tensor. */
+export interface TensorData {
+  type: "int64" | "float32";
+  data: BigInt64Array | Float32Array;
+  dims: readonly number[];
 }
 
-async function createSession(bundle: Bundle, name: string, settings: SessionSettings, inputs: string[], output: string): Promise<OnnxRunner> {
-  let session: OnnxRunner;
-  try {
-    session = await createRunner(bundle.file(name), settings);
-  } catch (err) {
-    bundleFail(err, name);
-  }
-  const missing = inputs.filter((n) => !session.inputNames.includes(n));
-  if (missing.length > 0 || !session.outputNames.includes(output)) {
-    await session.release();
-    throw new BundleError("invalid_file",
-      `${name}: expected inputs [${inputs.join(", ")}] and output ${output}, found inputs [${session.inputNames.join(", ")}] and outputs [${session.outputNames.join(", ")}]`, name);
-  }
-  return session;
+/** An output tensor as the graph produced it (the caller checks its type and shape). */
+export interface OutputData {
+  type: string;
+  data: unknown;
+  dims: readonly number[];
 }
 
-/** Copies row `row` of a [batch, dim] output and L2-normalises it (the contract says it already is; this guards drift). */
-function row(data: Float32Array, rowIndex: number, dim: number): Float32Array {
-  const vec = data.slice(rowIndex * dim, (rowIndex + 1) * dim);
-  let norm = 0;
-  for (let i = 0; i < dim; i++) norm += vec[i]! * vec[i]!;
-  norm = Math.sqrt(norm);
-  if (norm > 0) for (let i = 0; i < dim; i++) vec[i]! /= norm;
-  return vec;
+export interface OnnxRunner {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs the graph; resolves with the named output (undefined when the graph has none by that name). */
+  run(feeds: Record<string, TensorData>, output: string): Promise<OutputData | undefined>;
+  release(): Promise<void>;
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+export interface SessionSettings {
+  threads: number;
+  /** Let idle intra-op threads spin for work (ORT's default); off, they sleep and leave the core to others. */
+  spinning: boolean;
+  /** Run the session in a worker thread (see above). */
+  worker: boolean;
 }
 
-function positiveInt(value: number | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${what} must be a positive integer, got ${value}`);
-  return value;
-}
-
-class OnnxEmbedder implements Embedder {
-  readonly modelId: string;
-  readonly dim: number;
-  readonly logitScale: number;
-  readonly contextLength: number;
-  readonly manifest: BundleManifest;
-  readonly bundleDir: string;
-  readonly precision: { text: Precision; vision: Precision };
-  private readonly table: NormalizeTable;
-  private readonly textCache = new Map<string, Float32Array>();
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private closed = false;
-
-  constructor(
-    bundle: Bundle,
-    private readonly tokenizer: ClipTokenizer,
-    private readonly preprocess: PreprocessConfig,
-    private readonly text: OnnxRunner,
-    private readonly vision: OnnxRunner,
-    private readonly limits: ImageLimits,
-    private readonly textBatch: number,
-    private readonly imageBatch: number,
-    precision: { text: Precision; vision: Precision },
-  ) {
-    this.manifest = bundle.manifest;
-    this.bundleDir = bundle.dir;
-    this.precision = precision;
-    this.modelId = `${bundle.manifest.model_name}@${bundle.contentHash.slice(0, 12)}${visionIdSuffix(precision.vision)}`;
-    this.dim = bundle.manifest.embed_dim;
-    this.logitScale = bundle.manifest.logit_scale;
-    this.contextLength = tokenizer.contextLength;
-    this.table = normalizeTable(preprocess);
-  }
-
-  /** Runs `work` unless closed, and lets close() wait for it. */
-  private track<T>(work: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error(`embedder ${this.modelId} is closed`));
-    const promise = work();
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
-    promise.then(done, done);
-    return promise;
-  }
-
-  embedTexts(texts: string[]): Promise<Float32Array[]> {
-    return this.track(async () => {
-      // Count-variant prompts ("two cats" .. "ten cats") repeat across requests: cache them.
-      const found = new Map<string, Float32Array>();
-      for (const t of texts) {
-        const hit = this.textCache.get(t);
-        if (hit) found.set(t, hit);
-      }
-      const missing = [...new Set(texts.filter((t) => !found.has(t)))];
-      for (const batch of chunks(missing, this.textBatch)) {
-        const vectors = await this.runText(batch);
-        batch.forEach((t, i) => {
-          found.set(t, vectors[i]!);
-          this.remember(t, vectors[i]!);
-        });
-      }
-      // Copies: callers may mutate what they get without corrupting the cache.
-      return texts.map((t) => found.get(t)!.slice());
-    });
-  }
-
-  private remember(text: string, vec: Float32Array): void {
-    if (text.length > TEXT_CACHE_MAX_CHARS) return; // bounded memory: long texts are rarely repeated
-    if (this.textCache.size >= TEXT_CACHE_LIMIT) this.textCache.delete(this.textCache.keys().next().value!);
-    this.textCache.set(text, vec);
-  }
-
-  private async runText(texts: string[]): Promise<Float32Array[]> {
-    const enc = this.tokenizer.encodeBatch(texts);
-    const dims = [enc.batch, enc.seqLen];
-    const output = await this.text.run({
-      input_ids: { type: "int64", data: enc.inputIds, dims },
-      attention_mask: { type: "int64", data: enc.attentionMask, dims },
-    }, TEXT_OUTPUT);
-    return this.rows(output, enc.batch, "text.onnx");
-  }
-
-  /**
-   * Every image of a batch is decoded and resized at once (sharp's thread pool), and batch b+1's
-   * while batch b runs through the vision tower, so decoding hides behind encoding.
-   */
-  embedImages(images: Buffer[]): Promise<Float32Array[]> {
-    return this.track(async () => {
-      const batches = chunks(images, this.imageBatch);
-      const out: Float32Array[] = [];
-      let next = batches.length > 0 ? this.pixels(batches[0]!, 0) : undefined;
-      for (let b = 0; b < batches.length; b++) {
-        const pixels = await next!;
-        next = b + 1 < batches.length ? this.pixels(batches[b + 1]!, (b + 1) * this.imageBatch) : undefined;
-        // A later batch's bad image must not go unobserved while this one runs.
-        next?.catch(() => undefined);
-        out.push(...(await this.runImages(pixels, batches[b]!.length)));
-      }
-      return out;
-    });
-  }
-
-  private async pixels(images: Buffer[], firstIndex: number): Promise<Float32Array> {
-    const per = 3 * this.preprocess.cropSize * this.preprocess.cropSize;
-    const pixels = new Float32Array(images.length * per);
-    await Promise.all(images.map(async (bytes, i) => {
-      try {
-        await preprocessInto(bytes, this.preprocess, this.table, pixels, i * per, this.limits);
-      } catch (err) {
-        if (err instanceof ImageInputError) err.index = firstIndex + i;
-        throw err;
-      }
-    }));
-    return pixels;
-  }
-
-  private async runImages(pixels: Float32Array, count: number): Promise<Float32Array[]> {
-    const crop = this.preprocess.cropSize;
-    const output = await this.vision.run({ [VISION_INPUT]: { type: "float32", data: pixels, dims: [count, 3, crop, crop] } }, VISION_OUTPUT);
-    return this.rows(output, count, "vision.onnx");
-  }
-
-  private rows(tensor: OutputData | undefined, batch: number, file: string): Float32Array[] {
-    if (!tensor || tensor.type !== "float32" || !(tensor.data instanceof Float32Array) || tensor.dims.length !== 2 || tensor.dims[0] !== batch || tensor.dims[1] !== this.dim) {
-      throw new BundleError("invalid_file", `${file} returned ${tensor ? `${tensor.type} [${tensor.dims.join(", ")}]` : "no output"}, expected float32 [${batch}, ${this.dim}]`, file);
-    }
-    const data = tensor.data as Float32Array;
-    return Array.from({ length: batch }, (_, i) => row(data, i, this.dim));
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.inFlight]);
-    this.textCache.clear();
-    await Promise.all([this.text.release(), this.vision.release()]);
-  }
-}
-
-async function loadParts(bundle: Bundle): Promise<{ tokenizer: ClipTokenizer; preprocess: PreprocessConfig }> {
-  const manifest = bundle.manifest;
-  let preprocess: PreprocessConfig;
-  try {
-    preprocess = parsePreprocessConfig(await readBundleJson(bundle, "preprocess.json"));
-  } catch (err) {
-    bundleFail(err, "preprocess.json");
-  }
-  if (preprocess.cropSize !== manifest.image_size) {
-    throw new BundleError("invalid_file", `preprocess.json crop_size ${preprocess.cropSize} differs from manifest image_size ${manifest.image_size}`, "preprocess.json");
-  }
-  const optional = (name: string) => (bundle.has(name) ? bundle.file(name) : undefined);
-  try {
-    const tokenizer = await loadTokenizer({
-      tokenizerJson: optional("tokenizer.json"),
-      vocabJson: optional("vocab.json"),
-      mergesTxt: optional("merges.txt"),
-      tokenizerConfig: optional("tokenizer_config.json"),
-    }, manifest.context_length);
-    return { tokenizer, preprocess };
-  } catch (err) {
-    bundleFail(err, bundle.has("tokenizer.json") ? "tokenizer.json" : "vocab.json");
-  }
-}
-
-/** Opens, verifies and warms up a bundle. Rejects with BundleError when anything is wrong. */
-export async function loadEmbedder(bundleDir: string, options: EmbedderOptions = {}): Promise<Embedder> {
-  const threads = positiveInt(options.intraOpThreads, 1, "intraOpThreads");
-  const limits: ImageLimits = {
-    maxPixels: positiveInt(options.maxPixels, DEFAULT_LIMITS.maxPixels, "maxPixels"),
-    maxInputBytes: positiveInt(options.maxInputBytes, DEFAULT_LIMITS.maxInputBytes, "maxInputBytes"),
+export function sessionOptions(settings: SessionSettings): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: settings.threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 3,
+    // Spinning threads burn a core between runs; on a small machine that core is the event
+    // loop's (HTTP, JSON, the next batch's tokenising), so they sleep unless asked otherwise.
+    extra: { session: { intra_op: { allow_spinning: settings.spinning ? "1" : "0" } } },
   };
-  const bundle = await openBundle(bundleDir, { skipVerify: options.skipVerify === true });
-  const { tokenizer, preprocess } = await loadParts(bundle);
-  const towers = { text: chooseTower(bundle, "text", options.textPrecision), vision: chooseTower(bundle, "vision", options.visionPrecision) };
-  for (const t of Object.values(towers)) if (t.warning) console.warn(`model: ${t.warning}`);
-  const settings: SessionSettings = { threads, spinning: options.spinning === true, worker: options.worker === true };
-  const text = await createSession(bundle, towers.text.file, settings, TEXT_INPUTS, TEXT_OUTPUT);
-  const vision = await createSession(bundle, towers.vision.file, settings, [VISION_INPUT], VISION_OUTPUT).catch(async (err: unknown) => {
-    await text.release();
-    throw err;
-  });
-  const embedder = new OnnxEmbedder(bundle, tokenizer, preprocess, text, vision, limits,
-    positiveInt(options.maxTextBatch, DEFAULT_TEXT_BATCH, "maxTextBatch"),
-    positiveInt(options.maxImageBatch, DEFAULT_IMAGE_BATCH, "maxImageBatch"),
-    { text: towers.text.precision, vision: towers.vision.precision });
-  await warmUp(embedder, preprocess).catch(async (err: unknown) => {
-    await embedder.close();
-    bundleFail(err, towers.text.file);
-  });
-  return embedder;
 }
 
-/** One text and one blank image: checks output shapes against embed_dim and primes ORT. */
-async function warmUp(embedder: OnnxEmbedder, preprocess: PreprocessConfig): Promise<void> {
-  await embedder.embedTexts(["a photo"]);
-  const size = preprocess.cropSize;
-  const blank = await sharp({ create: { width: size, height: size, channels: 3, background: { r: 127, g: 127, b: 127 } } }).png().toBuffer();
-  await embedder.embedImages([blank]);
+export function createRunner(file: string, settings: SessionSettings): Promise<OnnxRunner> {
+  return settings.worker ? WorkerRunner.create(file, settings) : InThreadRunner.create(file, settings);
+}
+
+/** Feeds as ort.Tensors (shared with the worker side). */
+export function toTensors(feeds: Record<string, TensorData>): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)]));
+}
+
+/** One run, on whichever thread calls it; plain data out, so it can cross to another thread. */
+export async function runSession(session: ort.InferenceSession, feeds: Record<string, TensorData>, output: string): Promise<OutputData | undefined> {
+  const tensor = (await session.run(toTensors(feeds)))[output];
+  return tensor ? { type: tensor.type, data: tensor.data, dims: [...tensor.dims] } : undefined;
+}
+
+class InThreadRunner implements OnnxRunner {
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  static async create(file: string, settings: SessionSettings): Promise<OnnxRunner> {
+    return new InThreadRunner(await ort.InferenceSession.create(file, sessionOptions(settings)));
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  run(feeds: Record<string, TensorData>, output: string): Promise<OutputData | undefined> {
+    return runSession(this.session, feeds, output);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+const WORKER_ENTRY = new URL(`./runtime-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+/**
+ * Run from TypeScript sources, the worker needs tsx's loader, which a worker does not inherit
+ * from `--import tsx` (Node 20): a two-line bootstrap registers it, then loads the entry.
+ */
+function startWorker(workerData: unknown): Worker {
+  if (!WORKER_ENTRY.pathname.endsWith(".ts")) return new Worker(WORKER_ENTRY, { workerData });
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/** Messages of runtime-worker.ts. */
+export type WorkerReply =
+  | { kind: "ready"; inputNames: string[]; outputNames: string[] }
+  | { kind: "failed"; message: string }
+  | { kind: "result"; id: number; output: OutputData | undefined }
+  | { kind: "error"; id: number; message: string };
+
+class WorkerRunner implements OnnxRunner {
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (t: OutputData | undefined) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+
+  private constructor(private readonly worker: Worker, readonly inputNames: readonly string[], readonly outputNames: readonly string[]) {
+    worker.on("message", (reply: WorkerReply) => this.settle(reply));
+    const fail = (err: Error) => {
+      this.dead ??= err;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`onnxruntime worker exited (${code})`)));
+  }
+
+  static create(file: string, settings: SessionSettings): Promise<OnnxRunner> {
+    const worker = startWorker({ file, options: sessionOptions(settings) });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      worker.once("error", onError);
+      worker.once("message", (reply: WorkerReply) => {
+        worker.off("error", onError);
+        if (reply.kind === "ready") resolve(new WorkerRunner(worker, reply.inputNames, reply.outputNames));
+        else {
+          void worker.terminate();
+          reject(new Error(reply.kind === "failed" ? reply.message : `unexpected first message from the onnxruntime worker: ${reply.kind}`));
+        }
+      });
+    });
+  }
+
+  private settle(reply: WorkerReply): void {
+    if (reply.kind !== "result" && reply.kind !== "error") return;
+    const waiter = this.waiting.get(reply.id);
+    this.waiting.delete(reply.id);
+    if (reply.kind === "result") waiter?.resolve(reply.output);
+    else waiter?.reject(new Error(reply.message));
+  }
+
+  run(feeds: Record<string, TensorData>, output: string): Promise<OutputData | undefined> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ kind: "run", id, feeds, output });
+    });
+  }
+
+  async release(): Promise<void> {
+    this.dead ??= new Error("onnxruntime worker released");
+    await this.worker.terminate();
+  }
 }

@@ -11,7 +11,7 @@ import type { Express } from "express";
 import sharp from "sharp";
 import { createApp } from "../../server/app.ts";
 import { type Config, loadConfig } from "../../server/config.ts";
-import { loadEmbedder } from "../../server/model/runtime.ts";
+import { loadEmbedder } from "../../server/model/embedder.ts";
 import { IndexService } from "../../server/service.ts";
 
 const created: string[] = [];

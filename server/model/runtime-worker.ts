@@ -1,10 +1,10 @@
 /**
- * Worker-thread side of sessions.ts: owns one onnxruntime session and runs the batches posted
+ * Worker-thread side of runtime.ts: owns one onnxruntime session and runs the batches posted
  * to it, one at a time, in the order they came.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import { runSession, type TensorData, type WorkerReply } from "./sessions.ts";
+import { runSession, type TensorData, type WorkerReply } from "./runtime.ts";
 
 interface RunMessage {
   kind: "run";
