@@ -1,6 +1,6 @@
 /**
  * The one interface both index backends implement: the embedded one (hnswlib in this process,
- * made durable by a write-ahead log, index/embedded.ts) and PostgreSQL + pgvector
+ * made durable by a write-ahead log, index/embedded/) and PostgreSQL + pgvector
  * (index/pgvector/), which several service processes can share.
  *
  * The model is a sequence of *builds*: each build holds one model's vectors, exactly one build
@@ -9,9 +9,30 @@
  * one model's vectors; a write through a view that is no longer active is refused with
  * StaleIndexError, and the caller re-embeds with the new model.
  */
-import type { ItemMeta } from "./vector-index.ts";
 
-export type { ItemMeta } from "./vector-index.ts";
+/** What the service keeps about each image, in either backend. */
+export interface ItemMeta {
+  /** Client-visible id. */
+  id: string;
+  /** Where the image came from: "upload", "gallery:<file>" or an absolute server-local path. */
+  source: string;
+  /** SHA-256 of the image bytes; the blob store key, used to re-embed on rebuild. */
+  sha256: string;
+  /** ISO-8601 time the item was added. */
+  addedAt: string;
+}
+
+/** HNSW parameters: the embedded graph's and the pgvector index's alike. */
+export interface IndexParams {
+  /** Graph degree; 16 is hnswlib's recommended default for 512-d embeddings. */
+  m: number;
+  /** Construction beam width; higher = better recall, slower inserts. */
+  efConstruction: number;
+  /** Minimum search beam width; the effective ef is max(efSearch, k). */
+  efSearch: number;
+}
+
+export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 200, efSearch: 128 };
 
 export type BackendKind = "embedded" | "pgvector";
 

@@ -12,7 +12,7 @@
  * at 1M, import included, are measured by scripts/bench-scale.ts.
  */
 import { parseArgs } from "node:util";
-import { exactTopK, recallAtK } from "../index/exact.ts";
+import { exactTopK, recallAtK } from "../index/shared/exact.ts";
 import { loadEmbedder } from "../server/model/embedder.ts";
 import { buildSynthetic, type Distribution, fmt, percentile, QUERY_SEED, saveAsModelIndex, syntheticVector } from "./bench-lib.ts";
 

@@ -19,13 +19,14 @@ import {
   type IndexBuilder,
   IndexMismatchError,
   type IndexOrigin,
+  type IndexParams,
   type IndexView,
+  type ItemMeta,
   StaleIndexError,
 } from "../index/backend.ts";
-import { EmbeddedBackend } from "../index/embedded.ts";
+import { EmbeddedBackend } from "../index/embedded/backend.ts";
 import { BundleError, readManifest, readVectorBundle } from "../index/vector-bundle.ts";
 import { PgBackend } from "../index/pgvector/backend.ts";
-import type { IndexParams, ItemMeta } from "../index/vector-index.ts";
 import type { Config } from "./config.ts";
 import { embedEntries, embedInto } from "./embed-all.ts";
 import { readGallery } from "./gallery.ts";

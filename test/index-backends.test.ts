@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import request from "supertest";
-import { randomUnit } from "../index/synthetic.ts";
+import { randomUnit } from "../index/shared/synthetic.ts";
 import { writeVectorBundle } from "../index/vector-bundle.ts";
 import { testBundle } from "./helpers/bundle.ts";
 import { startPostgres, type TestPostgres } from "./helpers/postgres.ts";

@@ -11,8 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { IndexStore } from "../index/persist.ts";
-import { randomUnit } from "../index/synthetic.ts";
+import { IndexStore } from "../index/embedded/persist.ts";
+import { randomUnit } from "../index/shared/synthetic.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(HERE, "helpers", "index-crash-child.ts");

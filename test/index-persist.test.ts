@@ -3,11 +3,11 @@ import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/p
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { BlobStore } from "../index/blobs.ts";
-import { exactTopK, recallAtK } from "../index/exact.ts";
-import { IndexStore } from "../index/persist.ts";
-import { VectorIndex } from "../index/vector-index.ts";
-import { clusteredUnit, randomUnit } from "../index/synthetic.ts";
+import { BlobStore } from "../index/embedded/blobs.ts";
+import { exactTopK, recallAtK } from "../index/shared/exact.ts";
+import { IndexStore } from "../index/embedded/persist.ts";
+import { VectorIndex } from "../index/embedded/vector-index.ts";
+import { clusteredUnit, randomUnit } from "../index/shared/synthetic.ts";
 
 const params = { m: 16, efConstruction: 100, efSearch: 64 };
 const origin = { modelId: "m1", modelDir: "/models/a", startModelDir: "/models/a", build: 3 };

@@ -13,7 +13,7 @@ import pg from "pg";
 import { IndexMismatchError, StaleIndexError } from "../index/backend.ts";
 import { PgBackend } from "../index/pgvector/backend.ts";
 import { migrate, migrations } from "../index/pgvector/migrate.ts";
-import { randomUnit } from "../index/synthetic.ts";
+import { randomUnit } from "../index/shared/synthetic.ts";
 import { startPostgres, type TestPostgres } from "./helpers/postgres.ts";
 
 let postgres: TestPostgres | string;

@@ -10,8 +10,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { EmbeddedBackend } from "../index/embedded.ts";
-import { randomUnit, rng } from "../index/synthetic.ts";
+import { EmbeddedBackend } from "../index/embedded/backend.ts";
+import { randomUnit, rng } from "../index/shared/synthetic.ts";
 import { removeTempDirs, tempDir } from "./helpers/service-app.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

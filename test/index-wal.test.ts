@@ -9,9 +9,9 @@ import { appendFile, readdir, readFile, truncate, writeFile } from "node:fs/prom
 import path from "node:path";
 import { after, test } from "node:test";
 import { DuplicateIdError, IndexMismatchError, StaleIndexError } from "../index/backend.ts";
-import { EmbeddedBackend, type EmbeddedView } from "../index/embedded.ts";
-import { randomUnit } from "../index/synthetic.ts";
-import { readWal, WAL_FORMAT, WalWriter } from "../index/wal.ts";
+import { EmbeddedBackend, type EmbeddedView } from "../index/embedded/backend.ts";
+import { randomUnit } from "../index/shared/synthetic.ts";
+import { readWal, WAL_FORMAT, WalWriter } from "../index/embedded/wal.ts";
 import { removeTempDirs, tempDir } from "./helpers/service-app.ts";
 
 after(removeTempDirs);

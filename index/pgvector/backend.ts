@@ -25,11 +25,12 @@ import {
   type IndexBuilder,
   IndexMismatchError,
   type IndexOrigin,
+  type IndexParams,
   type IndexView,
+  type ItemMeta,
   StaleIndexError,
 } from "../backend.ts";
-import { sha256 } from "../fsutil.ts";
-import type { IndexParams, ItemMeta } from "../vector-index.ts";
+import { sha256 } from "../shared/fsutil.ts";
 import { migrate } from "./migrate.ts";
 
 export interface PgOptions {

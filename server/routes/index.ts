@@ -1,7 +1,7 @@
 /** GET /v1/index, POST /v1/index/rebuild, GET /v1/model, GET /v1/gallery. */
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
-import type { ItemMeta } from "../../index/vector-index.ts";
+import type { ItemMeta } from "../../index/backend.ts";
 import { type GalleryLabel, galleryLabels } from "../gallery.ts";
 import { confine, displayPath, redactRoots } from "../paths.ts";
 import type { IndexService } from "../service.ts";

@@ -5,7 +5,7 @@
  */
 import sharp from "sharp";
 import zlib from "node:zlib";
-import { rng as prng } from "../../index/synthetic.ts";
+import { rng as prng } from "../../index/shared/synthetic.ts";
 
 /** Interleaved RGB gradient + blobs + noise: smooth regions and edges, like a photo. */
 export function photoPixels(width: number, height: number, seed = 1, channels = 3): Uint8Array {

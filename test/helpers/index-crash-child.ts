@@ -4,9 +4,9 @@
  *
  *   tsx test/helpers/index-crash-child.ts <dataDir> <dim> <initial> <step>
  */
-import { IndexStore } from "../../index/persist.ts";
-import { VectorIndex } from "../../index/vector-index.ts";
-import { randomUnit } from "../../index/synthetic.ts";
+import { IndexStore } from "../../index/embedded/persist.ts";
+import { VectorIndex } from "../../index/embedded/vector-index.ts";
+import { randomUnit } from "../../index/shared/synthetic.ts";
 
 const [dataDir, dimArg, initialArg, stepArg] = process.argv.slice(2);
 const dim = Number(dimArg);

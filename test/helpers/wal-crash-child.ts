@@ -7,8 +7,8 @@
  *
  *   tsx test/helpers/wal-crash-child.ts <dataDir> <dim> <firstId>
  */
-import { EmbeddedBackend } from "../../index/embedded.ts";
-import { randomUnit } from "../../index/synthetic.ts";
+import { EmbeddedBackend } from "../../index/embedded/backend.ts";
+import { randomUnit } from "../../index/shared/synthetic.ts";
 
 const [dataDir, dimArg, firstArg] = process.argv.slice(2);
 const dim = Number(dimArg);

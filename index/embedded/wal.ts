@@ -18,8 +18,8 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { crc32 } from "node:zlib";
-import { fsyncDir } from "./fsutil.ts";
-import type { ItemMeta } from "./vector-index.ts";
+import { fsyncDir } from "../shared/fsutil.ts";
+import type { ItemMeta } from "../backend.ts";
 
 export const WAL_FORMAT = "countclip-wal";
 export const WAL_VERSION = 1;

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { sha256, writeFileAtomic } from "./fsutil.ts";
+import { sha256, writeFileAtomic } from "../shared/fsutil.ts";
 
 export class BlobStore {
   readonly root: string;

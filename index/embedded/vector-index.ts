@@ -10,31 +10,10 @@
  * per item and is persisted next to the graph.
  */
 import hnswlib from "hnswlib-node";
+import { DEFAULT_INDEX_PARAMS, type IndexParams, type ItemMeta } from "../backend.ts";
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
-
-export interface ItemMeta {
-  /** Client-visible id. */
-  id: string;
-  /** Where the image came from: "upload", "gallery:<file>" or an absolute server-local path. */
-  source: string;
-  /** SHA-256 of the image bytes; the blob store key, used to re-embed on rebuild. */
-  sha256: string;
-  /** ISO-8601 time the item was added. */
-  addedAt: string;
-}
-
-export interface IndexParams {
-  /** Graph degree; 16 is hnswlib's recommended default for 512-d embeddings. */
-  m: number;
-  /** Construction beam width; higher = better recall, slower inserts. */
-  efConstruction: number;
-  /** Minimum search beam width; the effective ef is max(efSearch, k). */
-  efSearch: number;
-}
-
-export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 200, efSearch: 128 };
 
 export interface Neighbor {
   meta: ItemMeta;

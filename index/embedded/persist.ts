@@ -12,11 +12,11 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { fsyncDir, fsyncFile, sha256 as sha256Of, sha256File, tempSibling, writeFileAtomic } from "./fsutil.ts";
-import type { IndexOrigin } from "./backend.ts";
-import { type IndexParams, type ItemMeta, VectorIndex } from "./vector-index.ts";
+import { fsyncDir, fsyncFile, sha256 as sha256Of, sha256File, tempSibling, writeFileAtomic } from "../shared/fsutil.ts";
+import type { IndexOrigin, IndexParams, ItemMeta } from "../backend.ts";
+import { VectorIndex } from "./vector-index.ts";
 
-export type { IndexOrigin } from "./backend.ts";
+export type { IndexOrigin } from "../backend.ts";
 
 export const META_FORMAT = "countclip-index";
 export const META_VERSION = 1;

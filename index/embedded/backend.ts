@@ -26,14 +26,16 @@ import {
   type IndexBackend,
   type IndexBuilder,
   type IndexOrigin,
+  type IndexParams,
   type IndexView,
+  type ItemMeta,
   StaleIndexError,
-} from "./backend.ts";
+} from "../backend.ts";
 import { BlobStore } from "./blobs.ts";
 import { Mutex } from "./mutex.ts";
 import { type IndexMeta, IndexStore } from "./persist.ts";
 import { parseWalName, readWal, WAL_FORMAT, WAL_VERSION, type WalHeader, walName, WalWriter } from "./wal.ts";
-import { type IndexParams, type ItemMeta, normalize, VectorIndex } from "./vector-index.ts";
+import { normalize, VectorIndex } from "./vector-index.ts";
 
 export interface EmbeddedOptions {
   params: IndexParams;
