@@ -39,7 +39,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
 from countclip.distributed import DistEnv  # noqa: E402
-from countclip.models import ARCHITECTURES, create_model  # noqa: E402
+from countclip.model.factory import create_model  # noqa: E402
+from countclip.model.hf_clip import ARCHITECTURES  # noqa: E402
 from countclip.train.config import TrainConfig  # noqa: E402
 from countclip.train.main import build_context  # noqa: E402
 from countclip.train.step import ContrastiveModel, compute_losses, to_device, train_step  # noqa: E402

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Python's ONNX path for a bundle, as the reference the TypeScript service is checked against.
 
-Images go through `countclip.models.preprocess_image` (PIL) and the bundle's vision.onnx; texts
-through the bundle's tokenizer (transformers CLIPTokenizer, as `countclip.models` tokenizes) and
+Images go through `countclip.model.preprocess.preprocess_image` (PIL) and the bundle's vision.onnx; texts
+through the bundle's tokenizer (transformers CLIPTokenizer, as `countclip.model` tokenizes) and
 text.onnx. Used by test/model-embed.test.ts and test/model-preprocess.test.ts.
 
 stdin (JSON): {"jobs": [JOB, ...]}, each JOB
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from countclip.models import PREPROCESS_FILE, PreprocessConfig, preprocess_image
+from countclip.model.base import PREPROCESS_FILE
+from countclip.model.preprocess import PreprocessConfig, preprocess_image
 
 
 def _session(path: Path):

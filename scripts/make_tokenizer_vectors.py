@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tokenizer parity vectors for the TypeScript CLIP tokenizer (server/model/tokenizer.ts).
 
-The reference is what `countclip.models` tokenizes with: `transformers.CLIPTokenizer` built from
+The reference is what `countclip.model` tokenizes with: `transformers.CLIPTokenizer` built from
 CLIP's BPE files shipped in `countclip/assets/clip-bpe`, called with truncation at the model's
 context length (bos + up to context_length - 2 tokens + eos).
 
@@ -73,11 +73,11 @@ CASES: list[tuple[str, tuple[int, ...]]] = [
 
 
 def load_reference():
-    """CLIPTokenizer exactly as countclip.models.create_model builds it."""
+    """CLIPTokenizer exactly as countclip.model.hf_clip.create_hf_clip builds it."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers import CLIPTokenizer
 
-    from countclip.models import clip_bpe_dir
+    from countclip.model.base import clip_bpe_dir
 
     return CLIPTokenizer.from_pretrained(clip_bpe_dir())
 

@@ -6,7 +6,7 @@ A bundle is a directory:
     vision.onnx            pixel_values (float32 [batch, 3, H, W])        -> image_embeds (float32 [batch, D], L2-normalised)
     tokenizer.json         HF tokenizers format (CLIP BPE), truncation/padding set to reproduce training's tokenizer
     tokenizer_config.json
-    preprocess.json        `countclip.models.PreprocessConfig` fields
+    preprocess.json        `countclip.model.preprocess.PreprocessConfig` fields
     manifest.json          format, model facts, training summary, metrics, and sha256 + size of every other file
     text.int8.onnx         optional (`countclip export --quantize`): int8 towers that passed parity with fp32;
     vision.int8.onnx       manifest `precision` names the default per tower, `quantization` the parity figures

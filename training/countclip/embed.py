@@ -9,7 +9,7 @@ the vector bundle this writes (index/vector-bundle.ts is the reader):
 
 Images come from a folder (recursive), webdataset tar shards, or a parquet file with a column of
 image paths. Embeddings are the bundle's own: its vision.onnx through onnxruntime (CUDA when
-present) after its preprocess.json (`countclip.models.preprocess_image`), exactly what the
+present) after its preprocess.json (`countclip.model.preprocess.preprocess_image`), exactly what the
 service computes, and `modelId` is the service's fingerprint of the bundle, so an import of
 vectors from another model is refused there.
 

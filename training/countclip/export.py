@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(spec: str) -> Any:
-    from countclip.models import load_model
+    from countclip.model.factory import load_model
 
     try:
         return load_model(spec)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from countclip.data.toy import write_toy_shards
 from countclip.distributed import DistEnv
-from countclip.models import create_model
+from countclip.model.factory import create_model
 from countclip.train import checkpoint as ckpt
 from countclip.train.config import TrainConfig
 from countclip.train.main import train
@@ -121,7 +121,7 @@ def test_kill_9_then_resume_latest_matches_an_uninterrupted_run(data, tmp_path):
 def test_weight_average_is_saved_as_final_and_resumes_exactly(data, tmp_path):
     import shutil
 
-    from countclip.models import load_model
+    from countclip.model.factory import load_model
     from countclip.train.config import parse_config
 
     def ema_config(output: Path, *extra: str) -> TrainConfig:

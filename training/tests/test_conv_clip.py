@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from countclip.conv_clip import (CONFIG_FILE, ConvClipAdapter, ConvClipArchitecture, ConvImageTower, create_conv_model,
-                                 load_conv_clip)
-from countclip.models import load_model
+from countclip.model.conv_clip import (CONFIG_FILE, ConvClipAdapter, ConvClipArchitecture, ConvImageTower,
+                                       create_conv_model, load_conv_clip)
+from countclip.model.factory import load_model
 
 torch.set_num_threads(1)
 

@@ -16,7 +16,7 @@ from countclip.data import collate as collate_module
 from countclip.data.decode import decode, resize_and_crop
 from countclip.data.stream import RawStream
 from countclip.data.toy import add_member, write_toy_shards
-from countclip.models import PreprocessConfig, preprocess_image
+from countclip.model.preprocess import PreprocessConfig, preprocess_image
 
 torch.set_num_threads(1)
 CONFIG = PreprocessConfig(size=32, crop_size=32)
@@ -241,7 +241,7 @@ def test_epochs_become_steps_from_the_general_stream_and_img2dataset_stats(tmp_p
 
 def test_extra_padding_leaves_text_embeddings_unchanged():
     from countclip.data.collate import pad_tokens
-    from countclip.models import create_model
+    from countclip.model.factory import create_model
 
     model = create_model("tiny").eval()
     tokens = model.tokenize(["two red circles", "a photo of three blue squares on a table"])

@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from countclip import distributed
 from countclip.data.toy import toy_sample, write_toy_shards
 from countclip.distributed import DistEnv
-from countclip.models import create_model, load_model
+from countclip.model.factory import create_model, load_model
 from countclip.train.config import TrainConfig
 from countclip.train.main import build_context, train
 from countclip.losses import ClipLoss, CountLoss

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from countclip.embed import expand_braces, image_id, main, model_id
 from countclip.evaluation.bundle_model import BundleModel
 from countclip.export import export_bundle
-from countclip.models import create_model
+from countclip.model.factory import create_model
 
 torch.set_num_threads(1)
 

@@ -14,7 +14,7 @@ from countclip.counts import number_word
 from countclip.evaluation import countbench
 from countclip.evaluation.bundle_model import BundleModel, is_bundle
 from countclip.export import export_bundle
-from countclip.models import create_model
+from countclip.model.factory import create_model
 
 torch.set_num_threads(1)
 

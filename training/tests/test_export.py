@@ -17,8 +17,8 @@ import torch
 from countclip import bundle as B
 from countclip import export as E
 from countclip.cli import main as cli_main
-from countclip.conv_clip import create_conv_model
-from countclip.models import create_model, load_model
+from countclip.model.conv_clip import create_conv_model
+from countclip.model.factory import create_model, load_model
 
 torch.set_num_threads(1)
 
@@ -177,7 +177,7 @@ def test_tokenizer_json_is_built_from_bare_bpe_files(tmp_path):
     """Adapters that only ship vocab.json + merges.txt (open_clip) still get a working tokenizer.json."""
     from tokenizers import Tokenizer
 
-    from countclip.models import clip_bpe_dir
+    from countclip.model.base import clip_bpe_dir
 
     files = {"vocab.json": clip_bpe_dir() / "vocab.json", "merges.txt": clip_bpe_dir() / "merges.txt"}
     built = E._tokenizer_json_from_bpe(files, tmp_path)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from countclip.models import PreprocessConfig, exif_orient, preprocess_image
+from countclip.model.preprocess import PreprocessConfig, exif_orient, preprocess_image
 
 torch.set_num_threads(1)
 

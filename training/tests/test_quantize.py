@@ -12,7 +12,7 @@ import torch
 from countclip import bundle as B
 from countclip import export as E
 from countclip import quantize as Q
-from countclip.models import create_model
+from countclip.model.factory import create_model
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ import torch
 
 from countclip.data.toy import toy_sample, write_toy_shards
 from countclip.distributed import DistEnv
-from countclip.models import create_model, load_model
+from countclip.model.factory import create_model, load_model
 from countclip.train.config import TrainConfig, build_parser, parse_config
 from countclip.train.evaluate import count_choice_accuracy
 from countclip.train.main import main, train

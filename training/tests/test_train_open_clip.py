@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 import torch
 
-from countclip.models import load_model
-from countclip.open_clip_adapter import parse_spec
+from countclip.model.factory import load_model
+from countclip.model.open_clip_adapter import parse_spec
 
 torch.set_num_threads(1)
 HAVE_OPEN_CLIP = importlib.util.find_spec("open_clip") is not None

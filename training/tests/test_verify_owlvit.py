@@ -14,7 +14,7 @@ from PIL import Image
 
 from countclip.mining import verify
 from countclip.mining.detectors import HFZeroShotDetector, box_iou, load_detector
-from countclip.models import clip_bpe_dir
+from countclip.model.base import clip_bpe_dir
 
 torch.set_num_threads(1)
 

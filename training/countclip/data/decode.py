@@ -2,7 +2,7 @@
 
 Decoding stops at the uint8 crop on purpose: the float normalisation happens on the training
 device (`normalize_pixels`), so workers ship 4x fewer bytes and the GPU does the arithmetic.
-`resize_and_crop` + `normalize_pixels` reproduce `countclip.models.preprocess_image` exactly
+`resize_and_crop` + `normalize_pixels` reproduce `countclip.model.preprocess.preprocess_image` exactly
 (a test holds them together).
 """
 
@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from countclip.data.sources import RawSample
-from countclip import models
-from countclip.models import PreprocessConfig
+from countclip.model import preprocess
+from countclip.model.preprocess import PreprocessConfig
 
 SKIP_REASONS = ("missing_image", "corrupt_image", "missing_caption", "empty_caption", "bad_utf8")
 # Counted alongside the skips, but such samples are still trained on (their caption is fine).
@@ -47,8 +47,8 @@ class Skipped:
 
 
 def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
-    """The integer half of preprocessing (models.resize_and_crop) as a uint8 HWC array."""
-    image = models.resize_and_crop(image, config)
+    """The integer half of preprocessing (preprocess.resize_and_crop) as a uint8 HWC array."""
+    image = preprocess.resize_and_crop(image, config)
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy wants one)
 
 

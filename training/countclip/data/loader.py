@@ -32,7 +32,7 @@ from countclip.data.collate import Tokenize, collate
 from countclip.data.decode import Decoded, SkipStats, decode_chunk
 from countclip.data.sources import RawSample, Source
 from countclip.data.stream import RawStream
-from countclip.models import PreprocessConfig
+from countclip.model.preprocess import PreprocessConfig
 
 CHUNK = 16  # raw samples per worker task
 

@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 from countclip import bundle as B
-from countclip.models import PreprocessConfig, preprocess_image
+from countclip.model.preprocess import PreprocessConfig, preprocess_image
 
 
 def is_bundle(spec: str) -> bool:
@@ -67,9 +67,9 @@ def _numpy(tensor: torch.Tensor, dtype: Any) -> np.ndarray:
 
 
 def load_any(spec: str) -> Any:
-    """A bundle directory -> BundleModel; anything else -> `countclip.models.load_model`."""
+    """A bundle directory -> BundleModel; anything else -> `countclip.model.factory.load_model`."""
     if is_bundle(spec):
         return BundleModel(spec)
-    from countclip.models import load_model
+    from countclip.model.factory import load_model
 
     return load_model(spec)

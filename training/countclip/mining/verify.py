@@ -35,7 +35,7 @@ from PIL import Image
 from countclip.mining.detectors import DEFAULT_DETECTOR, DEFAULT_QUERY, Detector, load_detector
 from countclip.mining.outputs import write_json
 from countclip.mining.shards import Sample, ShardError, ShardWriter, iter_samples, resolve_paths
-from countclip.models import to_rgb
+from countclip.model.preprocess import to_rgb
 
 MIN_COUNT, MAX_COUNT = 2, 10
 REPORTS_DIR, REPORT_NAME = "reports", "report.json"

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from countclip.models import ClipAdapter
+from countclip.model.base import ClipAdapter
 
 LATEST = "latest"
 PREFIX = "step-"

@@ -13,7 +13,7 @@ from PIL import Image
 from countclip.data import open_source
 from countclip.data.decode import Decoded, decode, normalize_pixels
 from countclip.data.stream import RawStream
-from countclip.models import ClipAdapter
+from countclip.model.base import ClipAdapter
 
 
 def load_eval_samples(spec: str, adapter: ClipAdapter, limit: int, image_root: str | None = None,

@@ -21,7 +21,7 @@ Usage (every flag: `countclip train --help`):
     torchrun --nproc-per-node 8 -m countclip.cli train ... --resume latest
 
 The run directory gets config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ and,
-at the end, final/ (a model directory `countclip.models.load_model` reads, with training.json).
+at the end, final/ (a model directory `countclip.model.factory.load_model` reads, with training.json).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from countclip.data import (DataSpecError, LoaderSpec, MixedLoader, count_sample
 from countclip.data.decode import USED_ANYWAY
 from countclip.data.stream import EmptyStreamError
 from countclip.distributed import DistEnv
-from countclip.models import ClipAdapter, load_model
+from countclip.model.base import ClipAdapter
+from countclip.model.factory import load_model
 from countclip.train import checkpoint as ckpt
 from countclip.train.config import TrainConfig, dump, parse_config
 from countclip.train.ema import WeightAverage

@@ -16,7 +16,7 @@ from torch import nn
 
 from countclip.data.decode import normalize_pixels
 from countclip.losses import ClipLoss, CountLoss
-from countclip.models import LOGIT_SCALE_MAX, ClipAdapter
+from countclip.model.base import LOGIT_SCALE_MAX, ClipAdapter
 
 
 class ContrastiveModel(nn.Module):

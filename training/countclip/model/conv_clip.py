@@ -33,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from countclip.models import PREPROCESS_FILE, ClipTokenizerAdapter, PreprocessConfig, clip_bpe_dir
+from countclip.model.base import PREPROCESS_FILE, ClipTokenizerAdapter, clip_bpe_dir, clip_tokenizer, read_model_meta
+from countclip.model.preprocess import PreprocessConfig
 
 CONFIG_FILE = "conv_clip_config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -131,25 +132,15 @@ class ConvClipModel(nn.Module):
 class ConvClipAdapter(ClipTokenizerAdapter):
     def __init__(self, model: ConvClipModel, tokenizer: Any, preprocess_config: PreprocessConfig, name: str,
                  base_model: str, tokenizer_dir: Path | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer
-        self.preprocess_config = preprocess_config
-        self.name = name
-        self.base_model = base_model
-        self.embed_dim = model.arch.embed_dim
-        self.context_length = model.arch.context_length
-        self._tokenizer_dir = tokenizer_dir
+        super().__init__(model, tokenizer, preprocess_config, name=name, base_model=base_model,
+                         embed_dim=model.arch.embed_dim, context_length=model.arch.context_length,
+                         tokenizer_dir=tokenizer_dir)
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.vision(pixel_values)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.text(input_ids=input_ids, attention_mask=attention_mask).text_embeds
-
-    @property
-    def logit_scale(self) -> nn.Parameter:
-        return self.model.logit_scale
 
     def set_gradient_checkpointing(self, enabled: bool) -> None:
         # The image tower is a few small convolutions; only the text transformer has activations worth it.
@@ -170,21 +161,13 @@ class ConvClipAdapter(ClipTokenizerAdapter):
         return directory
 
 
-def _tokenizer(source: Path, context_length: int) -> Any:
-    from transformers import CLIPTokenizer
-
-    tokenizer = CLIPTokenizer.from_pretrained(source)
-    tokenizer.model_max_length = context_length
-    return tokenizer
-
-
 def create_conv_model(arch_name: str, seed: int = 0, name: str | None = None) -> ConvClipAdapter:
     """A randomly initialised convolutional CLIP of a registered architecture, with CLIP's real BPE."""
     arch = CONV_ARCHITECTURES[arch_name]
     torch.manual_seed(seed)
     model = ConvClipModel(arch)
     preprocess = PreprocessConfig(size=arch.image_size, crop_size=arch.image_size)
-    return ConvClipAdapter(model, _tokenizer(clip_bpe_dir(), arch.context_length), preprocess,
+    return ConvClipAdapter(model, clip_tokenizer(clip_bpe_dir(), arch.context_length), preprocess,
                            name=name or f"countclip-{arch_name}-random", base_model=f"random:{arch_name}")
 
 
@@ -206,11 +189,10 @@ def load_conv_clip(directory: str | Path) -> ConvClipAdapter:
     if missing or unexpected:
         raise ValueError(f"{directory}: weights do not match the architecture "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
-    meta_file = directory / "countclip_model.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    meta = read_model_meta(directory)
     preprocess_file = directory / PREPROCESS_FILE
     preprocess = (PreprocessConfig.from_json(json.loads(preprocess_file.read_text())) if preprocess_file.exists()
                   else PreprocessConfig(size=arch.image_size, crop_size=arch.image_size))
-    return ConvClipAdapter(model, _tokenizer(directory, arch.context_length), preprocess,
+    return ConvClipAdapter(model, clip_tokenizer(directory, arch.context_length), preprocess,
                            name=meta.get("name", str(directory)), base_model=meta.get("base_model", str(directory)),
                            tokenizer_dir=directory)

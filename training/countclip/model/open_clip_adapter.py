@@ -7,7 +7,7 @@ Specs:
     open_clip:ViT-B-32/laion2b_s34b_b79k    architecture + pretrained tag (open_clip.list_pretrained())
     open_clip:ViT-B-32                      architecture, random init
     hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K
-    a directory written by OpenClipAdapter.save (holds open_clip_config.json; `load_model` routes it here)
+    a directory written by OpenClipAdapter.save (holds open_clip_config.json; `factory.load_model` routes it here)
 
 Only CLIP-BPE text towers are supported (OpenAI/LAION CLIP, not SigLIP's tokenizers): they share
 CLIP's vocabulary, so `tokenize` and the exported tokenizer.json are exactly the service's.
@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from countclip.models import ClipAdapter, PreprocessConfig, clip_bpe_dir
+from countclip.model.base import ClipAdapter, clip_bpe_dir, clip_tokenizer, read_model_meta
+from countclip.model.preprocess import PreprocessConfig
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -54,15 +55,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 class OpenClipAdapter(ClipAdapter):
     def __init__(self, model: nn.Module, tokenizer: Any, name: str, base_model: str, model_config: dict) -> None:
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer
-        self.name = name
-        self.base_model = base_model
+        super().__init__(model, tokenizer, _preprocess_config(model), name=name, base_model=base_model,
+                         embed_dim=int(model_config.get("embed_dim", 0)) or int(model.text_projection.shape[-1]),
+                         context_length=int(getattr(tokenizer, "context_length", 77)))
         self.model_config = model_config
-        self.embed_dim = int(model_config.get("embed_dim", 0)) or int(model.text_projection.shape[-1])
-        self.context_length = int(getattr(tokenizer, "context_length", 77))
-        self.preprocess_config = _preprocess_config(model)
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixel_values)
@@ -78,10 +74,6 @@ class OpenClipAdapter(ClipAdapter):
         ids = ids[:, : int(lengths.max())]  # pad to the batch's longest caption, not 77
         return {"input_ids": ids.long(), "attention_mask": (ids != 0).long()}
 
-    @property
-    def logit_scale(self) -> nn.Parameter:
-        return self.model.logit_scale
-
     def set_gradient_checkpointing(self, enabled: bool) -> None:
         self.model.set_grad_checkpointing(enabled)
 
@@ -96,19 +88,13 @@ class OpenClipAdapter(ClipAdapter):
                   "preprocess_cfg": {"mean": list(self.preprocess_config.mean), "std": list(self.preprocess_config.std),
                                      "interpolation": "bicubic", "resize_mode": "shortest"}}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        (directory / "preprocess.json").write_text(json.dumps(self.preprocess_config.to_json(), indent=2))
-        meta = {"name": self.name, "base_model": self.base_model, "family": "open_clip"}
-        (directory / "countclip_model.json").write_text(json.dumps(meta, indent=2))
+        self.write_model_meta(directory, family="open_clip")
         return directory
 
     def tokenizer_files(self) -> dict[str, Path]:
         """CLIP's BPE in Hugging Face tokenizers format (what the service loads)."""
-        from transformers import CLIPTokenizer
-
         out = Path(tempfile.mkdtemp(prefix="countclip-openclip-tok-"))
-        tokenizer = CLIPTokenizer.from_pretrained(clip_bpe_dir())
-        tokenizer.model_max_length = self.context_length
-        tokenizer.save_pretrained(out)
+        clip_tokenizer(clip_bpe_dir(), self.context_length).save_pretrained(out)
         return {p.name: p for p in out.iterdir() if p.suffix in (".json", ".txt")}
 
 
@@ -163,7 +149,6 @@ def load_open_clip(spec: str) -> OpenClipAdapter:
         model_config = _model_config(open_clip, name)
     if not isinstance(tokenizer, open_clip.tokenizer.SimpleTokenizer):
         raise ValueError(f"{spec}: only CLIP-BPE text towers are supported (got {type(tokenizer).__name__})")
-    local_meta = Path(spec) / "countclip_model.json"
-    meta = json.loads(local_meta.read_text()) if local_meta.is_file() else {}
+    meta = read_model_meta(spec)
     return OpenClipAdapter(model, tokenizer, name=meta.get("name", spec), base_model=meta.get("base_model", spec),
                            model_config=model_config)
