@@ -6,7 +6,7 @@ import express, { type Express } from "express";
 import type { Config } from "./config.ts";
 import { requireApiKey } from "./auth.ts";
 import { Metrics } from "./metrics.ts";
-import { notFoundHandler, problemHandler } from "./problem.ts";
+import { notFoundHandler, problemHandler } from "./http/problem-details.ts";
 import { jsonParser, type RouteContext } from "./routes/context.ts";
 import { explainRoutes } from "./routes/explain.ts";
 import { imageContentRoutes } from "./routes/image-content.ts";

@@ -5,7 +5,7 @@
  */
 import { numberWord, pluralize, singularize } from "./counts/counts.ts";
 import type { Embedder } from "./model/types.ts";
-import { Lru } from "./lru.ts";
+import { Lru } from "./lib/lru.ts";
 import { MAX_COUNT } from "./scoring.ts";
 
 /** Used when a text states a count but names no noun ("show me three"). */

@@ -33,7 +33,7 @@ import { readGallery } from "./gallery.ts";
 import { ImportJob } from "./import-job.ts";
 import { RebuildJob, type RebuildStatus } from "./jobs.ts";
 import type { Embedder, EmbedderOptions } from "./model/types.ts";
-import { conflict, notFound, Problem, unavailable } from "./problem.ts";
+import { conflict, notFound, Problem, unavailable } from "./lib/problem.ts";
 import { Serving } from "./serving.ts";
 
 export type LoadEmbedder = (bundleDir: string, options?: EmbedderOptions) => Promise<Embedder>;

@@ -7,7 +7,7 @@
 import type { IndexView } from "../index/backend.ts";
 import { CountPromptCache } from "./count-prompts.ts";
 import type { Embedder } from "./model/types.ts";
-import { TextBatcher } from "./text-batcher.ts";
+import { TextBatcher } from "./lib/text-batcher.ts";
 
 /** What a Serving takes from the configuration (a Config satisfies it). */
 export interface ServingOptions {

@@ -1,5 +1,5 @@
 /** The original bytes of an indexed image, from the blob store. */
-import { notFound } from "./problem.ts";
+import { notFound } from "./lib/problem.ts";
 import type { IndexService } from "./service.ts";
 import type { Serving } from "./serving.ts";
 

@@ -12,7 +12,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 import type { RequestHandler, Response } from "express";
 import { parse as parseYaml } from "yaml";
-import { badRequest, type FieldError, Problem } from "./problem.ts";
+import { badRequest, type FieldError, Problem } from "./lib/problem.ts";
 
 // ajv-formats is CommonJS: under ESM interop the default import is the plugin itself at run
 // time, while its typings describe the `exports.default` alias.

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { OverloadedError, TextBatcher } from "../server/text-batcher.ts";
+import { OverloadedError, TextBatcher } from "../server/lib/text-batcher.ts";
 
 /** An encoder whose every run waits for `finish()`; `now` is the batcher's clock. */
 function controlled() {

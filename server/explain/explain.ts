@@ -6,7 +6,7 @@
 import type { components } from "../api/types.gen.ts";
 import { FALLBACK_NOUN, formsOfBareNoun, type NounForms } from "../count-prompts.ts";
 import type { ImageLimits } from "../model/image-input.ts";
-import { Problem } from "../problem.ts";
+import { Problem } from "../lib/problem.ts";
 import { clampProbability, countPosterior } from "../scoring.ts";
 import { parseCount } from "../search.ts";
 import type { Serving } from "../serving.ts";

@@ -2,7 +2,7 @@
 import express, { type RequestHandler, type Response } from "express";
 import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics.ts";
-import { Problem } from "../problem.ts";
+import { Problem } from "../lib/problem.ts";
 import type { IndexService } from "../service.ts";
 import type { ApiValidator } from "../validation.ts";
 

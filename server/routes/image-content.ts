@@ -1,7 +1,7 @@
 /** GET /v1/images/{id}/content: an indexed image's stored bytes, for showing it in a page. */
 import { Router } from "express";
 import sharp from "sharp";
-import { badRequest } from "../problem.ts";
+import { badRequest } from "../lib/problem.ts";
 import { storedBytes } from "../stored-images.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 

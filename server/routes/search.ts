@@ -2,11 +2,11 @@
 import { type ErrorRequestHandler, type RequestHandler, Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import { galleryNouns } from "../gallery.ts";
-import { displaySource } from "../paths.ts";
+import { displaySource } from "../lib/paths.ts";
 import { decodeBase64Image, embedNamedImages } from "../images.ts";
-import { badRequest, Problem } from "../problem.ts";
+import { badRequest, Problem } from "../lib/problem.ts";
 import { countDistribution, rerank, search, serverTiming, type Timings } from "../search.ts";
-import { OverloadedError } from "../text-batcher.ts";
+import { OverloadedError } from "../lib/text-batcher.ts";
 import { clientGone, methodNotAllowed, type RouteContext } from "./context.ts";
 
 type Schemas = components["schemas"];

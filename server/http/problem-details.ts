@@ -1,43 +1,13 @@
 /**
- * RFC 7807 problem details. Handlers throw `Problem`s (or helpers below); one Express error
- * handler turns any error into `application/problem+json`. Errors a client caused map to 4xx;
- * only genuine server faults become 500, and their internals are logged, never sent.
+ * RFC 7807 on the wire: one Express error handler turns any error into
+ * `application/problem+json` (lib/problem.ts says what went wrong; this says how it is sent),
+ * including body-parser's own errors (malformed JSON, a body over BODY_LIMIT_BYTES).
  */
 import { STATUS_CODES } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-export class Problem extends Error {
-  /** The problem type: its URI is `${PROBLEM_BASE}${slug}`, one slug per title. */
-  readonly slug: string;
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    readonly detail?: string,
-    readonly errors?: FieldError[],
-  ) {
-    super(detail ?? title);
-    this.slug = slugOf(title);
-  }
-}
+import { notFound, Problem, toProblem } from "../lib/problem.ts";
 
 export const PROBLEM_BASE = "https://countclip.dev/problems/";
-
-/** The type is derived from the title, so one title never hides two types nor one type two titles. */
-export function slugOf(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-}
-
-export const badRequest = (detail: string, errors?: FieldError[]) => new Problem(400, "Bad Request", detail, errors);
-export const unauthorized = (detail: string) => new Problem(401, "Unauthorized", detail);
-export const forbidden = (detail: string) => new Problem(403, "Forbidden", detail);
-export const notFound = (detail: string) => new Problem(404, "Not Found", detail);
-export const conflict = (detail: string) => new Problem(409, "Conflict", detail);
-export const unavailable = (detail: string) => new Problem(503, "Service Unavailable", detail);
 
 interface BodyParserError {
   type?: unknown;
@@ -72,19 +42,10 @@ function fromBodyParser(err: BodyParserError): Problem | undefined {
   }
 }
 
-/** Errors from other modules that know their HTTP status and title (ImageInputError). */
-function fromStatusError(err: unknown): Problem | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const { status, title } = err as { status?: unknown; title?: unknown };
-  if (typeof status !== "number" || status < 400 || status >= 500) return undefined;
-  return new Problem(status, typeof title === "string" ? title : STATUS_CODES[status] ?? "Bad Request", err.message);
-}
-
-export function toProblem(err: unknown): Problem {
+/** Any error as the problem its response reports: body-parser's errors by their type first. */
+export function responseProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
-  const mapped = fromBodyParser(err as never) ?? fromStatusError(err);
-  if (mapped) return mapped;
-  return new Problem(500, "Internal Server Error", "the server failed to handle the request; see its log");
+  return fromBodyParser(err as never) ?? toProblem(err);
 }
 
 export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem, instance?: string): void {
@@ -100,7 +61,7 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem
 }
 
 export const problemHandler: ErrorRequestHandler = (err, req, res, _next) => {
-  const problem = toProblem(err);
+  const problem = responseProblem(err);
   if (problem.status >= 500 && !(err instanceof Problem)) console.error(`${req.method} ${req.originalUrl}:`, err);
   if (res.headersSent) {
     res.end();
