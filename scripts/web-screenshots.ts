@@ -11,9 +11,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { createApp } from "../server/app.ts";
-import { loadConfig } from "../server/config.ts";
+import { loadConfig } from "../server/services/config.ts";
 import { loadEmbedder } from "../server/model/embedder.ts";
-import { IndexService } from "../server/service.ts";
+import { IndexService } from "../server/services/index-service.ts";
 import { buildWeb } from "../server/web/build.ts";
 import { browserMissing, launchBrowser, listen } from "../test/helpers/browser.ts";
 

@@ -3,7 +3,7 @@
  * from the environment). Every error leaves as application/problem+json.
  */
 import express, { type Express } from "express";
-import type { Config } from "./config.ts";
+import type { Config } from "./services/config.ts";
 import { requireApiKey } from "./auth.ts";
 import { Metrics } from "./metrics.ts";
 import { notFoundHandler, problemHandler } from "./http/problem-details.ts";
@@ -14,7 +14,7 @@ import { imageRoutes } from "./routes/images.ts";
 import { indexRoutes } from "./routes/index.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { searchRoutes } from "./routes/search.ts";
-import type { IndexService } from "./service.ts";
+import type { IndexService } from "./services/index-service.ts";
 import { ApiValidator } from "./validation.ts";
 import { webRoutes } from "./web/serve.ts";
 

@@ -5,10 +5,10 @@
 import type { Server } from "node:http";
 import { createApp } from "./app.ts";
 import { exposureWarnings } from "./auth.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig } from "./services/config.ts";
 import { createGuardedServer } from "./connections.ts";
 import { loadEmbedder } from "./model/embedder.ts";
-import { IndexService } from "./service.ts";
+import { IndexService } from "./services/index-service.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig();

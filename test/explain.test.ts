@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import sharp from "sharp";
 import request from "supertest";
-import { cellWeights, countContrast, windowPositions } from "../server/explain/occlusion.ts";
+import { cellWeights, countContrast, windowPositions } from "../server/services/explain/occlusion.ts";
 import { testBundle } from "./helpers/bundle.ts";
 import { dotsImage, makeGallery, removeTempDirs, startTestService, type TestService } from "./helpers/service-app.ts";
 

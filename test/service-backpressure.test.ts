@@ -10,10 +10,10 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import request from "supertest";
 import { createApp } from "../server/app.ts";
-import { loadConfig } from "../server/config.ts";
+import { loadConfig } from "../server/services/config.ts";
 import type { Embedder, EmbedderOptions } from "../server/model/types.ts";
 import { loadEmbedder } from "../server/model/embedder.ts";
-import { IndexService } from "../server/service.ts";
+import { IndexService } from "../server/services/index-service.ts";
 import { bundleUnavailableReason, testBundle } from "./helpers/bundle.ts";
 import { removeTempDirs, tempDir } from "./helpers/service-app.ts";
 

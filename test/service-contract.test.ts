@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import request from "supertest";
 import { parse as parseYaml } from "yaml";
 import { exposureWarnings } from "../server/auth.ts";
-import { loadConfig } from "../server/config.ts";
+import { loadConfig } from "../server/services/config.ts";
 import { createGuardedServer } from "../server/connections.ts";
 import { REPO_ROOT } from "./helpers/bundle.ts";
 import { DEFAULT_MODEL, smallDefaultGallery } from "./helpers/default-gallery.ts";

@@ -4,13 +4,13 @@ import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, test } from "node:test";
 import { generate, TARGET } from "../scripts/gen-api-types.ts";
-import { loadConfig } from "../server/config.ts";
-import { countPrompts, formsOfBareNoun, nounForms } from "../server/count-prompts.ts";
+import { loadConfig } from "../server/services/config.ts";
+import { countPrompts, formsOfBareNoun, nounForms } from "../server/services/count-prompts.ts";
 import { Lru } from "../server/lib/lru.ts";
 import { TextBatcher } from "../server/lib/text-batcher.ts";
 import { confine, isWithin } from "../server/lib/paths.ts";
-import { countAwareScore, countPosterior, softmax } from "../server/scoring.ts";
-import { candidateCount } from "../server/search.ts";
+import { countAwareScore, countPosterior, softmax } from "../server/services/scoring.ts";
+import { candidateCount } from "../server/services/search.ts";
 import { removeTempDirs, tempDir } from "./helpers/service-app.ts";
 
 after(removeTempDirs);

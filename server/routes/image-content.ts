@@ -2,7 +2,7 @@
 import { Router } from "express";
 import sharp from "sharp";
 import { badRequest } from "../lib/problem.ts";
-import { storedBytes } from "../stored-images.ts";
+import { storedBytes } from "../services/stored-images.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
-import { decodeBase64Image } from "../images.ts";
+import { decodeBase64Image } from "../services/images.ts";
 import { displayPath, displaySource, readConfinedFile } from "../lib/paths.ts";
 import { badRequest, notFound } from "../lib/problem.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";

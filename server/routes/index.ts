@@ -2,9 +2,9 @@
 import { Router } from "express";
 import type { components } from "../api/types.gen.ts";
 import type { ItemMeta } from "../../index/backend.ts";
-import { type GalleryLabel, galleryLabels } from "../gallery.ts";
+import { type GalleryLabel, galleryLabels } from "../services/gallery.ts";
 import { confine, displayPath, redactRoots } from "../lib/paths.ts";
-import type { IndexService } from "../service.ts";
+import type { IndexService } from "../services/index-service.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 type IndexStatus = components["schemas"]["IndexStatus"];

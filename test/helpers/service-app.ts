@@ -10,9 +10,9 @@ import path from "node:path";
 import type { Express } from "express";
 import sharp from "sharp";
 import { createApp } from "../../server/app.ts";
-import { type Config, loadConfig } from "../../server/config.ts";
+import { type Config, loadConfig } from "../../server/services/config.ts";
 import { loadEmbedder } from "../../server/model/embedder.ts";
-import { IndexService } from "../../server/service.ts";
+import { IndexService } from "../../server/services/index-service.ts";
 
 const created: string[] = [];
 

@@ -1,4 +1,4 @@
-import type { components } from "./api/types.gen.ts";
+import type { components } from "../api/types.gen.ts";
 
 /**
  * Progress of a bulk import (POST /v1/index/import): done/total and rate, reported on

@@ -3,8 +3,8 @@
  * after the model changed, and of a rebuild's catch-up. Reports progress per batch and yields
  * to the event loop between batches so searches keep flowing.
  */
-import type { BlobStore, Entry, IndexBuilder, ItemMeta } from "../index/backend.ts";
-import type { Embedder } from "./model/types.ts";
+import type { BlobStore, Entry, IndexBuilder, ItemMeta } from "../../index/backend.ts";
+import type { Embedder } from "../model/types.ts";
 
 export interface EmbedAllOptions {
   batchSize: number;

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { isWithin } from "./lib/paths.ts";
+import { isWithin } from "../lib/paths.ts";
 
 export interface GalleryEntry {
   id: string;

@@ -2,7 +2,7 @@
  * Search, rerank and count over one Serving (see openapi.yaml for the scoring). Pure of HTTP:
  * routes validate and translate; these functions compute.
  */
-import type { components } from "./api/types.gen.ts";
+import type { components } from "../api/types.gen.ts";
 import { FALLBACK_NOUN, formsOfBareNoun, type NounForms, nounForms } from "./count-prompts.ts";
 import { queryNotes, readQuery } from "./query-reading.ts";
 import { clampProbability, countAwareScore, type CountPosterior, countPosterior, dot, MAX_COUNT } from "./scoring.ts";

@@ -4,8 +4,8 @@
  * 1, and, when count-aware search cannot apply, notes that say why, with the nearest reading
  * that it could apply to ("thre catss" -> "three cats") when there is one.
  */
-import type { components } from "./api/types.gen.ts";
-import { NUMBER_WORDS, parseQuery, type ParsedQuery } from "./counts/counts.ts";
+import type { components } from "../api/types.gen.ts";
+import { NUMBER_WORDS, parseQuery, type ParsedQuery } from "../counts/counts.ts";
 import { MAX_COUNT } from "./scoring.ts";
 
 export type SearchNote = components["schemas"]["SearchNote"];

@@ -9,7 +9,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "../index/shared/fsutil.ts";
+import { writeFileAtomic } from "../../index/shared/fsutil.ts";
 
 export interface RebuildStatus {
   state: "idle" | "running" | "succeeded" | "failed";

@@ -3,10 +3,10 @@
  * belief in the stated count against the other counts. See occlusion.ts for the method and
  * openapi.yaml for the contract. Pure of HTTP.
  */
-import type { components } from "../api/types.gen.ts";
+import type { components } from "../../api/types.gen.ts";
 import { FALLBACK_NOUN, formsOfBareNoun, type NounForms } from "../count-prompts.ts";
-import type { ImageLimits } from "../model/image-input.ts";
-import { Problem } from "../lib/problem.ts";
+import type { ImageLimits } from "../../model/image-input.ts";
+import { Problem } from "../../lib/problem.ts";
 import { clampProbability, countPosterior } from "../scoring.ts";
 import { parseCount } from "../search.ts";
 import type { Serving } from "../serving.ts";

@@ -8,8 +8,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import sharp from "sharp";
-import { canDecodeResized, decodeImage, decodeResized, inspectImage, type ImageLimits } from "../model/image-input.ts";
-import { parsePreprocessConfig, resizeShortestEdge, shortestEdgeSize, toRgb, type PreprocessConfig, type RgbImage } from "../model/preprocess.ts";
+import { canDecodeResized, decodeImage, decodeResized, inspectImage, type ImageLimits } from "../../model/image-input.ts";
+import { parsePreprocessConfig, resizeShortestEdge, shortestEdgeSize, toRgb, type PreprocessConfig, type RgbImage } from "../../model/preprocess.ts";
 import { cellSpan, type OcclusionPlan, type WindowPosition } from "./occlusion.ts";
 
 export interface ModelView {

@@ -23,22 +23,22 @@ import {
   type IndexView,
   type ItemMeta,
   StaleIndexError,
-} from "../index/backend.ts";
-import { EmbeddedBackend } from "../index/embedded/backend.ts";
-import { BundleError, readManifest, readVectorBundle } from "../index/vector-bundle.ts";
-import { PgBackend } from "../index/pgvector/backend.ts";
+} from "../../index/backend.ts";
+import { EmbeddedBackend } from "../../index/embedded/backend.ts";
+import { BundleError, readManifest, readVectorBundle } from "../../index/vector-bundle.ts";
+import { PgBackend } from "../../index/pgvector/backend.ts";
 import type { Config } from "./config.ts";
 import { embedEntries, embedInto } from "./embed-all.ts";
 import { readGallery } from "./gallery.ts";
 import { ImportJob } from "./import-job.ts";
-import { RebuildJob, type RebuildStatus } from "./jobs.ts";
-import type { Embedder, EmbedderOptions } from "./model/types.ts";
-import { conflict, notFound, Problem, unavailable } from "./lib/problem.ts";
+import { RebuildJob, type RebuildStatus } from "./rebuild-job.ts";
+import type { Embedder, EmbedderOptions } from "../model/types.ts";
+import { conflict, notFound, Problem, unavailable } from "../lib/problem.ts";
 import { Serving } from "./serving.ts";
 
 export type LoadEmbedder = (bundleDir: string, options?: EmbedderOptions) => Promise<Embedder>;
 
-export type { RebuildStatus } from "./jobs.ts";
+export type { RebuildStatus } from "./rebuild-job.ts";
 
 /** Writes refused as stale this many times in a row mean this process cannot follow the switch. */
 const STALE_RETRIES = 3;

@@ -1,6 +1,6 @@
 /** The original bytes of an indexed image, from the blob store. */
-import { notFound } from "./lib/problem.ts";
-import type { IndexService } from "./service.ts";
+import { notFound } from "../lib/problem.ts";
+import type { IndexService } from "./index-service.ts";
 import type { Serving } from "./serving.ts";
 
 /** 404 when the image is not (or no longer) indexed. */

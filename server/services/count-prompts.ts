@@ -3,9 +3,9 @@
  * LRU cache of their text embeddings per model, so a count-aware request embeds only its
  * query once the noun has been seen.
  */
-import { numberWord, pluralize, singularize } from "./counts/counts.ts";
-import type { Embedder } from "./model/types.ts";
-import { Lru } from "./lib/lru.ts";
+import { numberWord, pluralize, singularize } from "../counts/counts.ts";
+import type { Embedder } from "../model/types.ts";
+import { Lru } from "../lib/lru.ts";
 import { MAX_COUNT } from "./scoring.ts";
 
 /** Used when a text states a count but names no noun ("show me three"). */

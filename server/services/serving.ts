@@ -4,10 +4,10 @@
  * one index build even if a rebuild swaps in a new Serving meanwhile; a retired Serving closes
  * its model once its last lease ends.
  */
-import type { IndexView } from "../index/backend.ts";
+import type { IndexView } from "../../index/backend.ts";
 import { CountPromptCache } from "./count-prompts.ts";
-import type { Embedder } from "./model/types.ts";
-import { TextBatcher } from "./lib/text-batcher.ts";
+import type { Embedder } from "../model/types.ts";
+import { TextBatcher } from "../lib/text-batcher.ts";
 
 /** What a Serving takes from the configuration (a Config satisfies it). */
 export interface ServingOptions {

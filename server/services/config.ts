@@ -4,9 +4,9 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { PrecisionChoice } from "./model/precision.ts";
+import type { PrecisionChoice } from "../model/precision.ts";
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export interface Config {
   port: number;

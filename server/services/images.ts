@@ -1,7 +1,7 @@
 /** Decoding client-supplied image payloads and embedding them with errors that name the image. */
-import type { Embedder } from "./model/types.ts";
-import { ImageInputError } from "./model/image-input.ts";
-import { Problem, toProblem } from "./lib/problem.ts";
+import type { Embedder } from "../model/types.ts";
+import { ImageInputError } from "../model/image-input.ts";
+import { Problem, toProblem } from "../lib/problem.ts";
 
 /** base64 (already pattern-checked by the schema) to bytes, within the configured size. */
 export function decodeBase64Image(data: string, maxBytes: number, what = "image"): Buffer {
