@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { createApp } from "../server/app.ts";
+import { createApp } from "../server/http/app.ts";
 import { loadConfig } from "../server/services/config.ts";
 import { loadEmbedder } from "../server/model/embedder.ts";
 import { IndexService } from "../server/services/index-service.ts";

@@ -3,10 +3,10 @@
  * index loaded (or built from the default gallery), then HTTP. SIGTERM/SIGINT drain and exit.
  */
 import type { Server } from "node:http";
-import { createApp } from "./app.ts";
-import { exposureWarnings } from "./auth.ts";
+import { createApp } from "./http/app.ts";
+import { exposureWarnings } from "./http/auth.ts";
 import { loadConfig } from "./services/config.ts";
-import { createGuardedServer } from "./connections.ts";
+import { createGuardedServer } from "./http/connections.ts";
 import { loadEmbedder } from "./model/embedder.ts";
 import { IndexService } from "./services/index-service.ts";
 

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import request from "supertest";
-import { createApp } from "../server/app.ts";
+import { createApp } from "../server/http/app.ts";
 import { loadConfig } from "../server/services/config.ts";
 import type { Embedder, EmbedderOptions } from "../server/model/types.ts";
 import { loadEmbedder } from "../server/model/embedder.ts";

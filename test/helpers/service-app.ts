@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Express } from "express";
 import sharp from "sharp";
-import { createApp } from "../../server/app.ts";
+import { createApp } from "../../server/http/app.ts";
 import { type Config, loadConfig } from "../../server/services/config.ts";
 import { loadEmbedder } from "../../server/model/embedder.ts";
 import { IndexService } from "../../server/services/index-service.ts";

@@ -1,9 +1,9 @@
 /** POST /v1/explain: a count's relevancy map as JSON weights or a PNG overlay. */
 import { Router } from "express";
-import type { components } from "../api/types.gen.ts";
-import { explain, planOf, targetOf } from "../services/explain/explain.ts";
-import { decodeBase64Image } from "../services/images.ts";
-import { storedBytes } from "../services/stored-images.ts";
+import type { components } from "../../api/types.gen.ts";
+import { explain, planOf, targetOf } from "../../services/explain/explain.ts";
+import { decodeBase64Image } from "../../services/images.ts";
+import { storedBytes } from "../../services/stored-images.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 type ExplainRequest = components["schemas"]["ExplainRequest"];

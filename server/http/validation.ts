@@ -12,13 +12,13 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 import type { RequestHandler, Response } from "express";
 import { parse as parseYaml } from "yaml";
-import { badRequest, type FieldError, Problem } from "./lib/problem.ts";
+import { badRequest, type FieldError, Problem } from "../lib/problem.ts";
 
 // ajv-formats is CommonJS: under ESM interop the default import is the plugin itself at run
 // time, while its typings describe the `exports.default` alias.
 const addFormats = ((addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? addFormatsModule) as FormatsPlugin;
 
-export const SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "openapi.yaml");
+export const SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "openapi.yaml");
 
 const METHODS = ["get", "post", "put", "delete", "patch"] as const;
 const SPEC_ID = "countclip-openapi";

@@ -1,8 +1,8 @@
 /** GET /v1/images/{id}/content: an indexed image's stored bytes, for showing it in a page. */
 import { Router } from "express";
 import sharp from "sharp";
-import { badRequest } from "../lib/problem.ts";
-import { storedBytes } from "../services/stored-images.ts";
+import { badRequest } from "../../lib/problem.ts";
+import { storedBytes } from "../../services/stored-images.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;

@@ -3,10 +3,10 @@
  * from the environment). Every error leaves as application/problem+json.
  */
 import express, { type Express } from "express";
-import type { Config } from "./services/config.ts";
+import type { Config } from "../services/config.ts";
 import { requireApiKey } from "./auth.ts";
 import { Metrics } from "./metrics.ts";
-import { notFoundHandler, problemHandler } from "./http/problem-details.ts";
+import { notFoundHandler, problemHandler } from "./problem-details.ts";
 import { jsonParser, type RouteContext } from "./routes/context.ts";
 import { explainRoutes } from "./routes/explain.ts";
 import { imageContentRoutes } from "./routes/image-content.ts";
@@ -14,9 +14,9 @@ import { imageRoutes } from "./routes/images.ts";
 import { indexRoutes } from "./routes/index.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { searchRoutes } from "./routes/search.ts";
-import type { IndexService } from "./services/index-service.ts";
+import type { IndexService } from "../services/index-service.ts";
 import { ApiValidator } from "./validation.ts";
-import { webRoutes } from "./web/serve.ts";
+import { webRoutes } from "../web/serve.ts";
 
 export interface AppOptions {
   config: Config;

@@ -1,12 +1,12 @@
 /** POST /v1/search, /v1/rerank, /v1/count. */
 import { type ErrorRequestHandler, type RequestHandler, Router } from "express";
-import type { components } from "../api/types.gen.ts";
-import { galleryNouns } from "../services/gallery.ts";
-import { displaySource } from "../lib/paths.ts";
-import { decodeBase64Image, embedNamedImages } from "../services/images.ts";
-import { badRequest, Problem } from "../lib/problem.ts";
-import { countDistribution, rerank, search, serverTiming, type Timings } from "../services/search.ts";
-import { OverloadedError } from "../lib/text-batcher.ts";
+import type { components } from "../../api/types.gen.ts";
+import { galleryNouns } from "../../services/gallery.ts";
+import { displaySource } from "../../lib/paths.ts";
+import { decodeBase64Image, embedNamedImages } from "../../services/images.ts";
+import { badRequest, Problem } from "../../lib/problem.ts";
+import { countDistribution, rerank, search, serverTiming, type Timings } from "../../services/search.ts";
+import { OverloadedError } from "../../lib/text-batcher.ts";
 import { clientGone, methodNotAllowed, type RouteContext } from "./context.ts";
 
 type Schemas = components["schemas"];

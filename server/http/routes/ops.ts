@@ -1,6 +1,6 @@
 /** GET /healthz (liveness), /readyz (readiness), /metrics (Prometheus). */
 import { Router } from "express";
-import { unavailable } from "../lib/problem.ts";
+import { unavailable } from "../../lib/problem.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 export function opsRoutes(ctx: RouteContext): Router {

@@ -1,10 +1,10 @@
 /** POST /v1/images, GET and DELETE /v1/images/{id}. */
 import { createHash } from "node:crypto";
 import { Router } from "express";
-import type { components } from "../api/types.gen.ts";
-import { decodeBase64Image } from "../services/images.ts";
-import { displayPath, displaySource, readConfinedFile } from "../lib/paths.ts";
-import { badRequest, notFound } from "../lib/problem.ts";
+import type { components } from "../../api/types.gen.ts";
+import { decodeBase64Image } from "../../services/images.ts";
+import { displayPath, displaySource, readConfinedFile } from "../../lib/paths.ts";
+import { badRequest, notFound } from "../../lib/problem.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 type AddImage = components["schemas"]["AddImageRequest"];

@@ -4,7 +4,7 @@
  */
 import type { RequestHandler } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { IndexService } from "./services/index-service.ts";
+import type { IndexService } from "../services/index-service.ts";
 
 export class Metrics {
   readonly registry = new Registry();

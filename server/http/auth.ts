@@ -1,7 +1,7 @@
 /** API-key check for mutating endpoints: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { RequestHandler } from "express";
-import { unauthorized } from "./lib/problem.ts";
+import { unauthorized } from "../lib/problem.ts";
 
 function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();

@@ -1,9 +1,9 @@
 /** What every route module gets: configuration, the service, the contract validator, helpers. */
 import express, { type RequestHandler, type Response } from "express";
-import type { Config } from "../services/config.ts";
+import type { Config } from "../../services/config.ts";
 import type { Metrics } from "../metrics.ts";
-import { Problem } from "../lib/problem.ts";
-import type { IndexService } from "../services/index-service.ts";
+import { Problem } from "../../lib/problem.ts";
+import type { IndexService } from "../../services/index-service.ts";
 import type { ApiValidator } from "../validation.ts";
 
 export interface RouteContext {

@@ -1,10 +1,10 @@
 /** GET /v1/index, POST /v1/index/rebuild, GET /v1/model, GET /v1/gallery. */
 import { Router } from "express";
-import type { components } from "../api/types.gen.ts";
-import type { ItemMeta } from "../../index/backend.ts";
-import { type GalleryLabel, galleryLabels } from "../services/gallery.ts";
-import { confine, displayPath, redactRoots } from "../lib/paths.ts";
-import type { IndexService } from "../services/index-service.ts";
+import type { components } from "../../api/types.gen.ts";
+import type { ItemMeta } from "../../../index/backend.ts";
+import { type GalleryLabel, galleryLabels } from "../../services/gallery.ts";
+import { confine, displayPath, redactRoots } from "../../lib/paths.ts";
+import type { IndexService } from "../../services/index-service.ts";
 import { methodNotAllowed, type RouteContext } from "./context.ts";
 
 type IndexStatus = components["schemas"]["IndexStatus"];
