@@ -1,5 +1,5 @@
 /**
- * The query batcher's window and back-pressure (server/text-batcher.ts), with a fake encoder
+ * The query batcher's window and back-pressure (server/lib/text-batcher.ts), with a fake encoder
  * whose runs end when the test says and a fake clock, so nothing depends on this machine's load.
  */
 import assert from "node:assert/strict";

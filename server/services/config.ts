@@ -40,7 +40,7 @@ export interface Config {
   apiKey: string | undefined;
   /** ALLOW_UNAUTHENTICATED=1: serve open mutations on a non-loopback HOST (refused otherwise). */
   allowUnauthenticated: boolean;
-  /** Slow-client limits (server/connections.ts): request headers must arrive within this. */
+  /** Slow-client limits (server/http/connections.ts): request headers must arrive within this. */
   headersTimeoutMs: number;
   /** Whole request (headers and body) must arrive within this. */
   requestTimeoutMs: number;

@@ -67,7 +67,7 @@ function asProblem(err: unknown): unknown {
 export class IndexService {
   readonly backend: IndexBackend;
   private serving: Serving | undefined;
-  /** The rebuild job, persisted so that its outcome survives a restart (jobs.ts). */
+  /** The rebuild job, persisted so that its outcome survives a restart (rebuild-job.ts). */
   private readonly job: RebuildJob;
   readonly imports = new ImportJob();
   private stopping = false;
