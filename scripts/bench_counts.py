@@ -5,7 +5,7 @@
 
 Every CountBench caption holds a count, so no caption takes a fast path. Prints the best of
 `--repeats` timed passes over all captions, in captions per second of process CPU time;
-`implementation`: "mypyc" when the compiled build (training/build_native.py) was loaded,
+`implementation`: "mypyc" when the compiled build (countclip/counting/build.py) was loaded,
 "python" otherwise (COUNTCLIP_PURE_PYTHON=1 forces it); and `reference_us`: the best time of
 a fixed pure-Python loop (`sum(range(1000))`, about 8 us on an idle modern core), so figures
 from a loaded or shared machine can be judged.
@@ -23,8 +23,8 @@ import timeit
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 
-from countclip import counts  # noqa: E402
-from countclip._native import implementation  # noqa: E402
+from countclip.counting import core as counts  # noqa: E402
+from countclip.counting._native import implementation  # noqa: E402
 
 find_count = counts.find_count
 

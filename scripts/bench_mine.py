@@ -14,7 +14,7 @@
    ones. Without ../shared a synthetic template set is used (and said so).
 2. Baseline: pandas.read_parquet + `find_count` on every row in a Python loop + pandas
    groupby sampling: what one writes without thinking about scale.
-3. `countclip mine` (pre-filter + the count core's C port, `countclip/_fastcount.c`, when
+3. `countclip mine` (pre-filter + the count core's C port, `countclip/counting/_fastcount.c`, when
    built + process pool), end to end including its output files. `--also-python-core` runs
    it a second time with the count core in Python (`--python-core`) and checks that both
    write the same rows and stats.
@@ -79,7 +79,7 @@ def neutral(caps: list[str]) -> np.ndarray:
     After a line break no numeral's following words change (the core reads blanks only), no
     numeral appears (the tag has none), and a numeral at the very end sees "\n" instead of
     nothing next to it, which only its "age in apposition" rule reads: checked here."""
-    from countclip.counts import find_count
+    from countclip.counting.core import find_count
 
     def result(text: str) -> tuple | None:
         match = find_count(text)
@@ -133,7 +133,7 @@ def baseline(path: Path, cap: int, seed: int) -> dict[int, int]:
     """Naive mining: pandas, the count core on every row in a Python loop, pandas sampling."""
     import pandas as pd
 
-    from countclip.counts import find_count
+    from countclip.counting.core import find_count
 
     df = pd.read_parquet(path, columns=["URL", "TEXT"])
     rows = []
@@ -186,7 +186,7 @@ def real_shares() -> dict | None:
     """The shares of the real sample, measured now with the snapshot's count core."""
     if not SHARED_CAPTIONS.is_file():
         return None
-    from countclip.counts import find_count
+    from countclip.counting.core import find_count
     from countclip.mining.prefilter import Prefilter
 
     caps, _ = templates()
@@ -216,7 +216,7 @@ def freeze_package(tmp: Path) -> str:
                     ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, str(snapshot))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))
-    source = (snapshot / "countclip" / "counts.py").read_bytes()
+    source = (snapshot / "countclip" / "counting" / "core.py").read_bytes()
     return hashlib.sha256(source).hexdigest()[:12]
 
 

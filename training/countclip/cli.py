@@ -12,7 +12,7 @@ import sys
 
 # command -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "counts": ("countclip.counts_cli", "find, parse and rewrite counts in captions (parse, variants, explain, eval-captions)"),
+    "counts": ("countclip.counting.cli", "find, parse and rewrite counts in captions (parse, variants, explain, eval-captions)"),
     "train": ("countclip.train.main", "fine-tune CLIP with L = L_clip + lambda * L_count"),
     "eval": ("countclip.evaluation.cli", "evaluate a model (countbench, zeroshot)"),
     "export": ("countclip.export", "export a model bundle (ONNX + manifest) for the service"),

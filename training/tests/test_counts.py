@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from countclip import counts
-from countclip.counts import CountMatch, count_variants, find_count, make_counterfactual, number_word, parse_query, replace_count
+from countclip.counting import core as counts
+from countclip.counting.core import CountMatch, count_variants, find_count, make_counterfactual, number_word, parse_query, replace_count
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "test" / "vectors" / "counts.json").read_text("utf-8"))

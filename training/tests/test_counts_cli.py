@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from countclip import counts_cli
+from countclip.counting import cli as counts_cli
 
 
 def run(command: str, data: bytes) -> tuple[int, list[dict], str]:

@@ -15,7 +15,8 @@ import re
 
 import pytest
 
-from countclip import counts, counts_lexicon
+from countclip.counting import core as counts
+from countclip.counting import lexicon
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -39,7 +40,7 @@ def _any_case_trie(phrases: list[str]) -> str:
     return "|".join(parts)
 
 
-W = counts_lexicon.WORD_CHARS
+W = lexicon.WORD_CHARS
 # The specification's pattern (TypeScript's NUMERAL_RE plus AFTER_RE), on the text as written.
 # Digits also end where a glued pack word starts ("10pcs").
 SPEC_RE = re.compile(rf"(?<![{W}])(?:(?:{_any_case_trie(counts.NUMERAL_PHRASES)}|[0-9]+)(?![{W}])"
@@ -47,7 +48,7 @@ SPEC_RE = re.compile(rf"(?<![{W}])(?:(?:{_any_case_trie(counts.NUMERAL_PHRASES)}
 
 
 def _vocabulary() -> list[str]:
-    lex = counts_lexicon
+    lex = lexicon
     words = set(lex.WORD_VALUES) | set(lex.BIG_WORDS) | {phrase for phrase, _ in lex.IDIOMS}
     for table in (lex.DURATION_WORDS, lex.TIME_WORDS, lex.UNIT_WORDS, lex.MONEY_WORDS, lex.FRACTION_WORDS,
                   lex.MULTIPLIER_WORDS, lex.CONNECTOR_WORDS, lex.MONTH_WORDS, lex.RANK_WORDS, lex.APPROX_WORDS,

@@ -1,11 +1,11 @@
-"""The compiled count core (mypyc, training/build_native.py) against the pure-Python source.
+"""The compiled count core (mypyc, countclip/counting/build.py) against the pure-Python source.
 
-1. Equivalence, when `countclip.counts` is the compiled build: every public function gives
-   what `counts.py`, imported from source as another module, gives, on fixed captions, the
+1. Equivalence, when `countclip.counting.core` is the compiled build: every public function gives
+   what `core.py`, imported from source as another module, gives, on fixed captions, the
    shared vectors, CountBench and the LAION sample (from ../shared when there), and mutated
    captions. Skipped without a current build.
 2. Choice of module, always (in subprocesses, on a copy of the package): a current build is
-   used; an edited counts.py or counts_lexicon.py, a changed or unloadable build, or an
+   used; an edited core.py or lexicon.py, a changed or unloadable build, or an
    extension module lying next to the source falls back to the source with a warning; no
    build, or COUNTCLIP_PURE_PYTHON=1, imports the source quietly.
 """
@@ -24,10 +24,11 @@ import sys
 
 import pytest
 
-from countclip import _native, counts, counts_lexicon
+from countclip.counting import _native, lexicon
+from countclip.counting import core as counts
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-PACKAGE_DIR = REPO / "training" / "countclip"
+PACKAGE_DIR = REPO / "training" / "countclip" / "counting"
 SHARED = REPO.parent / "shared"
 COUNTBENCH = SHARED / "countbench" / "CountBench.json"
 LAION = SHARED / "captions" / "laion-captions.jsonl"
@@ -35,14 +36,14 @@ VECTORS = REPO / "test" / "vectors" / "counts.json"
 
 compiled = _native.implementation(counts) == "mypyc"
 needs_build = pytest.mark.skipif(not compiled, reason=f"compiled count core not in use ({_native.status()}); "
-                                 "build it with training/build_native.py")
+                                 "build it with `python -m countclip.counting.build mypyc`")
 
 
 def pure_module():
-    """counts.py imported from source, whatever `countclip.counts` is."""
+    """core.py imported from source, whatever `countclip.counting.core` is."""
     name = "countclip_counts_pure_reference"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PACKAGE_DIR / "counts.py")
+        spec = importlib.util.spec_from_file_location(name, PACKAGE_DIR / "core.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up while the class is made
         spec.loader.exec_module(module)
@@ -78,8 +79,8 @@ PIECES = [
 def mutated(captions: list[str], n: int, seed: int) -> list[str]:
     """Captions with numerals, punctuation, odd code points and case flips spliced in."""
     rng = random.Random(seed)
-    words = sorted(counts_lexicon.STOP_WORDS | counts_lexicon.UNIT_WORDS | counts_lexicon.MODIFIER_NOUNS
-                   | counts_lexicon.RANK_WORDS | counts_lexicon.ADJECTIVES)
+    words = sorted(lexicon.STOP_WORDS | lexicon.UNIT_WORDS | lexicon.MODIFIER_NOUNS
+                   | lexicon.RANK_WORDS | lexicon.ADJECTIVES)
     out = []
     for _ in range(n):
         text = rng.choice(captions)
@@ -158,7 +159,7 @@ def assert_same(texts: list[str], full: bool = True) -> None:
 @needs_build
 def test_reference_is_the_source():
     assert counts.__file__.endswith(tuple(_native.importlib.machinery.EXTENSION_SUFFIXES))
-    assert pure_module().__file__ == str(PACKAGE_DIR / "counts.py")
+    assert pure_module().__file__ == str(PACKAGE_DIR / "core.py")
 
 
 @needs_build
@@ -239,8 +240,8 @@ PROBE = """
 import json, warnings
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    import countclip.counts as counts
-    from countclip import _native
+    import countclip.counting.core as counts
+    from countclip.counting import _native
 match = counts.find_count("three cats on a sofa")
 print(json.dumps({"implementation": _native.implementation(counts), "match": [match.count, match.noun],
                   "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}))
@@ -248,10 +249,11 @@ print(json.dumps({"implementation": _native.implementation(counts), "match": [ma
 
 
 def package_copy(tmp_path: pathlib.Path, with_build: bool) -> pathlib.Path:
-    """A minimal countclip package (the count core and its loader) under tmp_path."""
-    package = tmp_path / "countclip"
-    package.mkdir()
-    for name in ("__init__.py", "_native.py", "counts.py", "counts_lexicon.py"):
+    """A minimal countclip package (its root and the count core with its loader) under tmp_path."""
+    package = tmp_path / "countclip" / "counting"
+    package.mkdir(parents=True)
+    shutil.copy2(PACKAGE_DIR.parent / "__init__.py", package.parent / "__init__.py")
+    for name in ("__init__.py", "_native.py", "core.py", "lexicon.py"):
         shutil.copy2(PACKAGE_DIR / name, package / name)
     if with_build:
         shutil.copytree(PACKAGE_DIR / _native.BUILD_DIR, package / _native.BUILD_DIR)
@@ -262,11 +264,11 @@ def fake_build(package: pathlib.Path) -> None:
     """A build whose stamp matches the sources but whose extension file is no extension."""
     build = package / _native.BUILD_DIR
     build.mkdir()
-    so = build / f"counts{_native.extension_suffix()}"
+    so = build / f"core{_native.extension_suffix()}"
     so.write_bytes(b"not an ELF file")
     stamp = {"format": _native.STAMP_FORMAT, "ok": True, "python": "test", "suffix": _native.extension_suffix(),
              "sources": {name: hashlib.sha256((package / name).read_bytes()).hexdigest() for name in _native.SOURCES},
-             "modules": {"counts": {"file": so.name, "sha256": hashlib.sha256(so.read_bytes()).hexdigest()}}}
+             "modules": {"core": {"file": so.name, "sha256": hashlib.sha256(so.read_bytes()).hexdigest()}}}
     (build / _native.STAMP).write_text(json.dumps(stamp))
 
 
@@ -295,15 +297,15 @@ def test_a_build_that_does_not_load_falls_back_to_the_source(tmp_path):
 def test_a_changed_artefact_is_not_loaded(tmp_path):
     package = package_copy(tmp_path, with_build=False)
     fake_build(package)
-    (package / _native.BUILD_DIR / f"counts{_native.extension_suffix()}").write_bytes(b"changed")
+    (package / _native.BUILD_DIR / f"core{_native.extension_suffix()}").write_bytes(b"changed")
     result = probe(tmp_path)
     assert result["implementation"] == "python"
     assert len(result["warnings"]) == 1 and "changed since the build" in result["warnings"][0]
 
 
-@pytest.mark.parametrize("module", ["counts", "counts_lexicon"])
+@pytest.mark.parametrize("module", ["core", "lexicon"])
 def test_an_extension_next_to_the_source_is_ignored(tmp_path, module):
-    """`mypyc countclip/counts.py` run by hand leaves counts.<abi>.so next to counts.py, which
+    """`mypyc countclip/counting/core.py` run by hand leaves core.<abi>.so next to core.py, which
     the normal import system prefers to the source, checked or not."""
     package = package_copy(tmp_path, with_build=False)
     (package / f"{module}{_native.extension_suffix()}").write_bytes(b"not an ELF file")

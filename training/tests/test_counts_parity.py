@@ -17,7 +17,8 @@ import subprocess
 
 import pytest
 
-from countclip import counts, counts_cli
+from countclip.counting import cli as counts_cli
+from countclip.counting import core as counts
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from countclip.bundle import BundleError
 from countclip.cli import main as cli_main
-from countclip.counts import number_word
+from countclip.counting.core import number_word
 from countclip.evaluation import countbench
 from countclip.evaluation.bundle_model import BundleModel, is_bundle
 from countclip.export import export_bundle

@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from countclip.cli import main as cli_main
-from countclip.counts import number_word
+from countclip.counting.core import number_word
 
 torch.set_num_threads(1)
 

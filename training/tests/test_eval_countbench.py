@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from countclip.counts import find_count, number_word
+from countclip.counting.core import find_count, number_word
 from countclip.evaluation import countbench
 from countclip.evaluation.download import DownloadConfig
 from fake_models import TextRecordingModel

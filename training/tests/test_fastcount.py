@@ -1,10 +1,10 @@
-"""The count core's C port (countclip/_fastcount.c, used by `countclip mine`) against find_count.
+"""The count core's C port (countclip/counting/_fastcount.c, used by `countclip mine`) against find_count.
 
 1. Parity, when the C module is built: (value, noun) equal to `find_count`'s on the shared
    vectors, CountBench and the LAION sample (from ../shared when there), generated hard
    cases, mutated real captions, and fuzzed captions made of every lexicon word, digits,
    punctuation, odd whitespace and non-ASCII letters.
-2. When it is used: only while counts.py is the file it ports and the build is of the
+2. When it is used: only while core.py is the file it ports and the build is of the
    current _fastcount.c; otherwise miners fall back to the Python core, with a warning.
 """
 
@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from countclip import counts, counts_lexicon, fastcount
-from countclip.counts import find_count
+from countclip.counting import core as counts
+from countclip.counting import fastcount, lexicon
+from countclip.counting.core import find_count
 
 from test_mine_prove import STRAY, hard_captions, mutated
 
 REPO = Path(__file__).resolve().parents[2]
+COUNTING = REPO / "training" / "countclip" / "counting"
 SHARED = REPO.parent / "shared"
 COUNTBENCH = SHARED / "countbench" / "CountBench.json"
 LAION = SHARED / "captions" / "laion-captions.jsonl"
@@ -54,8 +56,8 @@ def assert_same(texts: list[str]) -> None:
 
 
 def test_the_port_mirrors_this_counts_py():
-    """Edit a rule in counts.py: port it to _fastcount.c, then set MIRRORED_COUNTS_SHA256."""
-    digest = hashlib.sha256((REPO / "training" / "countclip" / "counts.py").read_bytes()).hexdigest()
+    """Edit a rule in core.py: port it to _fastcount.c, then set MIRRORED_COUNTS_SHA256."""
+    digest = hashlib.sha256((COUNTING / "core.py").read_bytes()).hexdigest()
     assert fastcount.MIRRORED_COUNTS_SHA256 == digest
 
 
@@ -106,7 +108,7 @@ def test_mutated_real_captions():
 def lexicon_words() -> list[str]:
     """Every word of the count core's tables (not its memo dicts, which earlier tests fill)."""
     words: set[str] = set()
-    for name, table in counts_lexicon.lexicon_tables().items():
+    for name, table in lexicon.lexicon_tables().items():
         if name in ("word_chars", "prefix_symbols"):
             continue
         if isinstance(table, dict):
@@ -169,7 +171,7 @@ def load_in_copy(tmp_path: Path, edit) -> str:
     package = tmp_path / "countclip"
     shutil.copytree(REPO / "training" / "countclip", package, ignore=shutil.ignore_patterns("__pycache__"))
     edit(package)
-    code = ("import warnings, countclip.fastcount as f\n"
+    code = ("import warnings, countclip.counting.fastcount as f\n"
             "with warnings.catch_warnings(record=True) as caught:\n"
             "    warnings.simplefilter('always')\n"
             "    c, why = f.load()\n"
@@ -185,14 +187,14 @@ def test_used_only_while_current(tmp_path):
     assert load_in_copy(tmp_path / "same", lambda p: None).startswith("c |")
 
     def edit_rule(package: Path) -> None:
-        path = package / "counts.py"
+        path = package / "counting" / "core.py"
         path.write_text(path.read_text("utf-8") + "\n# a changed rule\n", "utf-8")
 
     verdict = load_in_copy(tmp_path / "rule", edit_rule)
-    assert verdict.startswith("counts.py changed since the port |") and "counts.py changed" in verdict
+    assert verdict.startswith("core.py changed since the port |") and "core.py changed" in verdict
 
     def edit_source(package: Path) -> None:
-        path = package / "_fastcount.c"
+        path = package / "counting" / "_fastcount.c"
         path.write_text(path.read_text("utf-8") + "\n/* edited */\n", "utf-8")
 
     assert load_in_copy(tmp_path / "source", edit_source).startswith("stale build |")
@@ -273,7 +275,7 @@ def test_a_lexicon_it_cannot_take_falls_back(monkeypatch):
         got, why = fastcount._load()
     assert got is None and why.startswith("lexicon not accepted")
     monkeypatch.undo()
-    fastcount.configure(importlib.import_module("countclip._fastcount"))  # leave the module as it was
+    fastcount.configure(importlib.import_module(fastcount.C_MODULE))  # leave the module as it was
     assert_same(["two cats", "fifty cats", "4ever cats"])
 
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from countclip import fastcount
+from countclip.counting import fastcount
 from countclip.cli import main as cli_main
-from countclip.counts import find_count
+from countclip.counting.core import find_count
 from countclip.mining import mine, sample, select
 from countclip.mining.rows import KEY_ORDER, ROWS_SCHEMA, Caps
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from countclip.counts import find_count
+from countclip.counting.core import find_count
 from countclip.mining.prefilter import Prefilter, clean_captions
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "captions" / "laion-captions.jsonl"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from countclip import counts
-from countclip.counts import find_count
+from countclip.counting import core as counts
+from countclip.counting.core import find_count
 from countclip.mining.prefilter import Prefilter
 from countclip.mining.prove import DEFAULT_RULES, PY_WHITESPACE, AbstentionProver
 

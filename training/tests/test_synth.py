@@ -137,7 +137,7 @@ def test_general_captions_omit_the_count_unless_asked():
 
 
 def test_captions_are_parseable_by_the_count_core():
-    counts = pytest.importorskip("countclip.counts", reason="count core not available yet")
+    counts = pytest.importorskip("countclip.counting.core", reason="count core not available yet")
     for index in range(300):
         sample = streams.counting(1, index) if index % 2 else streams.countbench(1, index)
         match = counts.find_count(sample.caption)

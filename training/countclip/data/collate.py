@@ -23,7 +23,7 @@ Tokenize = Callable[[list[str]], dict[str, torch.Tensor]]
 
 def _make_counterfactual(text: str, rng: random.Random) -> tuple[str, int, int] | None:
     # Imported lazily: the count core is another module's, and the trainer must import without it.
-    from countclip.counts import make_counterfactual
+    from countclip.counting.core import make_counterfactual
 
     return make_counterfactual(text, rng)
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from countclip.counts import count_variants, number_word
+from countclip.counting.core import count_variants, number_word
 from countclip.evaluation import metrics as M
 from countclip.evaluation.download import DownloadConfig, FetchResult, fetch_all, write_download_report
 from countclip.evaluation.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, open_image_file

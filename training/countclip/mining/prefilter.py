@@ -1,6 +1,6 @@
 """Vectorised pre-filter: drop, in bulk, captions that cannot hold a count of 2..10.
 
-The Python count core (`countclip.counts.find_count`) is exact but costs microseconds per
+The Python count core (`countclip.counting.core.find_count`) is exact but costs microseconds per
 caption; web-scale metadata has billions of rows. This filter runs one RE2 regular
 expression over a whole Arrow batch (C++, no Python per row) and passes on only the
 captions that mention a number word or a standalone number 2..10 in digits (alone, or with a
@@ -40,10 +40,10 @@ _DIGITS = r"0*(?:[2-9]|10)"
 def _digits() -> str:
     """_DIGITS, and a pack word the core reads glued to them ("10pcs", `GLUED_PACK_WORDS`)."""
     try:
-        from countclip import counts
+        from countclip.counting import core
     except ImportError:
         return _DIGITS
-    glued = getattr(counts, "GLUED_PACK_WORDS", ())
+    glued = getattr(core, "GLUED_PACK_WORDS", ())
     if not glued or not all(isinstance(w, str) and w.isascii() and w.isalpha() and w.islower() for w in glued):
         return _DIGITS
     return f"{_DIGITS}(?:{'|'.join(sorted(glued, key=len, reverse=True))})?"
@@ -57,11 +57,11 @@ def _core_words() -> tuple[str, ...]:
     Returns () if the core does not publish these tables.
     """
     try:
-        from countclip import counts
+        from countclip.counting import core
     except ImportError:
         return ()
-    values = getattr(counts, "WORD_VALUES", None)
-    idioms = getattr(counts, "IDIOM_VALUES", None)
+    values = getattr(core, "WORD_VALUES", None)
+    idioms = getattr(core, "IDIOM_VALUES", None)
     if not isinstance(values, dict) or not isinstance(idioms, dict):
         return ()
     words = [w for w, v in values.items() if isinstance(v, int) and MIN_COUNT <= v <= MAX_COUNT]

@@ -1,7 +1,7 @@
 """Vectorised proofs that the count core finds no count: abstentions decided without calling it.
 
 The pre-filter (`prefilter.py`) passes on 23 % of LAION captions; the count core
-(`countclip.counts.find_count`) then declines more than half of them, and nine in ten of
+(`countclip.counting.core.find_count`) then declines more than half of them, and nine in ten of
 those whose numerals are all digits: "2.5 kg", "image 3", "Galaxy Note 5 Case", "7-8-16".
 This module proves, with RE2 over whole Arrow arrays, that `find_count` returns None for
 many of them, so they are counted as `abstained` (what the core says) without a core call.
@@ -125,21 +125,21 @@ class AbstentionProver:
     def __init__(self, rules: tuple[str, ...] | None = None) -> None:
         self.enabled = False
         try:
-            from countclip import counts
+            from countclip.counting import core
 
-            self._build(counts)
+            self._build(core)
             self.use(DEFAULT_RULES if rules is None else rules)
             self.enabled = True
         except (ImportError, AttributeError, TypeError, ValueError, KeyError):
             self.enabled = False  # the core changed shape: every caption goes to the core
 
-    def _build(self, counts) -> None:
-        valued_words = [w for w, v in counts.WORD_VALUES.items() if isinstance(v, int)]
-        idiom_words = [max(p.split(), key=len) for p in counts.IDIOM_VALUES]
+    def _build(self, core) -> None:
+        valued_words = [w for w, v in core.WORD_VALUES.items() if isinstance(v, int)]
+        idiom_words = [max(p.split(), key=len) for p in core.IDIOM_VALUES]
         if not valued_words or any(not w.isascii() or not w.isalpha() for w in valued_words + idiom_words):
             raise ValueError("unexpected lexicon")
         # Digits have a value up to 20 (VALUED_DIGITS); check the core still says so.
-        twenty, twenty_one = counts.find_count("20 cats"), counts.find_count("21 cats")
+        twenty, twenty_one = core.find_count("20 cats"), core.find_count("21 cats")
         if twenty is None or twenty.count != 20 or twenty_one is not None:
             raise ValueError("the core's digit values changed")
         # A valued numeral of the core sits between non-word characters (its WORD_CHARS include
@@ -147,29 +147,29 @@ class AbstentionProver:
         self.valued_words = rf"\b{_alternation(valued_words + idiom_words)}\b"
         digits_1_20, digits_2_20 = r"\b(?:[1-9]|1[0-9]|20)\b", r"\b(?:[2-9]|1[0-9]|20)\b"
         # A valued digit run may have a pack word glued to it ("10pcs"): no rule rewrites those.
-        self.valued_digits = rf"\b(?:[1-9]|1[0-9]|20)(?:{_alternation(counts.GLUED_PACK_WORDS)})?\b"
+        self.valued_digits = rf"\b(?:[1-9]|1[0-9]|20)(?:{_alternation(core.GLUED_PACK_WORDS)})?\b"
         digits = r"\b[0-9]+\b"  # any digit run a rule may exclude (one without a value is harmless)
 
         # Contexts may be narrower than the core's (a proof then applies less often, never
         # wrongly): blanks for whitespace, ASCII punctuation, at most two of each.
-        punct = _char_class("".join(ch for ch in counts.PUNCT if ch.isascii())) + "{0,2}"
+        punct = _char_class("".join(ch for ch in core.PUNCT if ch.isascii())) + "{0,2}"
         space = "[ \\t]{0,2}"
         left = "(?:^|[ \\t])"
         printable = [chr(c) for c in range(0x21, 0x7F)]
-        sentence_goes_on = _char_class("".join(ch for ch in printable if ch not in counts.SENTENCE_END))
+        sentence_goes_on = _char_class("".join(ch for ch in printable if ch not in core.SENTENCE_END))
         # (no digits in it: a placeholder there might stand for a longer digit group)
         name_chars = _char_class("".join(ch for ch in printable if not ch.isdigit()))
-        name_end = _char_class("".join(ch for ch in printable if ch not in counts.PUNCT and not ch.isdigit()))
+        name_end = _char_class("".join(ch for ch in printable if ch not in core.PUNCT and not ch.isdigit()))
 
         def token_words(vocabulary) -> list[str]:  # words that can be one whole token after a numeral
             return [w for w in vocabulary if _TOKEN_WORD.fullmatch(w)]
 
         def left_word(vocabulary) -> str:  # the token before, stripped of PUNCT, lower-cased
-            return _alternation([w for w in vocabulary if w.isascii() and w and w.strip(counts.PUNCT) == w])
+            return _alternation([w for w in vocabulary if w.isascii() and w and w.strip(core.PUNCT) == w])
 
-        after_words = _alternation(token_words(set(counts.NEXT_WORD_REASONS) | set(counts.MONTH_WORDS)
-                                               | set(counts.SUPERLATIVE_WORDS)))
-        after_symbols = _char_class("".join(counts.AFTER_SYMBOLS) + "'’\"")
+        after_words = _alternation(token_words(set(core.NEXT_WORD_REASONS) | set(core.MONTH_WORDS)
+                                               | set(core.SUPERLATIVE_WORDS)))
+        after_symbols = _char_class("".join(core.AFTER_SYMBOLS) + "'’\"")
 
         # A word token that does not end in s/S, and a group of up to 8 of them (AFTER_RE's
         # words): none is plural unless irregular or ending in -men (both guarded).
@@ -185,11 +185,11 @@ class AbstentionProver:
         # groups, kept by the rewrite; only the numeral becomes PLACEHOLDER.
         self.rules = {
             # _joined: every run of a digit group joined by .,:/-– (2.5, 1/2, 7-8-16, 3:30)
-            "joined digits": (None, f"[0-9]+(?:{_char_class(counts.JOINERS)}[0-9]+)+", None, ()),
+            "joined digits": (None, f"[0-9]+(?:{_char_class(core.JOINERS)}[0-9]+)+", None, ()),
             # _symbols: the token before ends in a money or number sign ($5, # 2, No# 4)
-            "sign before": (f"{_char_class(counts.PREFIX_SYMBOLS)}{space}", digits, None, ()),
+            "sign before": (f"{_char_class(core.PREFIX_SYMBOLS)}{space}", digits, None, ()),
             # _prev_word, _range ("up to"): size 8, Part 2, about 5, aged 3, x 4, May 5
-            "word before": (f"{left}{punct}{left_word(set(counts.PREV_WORD_REASONS) | set(counts.MONTH_WORDS))}"
+            "word before": (f"{left}{punct}{left_word(set(core.PREV_WORD_REASONS) | set(core.MONTH_WORDS))}"
                             f"{punct}{space}", digits, None, ()),
             # _compound: a hyphen joins the next word (3-pack, 2-Tool)
             "hyphen after": (None, digits, f"[-‐–][A-Za-z0-9]", ("pack",)),
@@ -205,13 +205,13 @@ class AbstentionProver:
             # _needs_noun: digits 2..20 before words none of which is plural ("5 pad sprung")
             "no plural after": (None, digits_2_20, no_plural_group, ("introducer", "plural", "pack")),
         }
-        punct_all = _char_class(counts.PUNCT)
-        intro = _alternation(w for w in counts.INTRODUCER_WORDS if w.isascii())
-        irregular = _alternation(w for w in counts.IRREGULAR_PLURALS if w.isascii())
+        punct_all = _char_class(core.PUNCT)
+        intro = _alternation(w for w in core.INTRODUCER_WORDS if w.isascii())
+        irregular = _alternation(w for w in core.IRREGULAR_PLURALS if w.isascii())
         # Guards (superset patterns, no anchors): a digit after an introducer word ("set of 4"
         # is counted without a noun), a plural the no-plural rule cannot see (irregular, -men),
         # a pack word after a digit ("3-pack", "8 pack stock pot": counted, noun or not).
-        packs = _alternation(w for w in counts.PACK_WORDS if w.isascii())
+        packs = _alternation(w for w in core.PACK_WORDS if w.isascii())
         self.guards = {"introducer": f"{intro}{punct_all}*{_WS}*[0-9]",
                        "plural": f"{irregular}\\b|[Mm][Ee][Nn]\\b",
                        "pack": f"[0-9][-‐–]?{_BLANK}*{packs}"}

@@ -39,19 +39,19 @@ SELECTED = "selected"  # a count 2..10
 class CountReader:
     """The count core per caption: `read_batch(captions) -> BatchReads`, `read(caption)`.
 
-    Uses the count core's C port (`countclip.fastcount`, same answers, about 20x faster) when
-    it is built and current, else `countclip.counts.find_count`, memoised (web captions
+    Uses the count core's C port (`countclip.counting.fastcount`, same answers, about 20x faster) when
+    it is built and current, else `countclip.counting.core.find_count`, memoised (web captions
     repeat). With `explain_abstentions`, a caption the core declines is run through the
     core's `explain` to report *why* ("abstained:year", "abstained:measure", ...): Python
     only, and it roughly doubles the core's cost on those captions, hence optional.
     """
 
     def __init__(self, explain_abstentions: bool = False, max_cache: int = 1 << 18, use_c: bool = True):
-        from countclip import counts, fastcount
+        from countclip.counting import core, fastcount
 
-        self._find_count = counts.find_count
-        self._singular = getattr(counts, "singularize", lambda noun: noun)
-        self._explain = getattr(counts, "explain", None) if explain_abstentions else None
+        self._find_count = core.find_count
+        self._singular = getattr(core, "singularize", lambda noun: noun)
+        self._explain = getattr(core, "explain", None) if explain_abstentions else None
         if not use_c:
             self.fast, why = None, "asked for"
         elif self._explain is not None:
@@ -156,7 +156,7 @@ class BatchReads:
 
 
 def abstention_reason(numerals: list[dict]) -> str:
-    """One reason from the core's per-numeral decisions (`counts.explain`) for a declined caption."""
+    """One reason from the core's per-numeral decisions (`core.explain`) for a declined caption."""
     counted = [n for n in numerals if n.get("reason") is None]
     if len({n.get("value") for n in counted}) > 1:
         return "counts disagree"

@@ -138,7 +138,7 @@ def sample_count(sample: Sample) -> tuple[int | None, str | None]:
             caption = sample.files["txt"].decode("utf-8")
         except UnicodeDecodeError:
             return None, None
-        from countclip.counts import find_count
+        from countclip.counting.core import find_count
 
         match = find_count(caption)
         count, noun = (match.count, match.noun) if match else (None, None)

@@ -44,7 +44,7 @@ def count_choice_accuracy(adapter: ClipAdapter, images: Sequence[Image.Image | n
 
     Captions without a findable count in 2..10 are left out (reported as `count_eval_skipped`).
     """
-    from countclip.counts import make_counterfactual
+    from countclip.counting.core import make_counterfactual
 
     rng = random.Random(seed)
     pairs = []

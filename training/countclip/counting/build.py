@@ -1,23 +1,30 @@
-#!/usr/bin/env python
-"""Compile the count core (countclip/counts.py) with mypyc: `find_count` about 1.7x faster.
+"""Build the count core's two native forms: core.py compiled by mypyc, and _fastcount.c by gcc.
 
-    training/.venv/bin/python training/build_native.py            # build if counts.py changed
-    training/.venv/bin/python training/build_native.py --check    # say what `import countclip.counts` gets
-    training/.venv/bin/python training/build_native.py --clean    # remove the build
+    training/.venv/bin/python -m countclip.counting.build              # both, each if its source changed
+    training/.venv/bin/python -m countclip.counting.build mypyc        # only the compiled core.py
+    training/.venv/bin/python -m countclip.counting.build c            # only the C port, for mining
+    training/.venv/bin/python -m countclip.counting.build --check      # say what the count core imports
+    training/.venv/bin/python -m countclip.counting.build mypyc --clean   # remove a build
 
-Optional: `make setup` runs it, and without a build (no mypy, no C compiler, a failed
-compile) `countclip.counts` is the pure-Python module, which gives the same results. The
-build goes to `countclip/_mypyc/` (git-ignored): the extension modules and `build.json`
-with the SHA-256 of the sources compiled and of each file written. `countclip._native`
-imports the compiled module only while counts.py and counts_lexicon.py still hash to what
-was compiled, so an edited counts.py is never shadowed by an older build (it warns and
-imports the source instead). Set COUNTCLIP_PURE_PYTHON=1 to import the source regardless.
+Both are optional: `make setup` runs this (`make native`: one target per form), and without a
+build (no mypy, no C compiler, a failed compile) the pure-Python core gives the same results.
+It exits 0 whatever happens (1 with --strict when a form asked for has no current build at
+the end), so it never fails the set-up; it says why a form was not built.
 
+**mypyc** (`find_count` about 1.7x faster). The build goes to `counting/_mypyc/` (git-ignored):
+the extension modules and `build.json` with the SHA-256 of the sources compiled and of each
+file written. `_native` imports the compiled module only while core.py and lexicon.py still
+hash to what was compiled, so an edited core.py is never shadowed by an older build (it warns
+and imports the source instead). Set COUNTCLIP_PURE_PYTHON=1 to import the source regardless.
 Steps: copy the sources to a temporary directory, compile them there with `python -m mypyc`
 (needs the `mypy` package, from the dev extras, and a C compiler), check in a fresh
 interpreter that the compiled module gives the pure module's results on fixed and CountBench
 captions, then swap the new `_mypyc/` in by renames (a running process keeps its old files).
-Exits 0 whatever happens (1 with --strict when there is no current build at the end).
+
+**C** (`_fastcount.c`: the count core's decision, about 20x faster, for `countclip mine`). The
+source's SHA-256 is compiled in, so `fastcount` refuses a build of an older source. The
+library goes to a temporary name first and is moved into place with os.replace: a running
+miner keeps its old file.
 """
 
 from __future__ import annotations
@@ -30,31 +37,28 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent  # training/
-PACKAGE_DIR = ROOT / "countclip"
+from countclip.counting import _native as native
 
-# countclip._native without importing countclip (whose __init__ would install its finder).
-_spec = importlib.util.spec_from_file_location("_countclip_native", PACKAGE_DIR / "_native.py")
-assert _spec is not None and _spec.loader is not None
-native = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(native)
-
+PACKAGE_DIR = native.PACKAGE_DIR  # countclip/counting/
+PACKAGE_ROOT = PACKAGE_DIR.parent.parent  # training/: what holds the countclip package
+REPO = PACKAGE_ROOT.parent
 BUILD = PACKAGE_DIR / native.BUILD_DIR
 COMPILE_TIMEOUT_S = 900
 
 # Run in a fresh interpreter inside the temporary build: the compiled module (found before
-# counts.py there, as extension modules come first) against the pure one on fixed captions
+# core.py there, as extension modules come first) against the pure one on fixed captions
 # and, when ../shared is there, CountBench's.
 VERIFY = textwrap.dedent("""
     import importlib.machinery, importlib.util, json, pathlib, random, sys
-    import countclip.counts as compiled
+    import countclip.counting.core as compiled
     assert compiled.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), compiled.__file__
-    spec = importlib.util.spec_from_file_location("pure_counts", "countclip/counts.py")
+    spec = importlib.util.spec_from_file_location("pure_counts", "countclip/counting/core.py")
     pure = sys.modules["pure_counts"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pure)
     texts = ["three cats on a sofa", "Two dogs and 2 cats", "a pair of jeans", "One Direction",
@@ -84,7 +88,7 @@ VERIFY = textwrap.dedent("""
 
 
 def log(message: str) -> None:
-    print(f"build_native: {message}", flush=True)
+    print(f"build: {message}", flush=True)
 
 
 def write_stamp(directory: Path, stamp: dict) -> None:
@@ -121,31 +125,32 @@ def record_failure(sources: dict[str, bytes], error: str) -> None:
     write_stamp(new, {**base_stamp(sources), "error": error})
     install(new)
     log(f"not built: {error}")
-    log("countclip.counts stays the pure-Python module (same results, about 1.7x slower)")
+    log("countclip.counting.core stays the pure-Python module (same results, about 1.7x slower)")
 
 
 def compile_in(tmp: Path, sources: dict[str, bytes]) -> dict[str, Path]:
     """Compile copies of the sources in `tmp`; module name -> extension file."""
-    package = tmp / "countclip"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
+    package = tmp / "countclip" / "counting"
+    package.mkdir(parents=True)
+    for directory in (package.parent, package):
+        (directory / "__init__.py").write_text("")  # no finder: the extension module comes first
     for name, data in sources.items():
         (package / name).write_bytes(data)
     env = {**os.environ, "MYPYC_OPT_LEVEL": "3", "MYPY_CACHE_DIR": str(tmp / ".mypy_cache")}
-    proc = subprocess.run([sys.executable, "-m", "mypyc", f"countclip/{native.MODULE}.py"], cwd=tmp, env=env,
+    proc = subprocess.run([sys.executable, "-m", "mypyc", f"countclip/counting/{native.MODULE}.py"], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"mypyc failed (exit {proc.returncode}):\n{tail}")
     suffix = native.extension_suffix()
     files = {path.name[:-len(suffix)]: path for path in package.iterdir() if path.name.endswith(suffix)}
-    stray = [str(p.relative_to(tmp)) for p in tmp.iterdir() if p.name.endswith(suffix)]
+    stray = [str(p.relative_to(tmp)) for d in (tmp, package.parent) for p in d.iterdir() if p.name.endswith(suffix)]
     if native.MODULE not in files or stray:
-        raise RuntimeError(f"unexpected mypyc output: {sorted(files)} in countclip/, {stray} outside")
+        raise RuntimeError(f"unexpected mypyc output: {sorted(files)} in countclip/counting/, {stray} outside")
     return files
 
 
-def build(force: bool) -> bool:
+def build_mypyc(force: bool) -> bool:
     sources = {name: (PACKAGE_DIR / name).read_bytes() for name in native.SOURCES}
     files, reason, _ = native.current_build(PACKAGE_DIR, honour_env=False)
     if files is not None and not force:
@@ -156,13 +161,13 @@ def build(force: bool) -> bool:
         record_failure(sources, f"mypy (mypyc) is not installed in {sys.executable} "
                                 "(pip install -e 'training[dev]')")
         return False
-    log(f"compiling countclip/{native.MODULE}.py with mypyc ({reason.splitlines()[0]}) ...")
+    log(f"compiling countclip/counting/{native.MODULE}.py with mypyc ({reason.splitlines()[0]}) ...")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="countclip-mypyc-") as tmp_name:
         tmp = Path(tmp_name)
         try:
             compiled = compile_in(tmp, sources)
-            countbench = ROOT.parent.parent / "shared" / "countbench" / "CountBench.json"
+            countbench = REPO.parent / "shared" / "countbench" / "CountBench.json"
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             proc = subprocess.run([sys.executable, "-c", VERIFY, str(countbench)], cwd=tmp, capture_output=True,
                                   text=True, timeout=600, env=env)
@@ -184,7 +189,7 @@ def build(force: bool) -> bool:
     write_stamp(new, {**base_stamp(sources), "ok": True, "mypy": mypy.version.__version__,
                       "build_seconds": round(seconds, 1), "modules": modules})
     install(new)
-    log(f"built {BUILD} in {seconds:.0f}s; `import countclip.counts` now loads it")
+    log(f"built {BUILD} in {seconds:.0f}s; `import countclip.counting.core` now loads it")
     changed = [name for name, data in sources.items() if (PACKAGE_DIR / name).read_bytes() != data]
     if changed:
         log(f"{', '.join(changed)} changed during the build: the build is stale, run again")
@@ -192,26 +197,104 @@ def build(force: bool) -> bool:
     return True
 
 
+# ----------------------------------------------------------------------------- the C port
+
+C_SOURCE = PACKAGE_DIR / "_fastcount.c"
+C_TARGET = PACKAGE_DIR / ("_fastcount" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+CFLAGS = ["-O3", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror=implicit-function-declaration"]
+
+
+def c_current() -> tuple[bool, str]:
+    """Whether `fastcount.load()` would use the C module, and why not (asked in a fresh process:
+    this one may hold an older build)."""
+    code = ("import warnings, countclip.counting.fastcount as f; warnings.simplefilter('ignore'); "
+            "c, why = f.load(); print('yes' if c else why)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=PACKAGE_ROOT, env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)})
+    lines = out.stdout.strip().splitlines() or out.stderr.strip().splitlines() or ["no answer"]
+    answer = lines[-1]
+    return answer == "yes", answer
+
+
+def compile_c() -> bool:
+    source = C_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    include = sysconfig.get_paths()["include"]
+    with tempfile.TemporaryDirectory(dir=PACKAGE_DIR, prefix=".fastcount-build-") as tmp:
+        out = Path(tmp) / C_TARGET.name
+        command = [*compiler, *CFLAGS, f"-I{include}", f'-DSOURCE_SHA256="{digest}"', str(C_SOURCE), "-o", str(out)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            log(f"C port not built ({error}); countclip mine uses the Python count core")
+            return False
+        if result.returncode != 0:
+            log(f"C port: compile failed; countclip mine uses the Python count core:\n{result.stderr[-4000:]}")
+            return False
+        if result.stderr.strip():
+            log(f"C port: compiler warnings:\n{result.stderr[-4000:]}")
+        os.replace(out, C_TARGET)
+    log(f"built {C_TARGET.relative_to(PACKAGE_ROOT)} from _fastcount.c {digest[:12]}")
+    return True
+
+
+def build_c(force: bool) -> bool:
+    ok, why = c_current()
+    if force or not ok:
+        compile_c()
+        ok, why = c_current()
+    log("countclip mine uses the C count core" if ok else f"countclip mine uses the Python count core ({why})")
+    return ok
+
+
+# ----------------------------------------------------------------------------- command line
+
+FORMS = ("mypyc", "c")
+
+
+def check(form: str) -> bool:
+    if form == "mypyc":
+        files, reason, _ = native.current_build(PACKAGE_DIR)
+        log(f"current build: {BUILD}" if files else f"no current build of core.py: {reason}")
+        return files is not None
+    ok, why = c_current()
+    log("countclip mine uses the C count core" if ok else f"countclip mine uses the Python count core ({why})")
+    return ok
+
+
+def clean(form: str) -> None:
+    if form == "mypyc":
+        shutil.rmtree(BUILD, ignore_errors=True)
+        log(f"removed {BUILD}")
+    else:
+        C_TARGET.unlink(missing_ok=True)
+        log(f"removed {C_TARGET}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m countclip.counting.build", description=__doc__.splitlines()[0])
+    parser.add_argument("form", nargs="?", choices=[*FORMS, "all"], default="all",
+                        help="mypyc: the compiled core.py; c: the C port for mining; all: both (default)")
     parser.add_argument("--check", action="store_true", help="only say whether a current build is there")
     parser.add_argument("--clean", action="store_true", help="remove the build")
     parser.add_argument("--force", action="store_true", help="rebuild even if the build is current")
     parser.add_argument("--strict", action="store_true", help="exit 1 unless a current build is there at the end")
     args = parser.parse_args(argv)
+    forms = FORMS if args.form == "all" else (args.form,)
     if args.clean:
-        shutil.rmtree(BUILD, ignore_errors=True)
-        log(f"removed {BUILD}")
+        for form in forms:
+            clean(form)
         return 0
     if args.check:
-        files, reason, _ = native.current_build(PACKAGE_DIR)
-        log(f"current build: {BUILD}" if files else f"no current build: {reason}")
-        return 0 if files else 1
-    try:
-        ok = build(args.force)
-    except Exception as error:  # noqa: BLE001  (optional step: never break the set-up)
-        log(f"failed unexpectedly: {error!r}; countclip.counts stays the pure-Python module")
-        ok = False
+        return 0 if all([check(form) for form in forms]) else 1
+    ok = True
+    for form in forms:
+        try:
+            ok = (build_mypyc(args.force) if form == "mypyc" else build_c(args.force)) and ok
+        except Exception as error:  # noqa: BLE001  (optional step: never break the set-up)
+            log(f"{form}: failed unexpectedly: {error!r}; the count core stays the pure-Python module")
+            ok = False
     return 1 if args.strict and not ok else 0
 
 

@@ -21,7 +21,7 @@ import re
 import sys
 from typing import BinaryIO, Iterator
 
-from countclip import counts
+from countclip.counting import core
 
 LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 ERR_JSON = "invalid JSON"
@@ -66,14 +66,14 @@ def read_lines(stream: BinaryIO) -> Iterator[str]:
 
 
 def parse_record(text: str) -> dict:
-    m = counts.find_count(text)
+    m = core.find_count(text)
     if m is None:
         return {"text": text, "count": None, "start": None, "end": None, "noun": None}
     return {"text": text, "count": m.count, "start": m.start, "end": m.end, "noun": m.noun}
 
 
 def explain_record(text: str) -> dict:
-    return {"text": text, "numerals": counts.explain(text)}
+    return {"text": text, "numerals": core.explain(text)}
 
 
 def _reject_constant(name: str) -> None:
@@ -123,7 +123,7 @@ def variants_record(line: str) -> tuple[dict, str | None]:
     else:
         try:
             obj["number"] = number
-            obj["variants"] = counts.count_variants(obj["text"], number)
+            obj["variants"] = core.count_variants(obj["text"], number)
         except ValueError as exc:
             error = str(exc)
     if error:
@@ -154,8 +154,8 @@ def run(command: str, stdin: BinaryIO, stdout: BinaryIO, stderr) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["eval-captions"]:  # not a JSON-lines command: its own module and options
-        from countclip import counts_eval
-        return counts_eval.main(argv[1:])
+        from countclip.counting import eval_captions
+        return eval_captions.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="countclip counts",
         description="Find and rewrite counts in captions: JSON lines from stdin to stdout.",

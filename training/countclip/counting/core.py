@@ -17,11 +17,11 @@ How `find_count` decides:
    names and builds; tuned on real captions, test/vectors/laion-count-labels.md).
 3. The surviving numerals are counts; when they disagree (two cats and three dogs) the
    caption is ambiguous and we abstain. `explain` shows every decision.
-All vocabulary lives in `counts_lexicon`, so the rules are data, not code.
+All vocabulary lives in `lexicon`, so the rules are data, not code.
 
-This file is also compiled, unchanged, with mypyc (`training/build_native.py`, run by `make
-setup`): about 1.7x faster. `countclip._native` loads the compiled module only while it was
-built from this very file and `counts_lexicon.py`, else this one. So keep the module typed
+This file is also compiled, unchanged, with mypyc (`python -m countclip.counting.build`, run by
+`make setup`): about 1.7x faster. `_native` loads the compiled module only while it was
+built from this very file and `lexicon.py`, else this one. So keep the module typed
 as mypy checks it (constants `Final`), and test edits with the pure module (imported whenever
 the build is stale) or rebuild.
 """
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from countclip.counts_lexicon import (  # noqa: F401  (re-exported: counts.WORD_VALUES, ...)
+from countclip.counting.lexicon import (  # noqa: F401  (re-exported: core.WORD_VALUES, ...)
     ABSTRACT_NOUNS, ADJECTIVES, ADJECTIVE_SUFFIXES, AGE_WORDS, APPROX_WORDS, AUTHOR_WORDS, BIG_WORDS,
     CAPACITY_NOUNS, CONNECTOR_WORDS, DURATION_WORDS, EVENT_WORDS, FRACTION_WORDS, GESTURE_WORDS, GLUED_PACK_WORDS,
     IDIOMS, IDIOM_VALUES, IE_NOUNS, ING_ED_NOUNS, INTRODUCER_WORDS, IRREGULAR_PLURALS,
@@ -126,7 +126,7 @@ JOINERS: Final = ".,:/-–"  # a digit joined by these to another digit is a dec
 AFTER_SYMBOLS: Final = frozenset("%°+″′$€£¥₹")  # 5%, 20°, 5+, 6″, 5$
 
 
-# Applied through a name of its own, not as `@dataclass(...)`: mypyc (see build_native.py)
+# Applied through a name of its own, not as `@dataclass(...)`: mypyc (see build.py)
 # then keeps CountMatch an ordinary Python class, with the instance __dict__ that its
 # __init__ fills, instead of compiling it to a native class without one.
 _count_match_record = dataclass(frozen=True, init=False)

@@ -1,12 +1,12 @@
-/* countclip._fastcount: `find_count`'s decision in C, for mining web-scale captions.
+/* countclip.counting._fastcount: `find_count`'s decision in C, for mining web-scale captions.
  *
- * A line-by-line port of the decision that `countclip/counts.py` makes in `find_count`
+ * A line-by-line port of the decision that `countclip/counting/core.py` makes in `find_count`
  * (which numerals count, what they count, whether they agree). It answers only (value,
  * noun): the reasons behind an abstention, offsets and rewriting stay in Python. Every
- * vocabulary comes from Python at `configure()` (counts_lexicon.py and the sets counts.py
- * composes from it), so the tables have one source; the rules are code here and in
- * counts.py, and `countclip/fastcount.py` refuses this module unless counts.py is the very
- * file it was ported from (its SHA-256), so an edited rule cannot drift unseen.
+ * vocabulary comes from Python at `configure()` (lexicon.py and the sets core.py composes
+ * from it), so the tables have one source; the rules are code here and in core.py, and
+ * `countclip/counting/fastcount.py` refuses this module unless core.py is the very file it
+ * was ported from (its SHA-256), so an edited rule cannot drift unseen.
  *
  * Entry points: `count_many` (a list of str); `count_utf8` and `filter_count_utf8` (an
  * Arrow string array read in place; the latter first applies the mining pre-filter, RE2's
@@ -16,7 +16,7 @@
  * Text is handled as code points (offsets, windows and lengths are code points in Python),
  * with CPython's own predicates where Python calls str methods (isspace, isupper, isalpha),
  * so every caption gets the answer find_count gives, not only ASCII ones. Names follow
- * counts.py's where they can (_quiet -> quiet, _is_plural -> is_plural, _context ->
+ * core.py's where they can (_quiet -> quiet, _is_plural -> is_plural, _context ->
  * read_context). Parity: training/tests/test_fastcount.py.
  */
 #define PY_SSIZE_T_CLEAN

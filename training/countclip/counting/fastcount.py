@@ -1,14 +1,14 @@
 """`find_count`'s (value, noun) in C, for mining: the same answers, about 20x faster.
 
-`countclip/_fastcount.c` ports the decision `countclip.counts.find_count` makes (which
+`_fastcount.c` ports the decision `countclip.counting.core.find_count` makes (which
 numerals count, what they count, whether they agree) and takes every vocabulary from the
 count core at `load()`, so the tables have one source. It is built by `make native`
-(`training/build_fastcount.py`, gcc and the Python headers) and is optional: without a
-build, or when the build is stale, miners use the Python core, with the same results.
+(`python -m countclip.counting.build c`: gcc and the Python headers) and is optional: without
+a build, or when the build is stale, miners use the Python core, with the same results.
 
 The rules are code in two places, so `load()` uses the C module only when
 
-- `counts.py` is the file the port mirrors (`MIRRORED_COUNTS_SHA256`): an edited rule must
+- `core.py` is the file the port mirrors (`MIRRORED_COUNTS_SHA256`): an edited rule must
   be ported, then this hash updated (`tests/test_fastcount.py` fails until both are done);
 - the compiled module was built from the current `_fastcount.c` (its SHA-256 is compiled in);
 - COUNTCLIP_PURE_PYTHON is unset, empty or "0".
@@ -34,9 +34,10 @@ import pyarrow as pa
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
-# SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "bb8c3d5ed15bc01573c6c2fa8dccf34b636be8aeb0818b391317c57568834291"
+# SHA-256 of the core.py whose rules _fastcount.c ports. Update it only after porting.
+MIRRORED_COUNTS_SHA256 = "18093c4bd8eff6218a62d23e4c04dc87e31c2928f5aac3dfb6e959edbb56be0c"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
+C_MODULE = "countclip.counting._fastcount"  # built from SOURCE by build.py
 
 
 def sha256(path: Path) -> str:
@@ -111,30 +112,30 @@ def _load() -> tuple[FastCounter | None, str]:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return None, f"{PURE_ENV} is set"
     try:
-        module = importlib.import_module("countclip._fastcount")
+        module = importlib.import_module(C_MODULE)
     except ImportError:
         return None, "not built (make native)"
     if getattr(module, "SOURCE_SHA256", None) != sha256(SOURCE):
-        warnings.warn("countclip._fastcount was built from another _fastcount.c; using the Python count core "
+        warnings.warn(f"{C_MODULE} was built from another _fastcount.c; using the Python count core "
                       "(rebuild: make native)", RuntimeWarning, stacklevel=3)
         return None, "stale build"
-    counts_file = PACKAGE_DIR / "counts.py"
+    counts_file = PACKAGE_DIR / "core.py"
     if sha256(counts_file) != MIRRORED_COUNTS_SHA256:
-        warnings.warn("countclip/counts.py changed since _fastcount.c ported it; using the Python count core "
+        warnings.warn("countclip/counting/core.py changed since _fastcount.c ported it; using the Python count core "
                       "(port the change, then update fastcount.MIRRORED_COUNTS_SHA256)", RuntimeWarning, stacklevel=3)
-        return None, "counts.py changed since the port"
+        return None, "core.py changed since the port"
     try:
         configure(module)
     except (KeyError, TypeError, ValueError, OverflowError) as error:  # a lexicon of a new shape
-        warnings.warn(f"countclip._fastcount cannot take the count core's lexicon ({error}); using the Python "
+        warnings.warn(f"{C_MODULE} cannot take the count core's lexicon ({error}); using the Python "
                       "count core", RuntimeWarning, stacklevel=3)
         return None, f"lexicon not accepted: {error}"
     return FastCounter(module), "c"
 
 
 def configure(module: ModuleType) -> None:
-    """Hand the count core's vocabularies to the C module (names as in counts.py)."""
-    from countclip import counts
+    """Hand the count core's vocabularies to the C module (names as in core.py)."""
+    from countclip.counting import core as counts
 
     lexicon_numerals = frozenset(counts.WORD_VALUES) | frozenset(counts.BIG_WORDS)
     sets = {

@@ -1,22 +1,22 @@
-"""The compiled count core: `countclip.counts` from a mypyc build, used only while it is current.
+"""The compiled count core: `countclip.counting.core` from a mypyc build, used only while it is current.
 
-`training/build_native.py` (run by `make setup`) compiles `counts.py` with mypyc into
-`countclip/_mypyc/`: the extension modules, and `build.json`, which records the SHA-256 of
+`python -m countclip.counting.build` (run by `make setup`) compiles `core.py` with mypyc into
+`counting/_mypyc/`: the extension modules, and `build.json`, which records the SHA-256 of
 the sources it compiled and of each file it wrote. Nothing there is found by the normal
-import system. `install()`, run by `countclip/__init__.py`, puts a finder in front that
-imports `countclip.counts` from that build only when
+import system. `install()`, run by `countclip/counting/__init__.py`, puts a finder in front
+that imports `countclip.counting.core` from that build only when
 
 - the environment variable COUNTCLIP_PURE_PYTHON is unset, empty or "0",
 - `build.json` says the build succeeded, for this interpreter's ABI,
-- `counts.py` and `counts_lexicon.py` next to this file hash to what was compiled, and the
+- `core.py` and `lexicon.py` next to this file hash to what was compiled, and the
   extension files to what was written.
 
-Otherwise `import countclip.counts` imports `counts.py`. So an edited `counts.py` is never
+Otherwise `import countclip.counting.core` imports `core.py`. So an edited `core.py` is never
 shadowed by an older build: the finder warns (RuntimeWarning) that the build is stale and
 imports the source. A build that fails to load falls back to the source too, with a warning,
-and an extension module lying next to `counts.py` or `counts_lexicon.py` (which the normal
+and an extension module lying next to `core.py` or `lexicon.py` (which the normal
 import system would prefer to the source) is ignored, with a warning.
-`implementation(countclip.counts)` says which one a process got.
+`implementation(countclip.counting.core)` says which one a process got.
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-PACKAGE = __name__.rpartition(".")[0]  # "countclip"
+PACKAGE = __name__.rpartition(".")[0]  # "countclip.counting"
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILD_DIR = "_mypyc"
 STAMP = "build.json"
 STAMP_FORMAT = 1
-SOURCES = ("counts.py", "counts_lexicon.py")  # what the compiled module was built from
-MODULE = "counts"  # the module that is compiled
+SOURCES = ("core.py", "lexicon.py")  # what the compiled module was built from
+MODULE = "core"  # the module that is compiled
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
-REBUILD = "make native (or: training/.venv/bin/python training/build_native.py)"
+REBUILD = "make native (or: training/.venv/bin/python -m countclip.counting.build mypyc)"
 
 
 def sha256(path: Path) -> str:
-    import hashlib  # here, not at the top: `import countclip` stays cheap
+    import hashlib  # here, not at the top: `import countclip.counting` stays cheap
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -61,7 +61,7 @@ def current_build(package_dir: Path = PACKAGE_DIR,
     """
     if honour_env and os.environ.get(PURE_ENV, "") not in ("", "0"):
         return None, f"{PURE_ENV} is set", False
-    import json  # here, not at the top: `import countclip` stays cheap
+    import json  # here, not at the top: `import countclip.counting` stays cheap
 
     build = package_dir / BUILD_DIR
     try:
@@ -133,13 +133,13 @@ class _Loader(importlib.machinery.ExtensionFileLoader):
 
 
 class _Finder:  # a meta path finder (importlib.abc, not imported: it costs ~10 ms)
-    """Finds `countclip.counts` (and the compiled modules it imports) in a current build, else
-    counts.py; and counts_lexicon.py always (it is never compiled)."""
+    """Finds `countclip.counting.core` (and the compiled modules it imports) in a current build,
+    else core.py; and lexicon.py always (it is never compiled)."""
 
     def __init__(self, package_dir: Path):
         self.countclip_package_dir = package_dir
         self.files: dict[str, Path] = {}
-        self.reason = "countclip.counts not imported yet"
+        self.reason = f"{PACKAGE}.{MODULE} not imported yet"
 
     def find_spec(self, fullname, path, target=None):
         package, _, name = fullname.rpartition(".")
@@ -160,12 +160,12 @@ class _Finder:  # a meta path finder (importlib.abc, not imported: it costs ~10 
         if f"{name}.py" not in SOURCES:
             return None
         # The source itself, not whatever the normal finders prefer to it: an extension module
-        # next to counts.py (`mypyc countclip/counts.py` run by hand) would come first there.
+        # next to core.py (`mypyc countclip/counting/core.py` run by hand) would come first there.
         source = self.countclip_package_dir / f"{name}.py"
         strays = [source.with_name(name + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES]
         for stray in strays:
             if stray.exists():
-                warnings.warn(f"{PACKAGE}: ignoring {stray} (not made by build_native.py, which builds into "
+                warnings.warn(f"{PACKAGE}: ignoring {stray} (not made by build.py, which builds into "
                               f"{BUILD_DIR}/); importing {source.name}", RuntimeWarning, stacklevel=2)
         return importlib.util.spec_from_file_location(fullname, source)
 
@@ -180,7 +180,7 @@ def install(package_dir: Path = PACKAGE_DIR) -> None:
 
 
 def status() -> str:
-    """Which count core `import countclip.counts` gives in this process, and why."""
+    """Which count core `import countclip.counting.core` gives in this process, and why."""
     module = sys.modules.get(f"{PACKAGE}.{MODULE}")
     if module is not None and implementation(module) == "mypyc":
         return "mypyc"

@@ -28,9 +28,9 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TypedDict
 
-from countclip import counts
+from countclip.counting import core
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[3]  # the repository (this is training/countclip/counting/)
 LABELS = REPO / "test" / "vectors" / "laion-count-labels.jsonl"
 CAPTIONS = REPO.parent / "shared" / "captions" / "laion-captions.jsonl"
 SPLITS = ("dev", "held-out")
@@ -78,12 +78,12 @@ def naive_count(text: str) -> int | None:
     if m is None:
         return None
     word = m.group(1).lower()
-    return int(word) if word.isdigit() else counts.WORD_VALUES[word]
+    return int(word) if word.isdigit() else core.WORD_VALUES[word]
 
 
 def core_count(text: str) -> int | None:
     """The count `countclip mine` would select the caption with, or None."""
-    m = counts.find_count(text)
+    m = core.find_count(text)
     return m.count if m is not None and m.noun is not None and m.count in MINED else None
 
 
