@@ -13,7 +13,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -23,7 +23,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const VENV_BIN = path.join(REPO_ROOT, "training", ".venv", "bin");
 export const VENV_PYTHON = path.join(VENV_BIN, "python");
 const COUNTCLIP = path.join(VENV_BIN, "countclip");
-const EXPORTER = path.join(REPO_ROOT, "training", "countclip", "export.py");
+const EXPORTER = path.join(REPO_ROOT, "training", "countclip", "bundle", "export.py");
 const CACHE_ROOT = process.env["COUNTCLIP_TEST_CACHE"] ?? path.join(os.tmpdir(), "countclip-test-bundles");
 const LOCK_STALE_MS = 10 * 60_000;
 const STALE_MS = 60 * 60_000;
@@ -39,16 +39,17 @@ export interface TestBundleOptions {
 /** Why no bundle can be built here, or null when it can. */
 export function bundleUnavailableReason(): string | null {
   if (!existsSync(COUNTCLIP)) return `no ${path.relative(REPO_ROOT, COUNTCLIP)} (Python venv not installed)`;
-  if (!existsSync(EXPORTER)) return "training/countclip/export.py does not exist yet";
+  if (!existsSync(EXPORTER)) return "training/countclip/bundle/export.py does not exist yet";
   return null;
 }
 
+/** The Python that writes bundles: every module of countclip/bundle/ and countclip/model/. */
 function sourceDigest(): string {
   const hash = createHash("sha256");
-  const dir = path.join(REPO_ROOT, "training", "countclip");
-  for (const name of ["export.py", "models.py", "quantize.py"]) {
-    const file = path.join(dir, name);
-    hash.update(name).update(existsSync(file) ? readFileSync(file) : "");
+  const root = path.join(REPO_ROOT, "training", "countclip");
+  for (const dir of ["bundle", "model"]) {
+    const names = existsSync(path.join(root, dir)) ? readdirSync(path.join(root, dir)).filter((n) => n.endsWith(".py")).sort() : [];
+    for (const name of names) hash.update(`${dir}/${name}`).update(readFileSync(path.join(root, dir, name)));
   }
   return hash.digest("hex");
 }

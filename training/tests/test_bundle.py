@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from countclip import bundle as B
+from countclip.bundle import manifest as B
 
 
 def _make_bundle(directory: Path) -> Path:

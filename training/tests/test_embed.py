@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from countclip.embed import expand_braces, image_id, main, model_id
-from countclip.evaluation.bundle_model import BundleModel
-from countclip.export import export_bundle
+from countclip.bundle.embed import expand_braces, image_id, main, model_id
+from countclip.bundle.export import export_bundle
+from countclip.bundle.onnx_model import BundleModel
 from countclip.model.factory import create_model
 
 torch.set_num_threads(1)

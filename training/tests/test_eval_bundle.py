@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from countclip.bundle import BundleError
+from countclip.bundle.export import export_bundle
+from countclip.bundle.manifest import BundleError
+from countclip.bundle.onnx_model import BundleModel, is_bundle
 from countclip.cli import main as cli_main
 from countclip.counting.core import number_word
 from countclip.evaluation import countbench
-from countclip.evaluation.bundle_model import BundleModel, is_bundle
-from countclip.export import export_bundle
 from countclip.model.factory import create_model
 
 torch.set_num_threads(1)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from countclip import bundle as B
-from countclip import export as E
+from countclip.bundle import export as E
+from countclip.bundle import manifest as B
 from countclip.cli import main as cli_main
 from countclip.model.conv_clip import create_conv_model
 from countclip.model.factory import create_model, load_model

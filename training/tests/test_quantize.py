@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from countclip import bundle as B
-from countclip import export as E
-from countclip import quantize as Q
+from countclip.bundle import export as E
+from countclip.bundle import manifest as B
+from countclip.bundle import quantize as Q
 from countclip.model.factory import create_model
 
 torch.set_num_threads(1)

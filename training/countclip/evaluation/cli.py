@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from countclip.bundle import BundleError
+from countclip.bundle.manifest import BundleError
 from countclip.evaluation import registry, report
 from countclip.evaluation.download import DownloadConfig
 from countclip.evaluation.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -123,7 +123,7 @@ def collect_results(out: Path) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from countclip.evaluation.bundle_model import load_any
+    from countclip.bundle.onnx_model import load_any
 
     dataset_name = args.dataset if args.task == "zeroshot" else registry.TASK_DEFAULTS[args.task]
     spec = registry.get(dataset_name)

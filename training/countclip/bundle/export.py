@@ -1,4 +1,4 @@
-"""`countclip export`: turn a model into the bundle the service loads (see `countclip.bundle`).
+"""`countclip export`: turn a model into the bundle the service loads (see `countclip.bundle.manifest`).
 
     countclip export --model SPEC --out DIR [--metrics FILE ...] [--training-summary FILE] [--name NAME]
 
@@ -7,7 +7,7 @@ copy the tokenizer (its truncation/padding set to reproduce `adapter.tokenize`),
 preprocess.json, check onnxruntime against PyTorch on random and real-looking inputs (cosine
 >= 0.9999, padded batches against unpadded single captions) and the bundle tokenizer against
 the model's, hash everything into manifest.json, and only then move the bundle into place. With `--quantize text`
-(or `all`) the bundle also gets int8 towers that pass parity checks against fp32 (`countclip.quantize`),
+(or `all`) the bundle also gets int8 towers that pass parity checks against fp32 (`countclip.bundle.quantize`),
 recorded with their figures in the manifest (`precision`, `quantization`).
 Everything is written into a temporary directory beside DIR and renamed at the end, so a failed
 export never leaves a half-written bundle and never destroys the previous one.
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from countclip import bundle as B
-from countclip import quantize as Q
+from countclip.bundle import manifest as B
+from countclip.bundle import quantize as Q
 
 MIN_COSINE = 0.9999
 OPSET = 17

@@ -1,8 +1,9 @@
-"""Evaluate what ships: a verified model bundle (ONNX + tokenizer.json) behind the adapter interface.
+"""What ships, read back: a verified model bundle (ONNX + tokenizer.json) behind the adapter interface.
 
 `countclip eval ... --model path/to/bundle` scores the exported artifact itself, through
 onnxruntime, the bundle's tokenizer and preprocess.json, so a CountBench number in a manifest can
-be reproduced from the bundle alone, and a PyTorch checkpoint and its export can be compared.
+be reproduced from the bundle alone, and a PyTorch checkpoint and its export can be compared
+(`load_any`: a bundle or any model spec). `countclip embed` embeds galleries with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from countclip import bundle as B
+from countclip.bundle import manifest as B
 from countclip.model.preprocess import PreprocessConfig, preprocess_image
 
 

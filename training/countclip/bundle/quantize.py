@@ -25,7 +25,7 @@ from typing import Any, Callable, TypedDict
 
 import numpy as np
 
-from countclip import bundle as B
+from countclip.bundle import manifest as B
 
 MIN_COSINE = 0.99
 MIN_RECALL = 0.98

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from countclip import bundle as B
+from countclip.bundle import manifest as B
 
 FORMAT = "countclip-vectors"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -125,10 +125,10 @@ def read_bytes(ref: ImageRef) -> bytes:
 
 
 class Encoder:
-    """The bundle's vision tower and preprocessing (countclip.evaluation.bundle_model)."""
+    """The bundle's vision tower and preprocessing (countclip.bundle.onnx_model)."""
 
     def __init__(self, directory: Path) -> None:
-        from countclip.evaluation.bundle_model import BundleModel
+        from countclip.bundle.onnx_model import BundleModel
 
         self.model = BundleModel(directory)
         self.dim = self.model.embed_dim
