@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX exporter (default: torchscript, fast and dynamic-axes-safe on transformers 5)")
     parser.add_argument("--quantize", choices=tuple(Q.CHOICES), default="none",
                         help="also write int8 towers (text, or all: text and vision), kept and made the default only "
-                             "when they pass the parity checks (countclip/quantize.py); fp32 stays in the bundle")
+                             "when they pass the parity checks (countclip/bundle/quantize.py); fp32 stays in the bundle")
     return parser
 
 

@@ -3,7 +3,7 @@
     countclip mine laion/part-*.parquet --out mined/ --cap-per-count 100000 --workers 16
 
 Reads parquet metadata (columns `URL`, `TEXT` by default) or WebDataset shards, keeps captions
-whose count is 2..10 (per `countclip.counts`), samples at most `--cap-per-count` per count
+whose count is 2..10 (per `countclip.counting`), samples at most `--cap-per-count` per count
 (seeded, deterministic) and optionally `--cap-per-noun`, and writes into `--out`:
 
     counting.parquet   url, caption, count, noun, source_file, row  (img2dataset input)

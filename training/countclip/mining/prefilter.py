@@ -7,7 +7,7 @@ captions that mention a number word or a standalone number 2..10 in digits (alon
 pack word glued to it: "10pcs").
 
 Beside the count core's C port, the same pattern is decided in C, in one pass with the core
-(`Prefilter.plain_words`, `countclip.fastcount.FastCounter.filter_and_count`), with the same
+(`Prefilter.plain_words`, `countclip.counting.fastcount.FastCounter.filter_and_count`), with the same
 answers (tested against RE2 in `tests/test_fastcount.py`).
 
 It is a *superset* filter by construction: it never decides that a number is an age, a
@@ -98,7 +98,7 @@ class Prefilter:
     def __init__(self, extra_words: tuple[str, ...] = ()):
         words = candidate_words(extra_words)
         self.pattern = _pattern(words)
-        # What the C pre-filter (`countclip._fastcount`) decides exactly as RE2 does: words of
+        # What the C pre-filter (`countclip.counting._fastcount`) decides exactly as RE2 does: words of
         # lowercase ASCII letters only (which _escape leaves as they are).
         plain = all(w.isascii() and w.isalpha() and w.islower() for w in words)
         self._plain_words = words if plain else None
