@@ -73,9 +73,16 @@ $(FASTCOUNT): $(VENV)/.stamp $(COUNTING)/_fastcount.c $(COUNTING)/build.py
 start: setup
 	npm start
 
-test: setup
+test: test-ts test-python
+
+test-ts: setup
 	npm test
+
+test-python: setup
 	cd training && .venv/bin/python -m pytest
+
+typecheck: setup-node
+	npm run --silent typecheck
 
 clean:
 	rm -rf node_modules $(VENV) $(COUNTING)/_mypyc $(COUNTING)/_fastcount*.so $(FASTCOUNT)

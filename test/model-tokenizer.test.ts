@@ -1,6 +1,6 @@
 /**
  * The TypeScript CLIP tokenizer against transformers.CLIPTokenizer: committed edge-case vectors
- * (test/vectors/tokenizer.json, from scripts/make_tokenizer_vectors.py), the 540 CountBench
+ * (test/vectors/tokenizer.json, from scripts/generators/make_tokenizer_vectors.py), the 540 CountBench
  * captions and the LAION captions (Python run at test time), from both vocab.json + merges.txt
  * and a bundle's tokenizer.json.
  */
@@ -120,7 +120,7 @@ describe("tokenizer against Python on real captions", () => {
 
   // One Python process for both corpora: importing transformers dominates its run time.
   function referenceIds(): Promise<number[][]> {
-    reference ??= runPythonJson(["scripts/make_tokenizer_vectors.py", "--encode"],
+    reference ??= runPythonJson(["scripts/generators/make_tokenizer_vectors.py", "--encode"],
       { texts: [...countbench, ...laion], context_length: 77 }).then((r) => (r as { ids: number[][] }).ids);
     return reference;
   }

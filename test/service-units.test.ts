@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, test } from "node:test";
-import { generate, TARGET } from "../scripts/gen-api-types.ts";
+import { generate, TARGET } from "../scripts/generators/gen-api-types.ts";
 import { loadConfig } from "../server/services/config.ts";
 import { countPrompts, formsOfBareNoun, nounForms } from "../server/services/count-prompts.ts";
 import { Lru } from "../server/lib/lru.ts";

@@ -1,6 +1,6 @@
 /**
  * Exact k-nearest-neighbour search over a dense row-major matrix of unit vectors: the
- * reference HNSW recall is measured against (tests and scripts/bench-index.ts).
+ * reference HNSW recall is measured against (tests and scripts/benchmarks/bench-index.ts).
  */
 
 /** Row indices of the k rows with the highest dot product with `query`, best first. */

@@ -1,7 +1,7 @@
 /**
  * Counts in captions and queries: find, parse and rewrite the number that counts objects.
  *
- * The TypeScript twin of `training/countclip/counts.py`: same tables (./lexicon.ts), same
+ * The TypeScript twin of `training/countclip/counting/core.py`: same tables (./lexicon.ts), same
  * rules, same results, proven by the shared vectors in `test/vectors/counts.json` and by
  * parity runs over real captions. Offsets are Unicode code points, as in Python; internally
  * this file works in UTF-16 units and converts at the public functions (./codepoints.ts).

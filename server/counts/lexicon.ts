@@ -1,7 +1,7 @@
 /**
  * The count core's vocabulary: every table its rules read, in one place.
  *
- * Shared with `training/countclip/counts_lexicon.py` word for word; the parity test compares
+ * Shared with `training/countclip/counting/lexicon.py` word for word; the parity test compares
  * the two (`lexiconTables()` here, `lexicon_tables()` there). Add a word here and there.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Image preprocessing that reproduces Python's `countclip.models.preprocess_image` (PIL):
+ * Image preprocessing that reproduces Python's `countclip.model.preprocess.preprocess_image` (PIL):
  *
  *   EXIF auto-orient -> PIL-style RGB conversion (alpha composited on `background`, grey
  *   replicated, CMYK by PIL's naive formula, 16-bit scaled as `to_rgb` does) -> resize the
@@ -121,7 +121,7 @@ function compositeRgba(src: Uint8Array, background: readonly [number, number, nu
   }
 }
 
-/** Any decoded image -> 8-bit RGB exactly as `countclip.models.to_rgb` produces it. */
+/** Any decoded image -> 8-bit RGB exactly as `countclip.model.preprocess.to_rgb` produces it. */
 export function toRgb(img: DecodedImage, background: readonly [number, number, number]): RgbImage {
   const { width, height } = img;
   if (img.layout === "grey" && img.bits === 16) {

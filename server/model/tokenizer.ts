@@ -1,6 +1,6 @@
 /**
  * CLIP's byte-level BPE tokenizer, token-for-token identical to `transformers.CLIPTokenizer`
- * (tokenizers backend, transformers 5.x), which is what `countclip.models` tokenizes with.
+ * (tokenizers backend, transformers 5.x), which is what `countclip.model` tokenizes with.
  *
  * The pipeline, in the order the Rust `tokenizers` library applies it:
  *   1. added (special) tokens are cut out of the raw text ("<|endoftext|>" typed by a user

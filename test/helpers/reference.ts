@@ -1,4 +1,4 @@
-/** The Python ONNX/PIL reference (scripts/embed_reference.py) over generated images written to a temp dir. */
+/** The Python ONNX/PIL reference (scripts/generators/embed_reference.py) over generated images written to a temp dir. */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -32,7 +32,7 @@ export async function pythonReferences(requests: ReferenceRequest[]): Promise<Re
         return file;
       }),
     }));
-    const raw = await runPythonJson(["scripts/embed_reference.py"], { jobs }) as { results: RawResult[] };
+    const raw = await runPythonJson(["scripts/generators/embed_reference.py"], { jobs }) as { results: RawResult[] };
     return raw.results.map(decode);
   } finally {
     rmSync(dir, { recursive: true, force: true });

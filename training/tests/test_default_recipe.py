@@ -30,7 +30,7 @@ TINY = {"PRETRAIN_STEPS": "6", "FINETUNE_STEPS": "6", "PRETRAIN_BATCH": "16", "F
 def run_recipe(tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **TINY, "WORK": str(tmp_path / "work"), "REPORT_DIR": str(tmp_path / "report"),
            "BUNDLE_DIR": str(tmp_path / "bundle"), "GALLERY_DIR": str(tmp_path / "gallery"), "PY": sys.executable}
-    return subprocess.run(["bash", "scripts/train_default_model.sh"], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run(["bash", "scripts/recipes/train_default_model.sh"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
 
 

@@ -36,7 +36,7 @@ def test_report_table_targets_and_confusions(tmp_path):
     work = _work(tmp_path, {"baseline": 0.2, "ours": 0.9, "ablation": 0.3},
                  {"baseline": 0.92, "ours": 0.91, "ablation": 0.93})
     out = tmp_path / "report"
-    path = report.write_report(work, "scripts/train_default_model.sh", 3, out)
+    path = report.write_report(work, "scripts/recipes/train_default_model.sh", 3, out)
     text = path.read_text()
     assert "| ours | baseline fine-tuned with L_clip + L_count | 90.0% | 80.0% | 70.0% | 45.0% | 1.50 | 91.0% | 90.0% |" in text
     assert "baseline zero-shot object-kind top-1 >= 90.0%: 92.0% (met)" in text

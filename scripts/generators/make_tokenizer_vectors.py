@@ -6,11 +6,11 @@ CLIP's BPE files shipped in `countclip/assets/clip-bpe`, called with truncation 
 context length (bos + up to context_length - 2 tokens + eos).
 
     # regenerate the committed edge-case vectors
-    training/.venv/bin/python scripts/make_tokenizer_vectors.py --out test/vectors/tokenizer.json
+    training/.venv/bin/python scripts/generators/make_tokenizer_vectors.py --out test/vectors/tokenizer.json
 
     # encode texts on demand (used by test/model-tokenizer.test.ts for CountBench / LAION captions):
     # stdin: JSON {"texts": [...], "context_length": 77}; stdout: JSON {"ids": [[...], ...]}
-    training/.venv/bin/python scripts/make_tokenizer_vectors.py --encode
+    training/.venv/bin/python scripts/generators/make_tokenizer_vectors.py --encode
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def make_vectors(tokenizer) -> dict:
             cases.append({"text": text, "context_length": length, "ids": encode(tokenizer, [text], length)[0]})
     return {
         "description": "CLIPTokenizer (transformers, tokenizers backend) on countclip/assets/clip-bpe; "
-                       "truncation=True, max_length=context_length. Regenerate with scripts/make_tokenizer_vectors.py.",
+                       "truncation=True, max_length=context_length. Regenerate with scripts/generators/make_tokenizer_vectors.py.",
         "transformers": transformers.__version__,
         "cases": cases,
     }

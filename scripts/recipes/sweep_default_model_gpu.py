@@ -2,7 +2,7 @@
 """Fine-tuning sweep for the default-model recipe, many runs side by side on one GPU.
 
     BASELINE=runs/default-model/baseline/final COUNTCLIP_EMOJI_FONT=/path/NotoColorEmoji.ttf \
-    OUT=sweep PAR=12 DEADLINE=460 HARD=535 python3 scripts/sweep_default_model_gpu.py
+    OUT=sweep PAR=12 DEADLINE=460 HARD=535 python3 scripts/recipes/sweep_default_model_gpu.py
 
 Made for a lent GPU machine with a fixed time budget (no npm, no network, the repo's tree only):
 it synthesises the recipe's data there (seed 0, the recipe's sizes, plus a counting set with more

@@ -1,8 +1,8 @@
 /** Shared pieces of the benchmark scripts: percentiles, synthetic indexes, argument parsing. */
-import { IndexStore } from "../index/embedded/persist.ts";
-import { clusteredUnit, randomUnit } from "../index/shared/synthetic.ts";
-import type { IndexParams } from "../index/backend.ts";
-import { VectorIndex } from "../index/embedded/vector-index.ts";
+import { IndexStore } from "../../index/embedded/persist.ts";
+import { clusteredUnit, randomUnit } from "../../index/shared/synthetic.ts";
+import type { IndexParams } from "../../index/backend.ts";
+import { VectorIndex } from "../../index/embedded/vector-index.ts";
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

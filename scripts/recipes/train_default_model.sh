@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default model, end to end, in one command (2 CPU cores, offline):
 #
-#   scripts/train_default_model.sh            # SEED=0 WORK=runs/default-model
+#   scripts/recipes/train_default_model.sh            # SEED=0 WORK=runs/default-model
 #
 #   1. generate the synthetic counting world (training shards, synthetic CountBench, zero-shot folder)
 #   2. pre-train a small convolutional CLIP from scratch with L_clip only, long enough that it
@@ -19,13 +19,13 @@
 # rerun with other fine-tuning knobs does not pre-train again. The same inputs give the same weights.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SEED=${SEED:-0}
 WORK=${WORK:-runs/default-model}
 THREADS=${THREADS:-2}
-# A convolutional tower: a small ViT learns next to nothing at this budget (conv_clip.py says why);
-# 64 px, so that objects are large enough to tell apart (conv_clip.py, "small-conv-64").
+# A convolutional tower: a small ViT learns next to nothing at this budget (countclip/model/conv_clip.py says why);
+# 64 px, so that objects are large enough to tell apart (model/conv_clip.py, "small-conv-64").
 MODEL=${MODEL:-random:small-conv-64}
 # Kinds first: the baseline used to get 300 steps and knew 7% of the kinds; it now gets a third of
 # the budget, like a web CLIP that has seen its data many times over before anyone teaches it to count.
@@ -54,7 +54,7 @@ REPORT_DIR=${REPORT_DIR:-training/reports/default-model}
 BUNDLE_DIR=${BUNDLE_DIR:-server/assets/default-model}
 GALLERY_DIR=${GALLERY_DIR:-server/assets/gallery}
 PY=${PY:-training/.venv/bin/python}
-COMMAND="SEED=$SEED MODEL=$MODEL PRETRAIN_STEPS=$PRETRAIN_STEPS FINETUNE_STEPS=$FINETUNE_STEPS PRETRAIN_LR=$PRETRAIN_LR FINETUNE_LR=$FINETUNE_LR COUNTING_RATIO=$COUNTING_RATIO LAMBDA=$LAMBDA EMA=$EMA PRETRAIN_BATCH=$PRETRAIN_BATCH FINETUNE_BATCH=$FINETUNE_BATCH THREADS=$THREADS GENERAL_SAMPLES=$GENERAL_SAMPLES COUNTING_SAMPLES=$COUNTING_SAMPLES scripts/train_default_model.sh"
+COMMAND="SEED=$SEED MODEL=$MODEL PRETRAIN_STEPS=$PRETRAIN_STEPS FINETUNE_STEPS=$FINETUNE_STEPS PRETRAIN_LR=$PRETRAIN_LR FINETUNE_LR=$FINETUNE_LR COUNTING_RATIO=$COUNTING_RATIO LAMBDA=$LAMBDA EMA=$EMA PRETRAIN_BATCH=$PRETRAIN_BATCH FINETUNE_BATCH=$FINETUNE_BATCH THREADS=$THREADS GENERAL_SAMPLES=$GENERAL_SAMPLES COUNTING_SAMPLES=$COUNTING_SAMPLES scripts/recipes/train_default_model.sh"
 
 # Passive OpenMP waits: on a shared machine, spinning threads burn the CPU they wait for (3-4x slower steps).
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE PYTHONHASHSEED=$SEED

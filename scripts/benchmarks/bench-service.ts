@@ -13,7 +13,7 @@
  * Refused requests (503 overloaded, back-pressure) are counted apart from errors, and the
  * latency percentiles and served req/s are those of the answered (2xx) requests only.
  *
- * DATA_DIR normally holds a synthetic index saved for BUNDLE_DIR by scripts/bench-index.ts
+ * DATA_DIR normally holds a synthetic index saved for BUNDLE_DIR by scripts/benchmarks/bench-index.ts
  * (--save/--save-model), so the server loads it instead of indexing a gallery.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -26,7 +26,7 @@ import autocannon from "autocannon";
 import sharp from "sharp";
 import { fmt, percentile } from "./bench-lib.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,7 @@ where each pixels entry is base64 of little-endian float32 [3, crop, crop]. Seve
 one process because importing torch and transformers dominates the run time.
 
     echo '{"jobs": [{"bundle": "/tmp/b", "images": ["cat.jpg"], "texts": ["two cats"]}]}' | \
-        training/.venv/bin/python scripts/embed_reference.py  # with {"jobs": [...]} as above
+        training/.venv/bin/python scripts/generators/embed_reference.py  # with {"jobs": [...]} as above
 """
 
 from __future__ import annotations

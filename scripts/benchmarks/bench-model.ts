@@ -2,7 +2,7 @@
  * Model-side latency: tokenizer, text embedding (a search query), image preprocessing and image
  * embedding (a rerank of 8 images of 512x512), on one bundle. Prints one JSON object.
  *
- *   npx tsx scripts/bench-model.ts --bundle DIR [--threads 1] [--iterations 50]
+ *   npx tsx scripts/benchmarks/bench-model.ts --bundle DIR [--threads 1] [--iterations 50]
  *       [--text-precision auto|fp32|int8] [--vision-precision auto|fp32|int8] [--spinning] [--worker]
  *
  * Numbers are wall-clock on this machine: run it on an idle machine, and compare bundles only
@@ -12,9 +12,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { loadEmbedder } from "../server/model/embedder.ts";
-import { normalizeTable, parsePreprocessConfig, preprocessInto } from "../server/model/preprocess.ts";
-import { loadTokenizer } from "../server/model/tokenizer.ts";
+import { loadEmbedder } from "../../server/model/embedder.ts";
+import { normalizeTable, parsePreprocessConfig, preprocessInto } from "../../server/model/preprocess.ts";
+import { loadTokenizer } from "../../server/model/tokenizer.ts";
 
 interface Stats { p50: number; p99: number; mean: number; n: number }
 
@@ -61,9 +61,9 @@ async function main(): Promise<void> {
       "text-precision": { type: "string", default: "auto" }, "vision-precision": { type: "string", default: "auto" }, spinning: { type: "boolean", default: false }, worker: { type: "boolean", default: false },
     },
   });
-  if (!values.bundle) throw new Error("usage: tsx scripts/bench-model.ts --bundle DIR [--threads N] [--iterations N]");
+  if (!values.bundle) throw new Error("usage: tsx scripts/benchmarks/bench-model.ts --bundle DIR [--threads N] [--iterations N]");
   const iterations = Number(values.iterations);
-  const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+  const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
   const loadStart = performance.now();
   const precision = (v: string | undefined) => (v === "fp32" || v === "int8" ? v : "auto");
   const embedder = await loadEmbedder(values.bundle, {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: find_count throughput on CountBench captions, one core (not a test).
 
-    training/.venv/bin/python scripts/bench_counts.py [--countbench ../shared/countbench/CountBench.json]
+    training/.venv/bin/python scripts/benchmarks/bench_counts.py [--countbench ../shared/countbench/CountBench.json]
 
 Every CountBench caption holds a count, so no caption takes a fast path. Prints the best of
 `--repeats` timed passes over all captions, in captions per second of process CPU time;
@@ -20,7 +20,7 @@ import sys
 import time
 import timeit
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
 
 from countclip.counting import core as counts  # noqa: E402

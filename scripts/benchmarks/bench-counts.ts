@@ -1,11 +1,11 @@
 /**
  * Benchmark: findCount throughput on CountBench captions, one core (not a test).
  *
- *   node --import tsx scripts/bench-counts.ts [--countbench ../shared/countbench/CountBench.json]
+ *   node --import tsx scripts/benchmarks/bench-counts.ts [--countbench ../shared/countbench/CountBench.json]
  *
  * Every CountBench caption holds a count, so no caption takes a fast path. Prints the best
  * of several timed passes over all captions, in captions per second of process CPU time
- * (the same measure as scripts/bench_counts.py), and `reference_ms`: the best CPU time of a
+ * (the same measure as scripts/benchmarks/bench_counts.py), and `reference_ms`: the best CPU time of a
  * fixed 10^6-step integer loop (about 1 ms on an idle modern core), so figures from a loaded
  * or shared machine can be judged.
  */
@@ -13,9 +13,9 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { findCount } from "../server/counts/counts.ts";
+import { findCount } from "../../server/counts/counts.ts";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 function cpuSeconds(): number {
   const usage = process.cpuUsage();

@@ -5,15 +5,15 @@
  *   npm run bench:index -- --n 100000 --dim 512 [--queries 200] [--ef 64,128,256]
  *     [--m 16] [--ef-construction 200] [--distribution clustered|uniform] [--clusters 1000]
  *     [--save DATA_DIR --save-model BUNDLE_DIR]   also persist the index as BUNDLE_DIR's index in
- *                                                 DATA_DIR, for scripts/bench-service.ts
+ *                                                 DATA_DIR, for scripts/benchmarks/bench-service.ts
  *
  * "clustered" vectors (n/clusters per concept, the default) resemble image embeddings;
  * "uniform" random directions are the adversarial worst case for any ANN index. Both backends
- * at 1M, import included, are measured by scripts/bench-scale.ts.
+ * at 1M, import included, are measured by scripts/benchmarks/bench-scale.ts.
  */
 import { parseArgs } from "node:util";
-import { exactTopK, recallAtK } from "../index/shared/exact.ts";
-import { loadEmbedder } from "../server/model/embedder.ts";
+import { exactTopK, recallAtK } from "../../index/shared/exact.ts";
+import { loadEmbedder } from "../../server/model/embedder.ts";
 import { buildSynthetic, type Distribution, fmt, percentile, QUERY_SEED, saveAsModelIndex, syntheticVector } from "./bench-lib.ts";
 
 const { values } = parseArgs({

@@ -3,7 +3,7 @@
  * running service for "<count> <kind>" ("three cats", "one apple"), count-aware and plain, and
  * score the first k hits against gallery.jsonl's labels. Starts nothing itself.
  *
- *   npx tsx scripts/eval_gallery_search.ts [--url http://127.0.0.1:8080] [--gallery server/assets/gallery]
+ *   npx tsx scripts/benchmarks/eval_gallery_search.ts [--url http://127.0.0.1:8080] [--gallery server/assets/gallery]
  *                                          [--k 5] [--count-weight W] [--concurrency 4] [--json out.json]
  *
  * --count-weight sends that `countWeight` with the count-aware queries (default: the service's).

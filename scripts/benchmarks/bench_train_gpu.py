@@ -2,11 +2,11 @@
 """Training throughput: countclip's training step against a naive transformers CLIPModel loop, same run.
 
     # the issue's H100 suite (ViT-B/32 @ 1024 with/without L_count, ViT-L/14 @ 512, naive baselines)
-    training/.venv/bin/python scripts/bench_train_gpu.py --suite h100 --out bench_train.jsonl
+    training/.venv/bin/python scripts/benchmarks/bench_train_gpu.py --suite h100 --out bench_train.jsonl
     # one configuration
-    training/.venv/bin/python scripts/bench_train_gpu.py --arch vit-b-32 --batch-size 1024 --compile
+    training/.venv/bin/python scripts/benchmarks/bench_train_gpu.py --arch vit-b-32 --batch-size 1024 --compile
     # CPU smoke check of the script itself
-    training/.venv/bin/python scripts/bench_train_gpu.py --arch tiny --batch-size 8 --steps 3
+    training/.venv/bin/python scripts/benchmarks/bench_train_gpu.py --arch tiny --batch-size 8 --steps 3
 
 What is timed: optimizer steps on device-resident synthetic batches (random init, uint8 images,
 `--text-len`-token captions; `--counting-ratio` of the images get a counterfactual caption), so
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
 
 from countclip.distributed import DistEnv  # noqa: E402
 from countclip.model.factory import create_model  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark `countclip mine` against a naive pandas + per-row count-core baseline, same run.
 
-    training/.venv/bin/python scripts/bench_mine.py --rows 5000000 --workers 2
+    training/.venv/bin/python scripts/benchmarks/bench_mine.py --rows 5000000 --workers 2
 
 1. Generates a parquet of `--rows` captions (columns URL, TEXT), each drawn at random from the
    real LAION sample in ../shared/captions (22,263 captions), so the shares that decide the
@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_CAPTIONS = REPO.parent / "shared" / "captions" / "laion-captions.jsonl"
 
 

@@ -3,7 +3,7 @@
  * embeddings are): item i lies near concept i % clusters, its offset drawn from an
  * `--intrinsic`-dimensional subspace (CLIP embeddings have an intrinsic dimension of a few
  * dozen, not 512; `--intrinsic 512` gives isotropic noise, a much harder case, as
- * scripts/bench-index.ts's "clustered" is):
+ * scripts/benchmarks/bench-index.ts's "clustered" is):
  *
  *  1. N vectors written as a vector bundle (what `countclip embed` writes), then imported into
  *     the embedded backend from disk: read, graph build and snapshot timed, resident memory.
@@ -14,7 +14,7 @@
  *     recall@10 and latency through the backend's search (the service's own query path: one
  *     SQL round trip, vectors parsed), add-one cost, table + index size.
  *
- *   npx tsx scripts/bench-scale.ts --n 1000000 [--dim 512] [--clusters 10000] [--queries 100]
+ *   npx tsx scripts/benchmarks/bench-scale.ts --n 1000000 [--dim 512] [--clusters 10000] [--queries 100]
  *     [--ef 64,128,256] [--m 16] [--ef-construction 100] [--sizes 10000,100000]
  *     [--pg-sizes 100000,300000,1000000 | --pg-sizes none] [--database-url URL]
  *     [--pg-maintenance-work-mem 4GB] [--pg-budget-s 3600] [--work DIR] [--json FILE]
@@ -27,13 +27,13 @@ import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import type { Entry, IndexView } from "../index/backend.ts";
-import { EmbeddedBackend, type EmbeddedView } from "../index/embedded/backend.ts";
-import { exactTopK, recallAtK } from "../index/shared/exact.ts";
-import { PgBackend } from "../index/pgvector/backend.ts";
-import { randomUnit } from "../index/shared/synthetic.ts";
-import { npyHeader, readManifest, readVectorBundle, VECTORS_FORMAT } from "../index/vector-bundle.ts";
-import { startPostgres } from "../test/helpers/postgres.ts";
+import type { Entry, IndexView } from "../../index/backend.ts";
+import { EmbeddedBackend, type EmbeddedView } from "../../index/embedded/backend.ts";
+import { exactTopK, recallAtK } from "../../index/shared/exact.ts";
+import { PgBackend } from "../../index/pgvector/backend.ts";
+import { randomUnit } from "../../index/shared/synthetic.ts";
+import { npyHeader, readManifest, readVectorBundle, VECTORS_FORMAT } from "../../index/vector-bundle.ts";
+import { startPostgres } from "../../test/helpers/postgres.ts";
 import { fmt, percentile } from "./bench-lib.ts";
 
 const { values } = parseArgs({

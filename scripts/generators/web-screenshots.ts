@@ -3,21 +3,21 @@
  * model and gallery in a temp data dir, Debian's chromium headless, "three cats" typed, then
  * the first result's relevancy map. PNGs are palette-quantised to stay small.
  *
- *   npx tsx scripts/web-screenshots.ts [outDir]
+ *   npx tsx scripts/generators/web-screenshots.ts [outDir]
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { createApp } from "../server/http/app.ts";
-import { loadConfig } from "../server/services/config.ts";
-import { loadEmbedder } from "../server/model/embedder.ts";
-import { IndexService } from "../server/services/index-service.ts";
-import { buildWeb } from "../server/web/build.ts";
-import { browserMissing, launchBrowser, listen } from "../test/helpers/browser.ts";
+import { createApp } from "../../server/http/app.ts";
+import { loadConfig } from "../../server/services/config.ts";
+import { loadEmbedder } from "../../server/model/embedder.ts";
+import { IndexService } from "../../server/services/index-service.ts";
+import { buildWeb } from "../../server/web/build.ts";
+import { browserMissing, launchBrowser, listen } from "../../test/helpers/browser.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 async function save(png: Buffer, file: string): Promise<void> {
   await sharp(png).png({ palette: true, colours: 128, compressionLevel: 9 }).toFile(file);
