@@ -6,10 +6,10 @@
 The labelled set is `test/vectors/laion-count-labels.jsonl` (its labelling rules beside it in
 `laion-count-labels.md`): one line per caption of `../shared/captions/laion-captions.jsonl`
 with the SHA-256 of its text (never the text), the count of visible objects a reader found
-stated in it (or null), its split (`dev`: the rules were tuned on it; `held-out`: never read
-while tuning, but its totals were seen between the first round's tuning steps; `held-out-2`:
-drawn and labelled afresh in the second round, frozen before any rule of that round changed,
-scored once at its end) and the old core's answer (`old_core`, that of 9a7c84b, before issue
+stated in it (or null), its split (`dev`: the rules were tuned on it; `held-out`: not read in
+the first round's tuning, though its totals were seen between steps, and its errors were read
+in the second round's, so no longer held out; `held-out-2`: drawn and labelled afresh in the
+second round, frozen before any rule of that round changed, scored once at its end) and the old core's answer (`old_core`, that of 9a7c84b, before issue
 21's rules). The captions themselves are read from ../shared.
 
 What is scored is the mining decision: a caption is selected when the core finds a count of

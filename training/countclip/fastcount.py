@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the counts.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "bb8c3d5ed15bc01573c6c2fa8dccf34b636be8aeb0818b391317c57568834291"
+MIRRORED_COUNTS_SHA256 = "bc3633dc3290f38e84fcbdcaf65651c0838bf305acdcb6f2aff8e4f388da47a8"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 
 
@@ -175,6 +175,7 @@ def configure(module: ModuleType) -> None:
         "capacity_nouns": counts.CAPACITY_NOUNS,
         "glued_pack_words": frozenset(counts.GLUED_PACK_WORDS),
         "sequence_adjectives": counts.SEQUENCE_ADJECTIVES,
+        "per_pack_words": counts.PER_PACK_WORDS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
@@ -185,6 +186,7 @@ def configure(module: ModuleType) -> None:
         "after_triggers": "".join(sorted(counts._AFTER_TRIGGERS)),
         "before_triggers": "".join(sorted(counts._BEFORE_TRIGGERS)),
         "prev_end_triggers": "".join(sorted(counts._PREV_END_TRIGGERS)),
+        "prev_word_separators": counts.PREV_WORD_SEPARATORS, "set_separators": counts.SET_SEPARATORS,
     }
     module.configure(sets=sets, phrases=phrases, chars=chars, word_ranges=word_ranges(counts.WORD_CHARS),
                      adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,
