@@ -38,9 +38,12 @@ COUNT_TEMPLATES = (
     "«{n} {noun}»",
 )
 NOUNLESS_TEMPLATES = ("Set of {n}", "pack of {n}")
-# A set's count with no noun after it counts the nearest plural before the set.
+# A set's count with no noun after it counts the nearest plural before the set, or, when the
+# set opens a segment of the caption, the nearest singular noun; so do "per pack" and "/pkg".
 NOUN_BEFORE_TEMPLATES = (("glasses, set of {n}.", "glasses"), ("Napkins Black & Red - Set of {n}", "Napkins"),
-                         ("Wood Print Stamps (Set of {n}) by Royal Kraft", "Stamps"))
+                         ("Wood Print Stamps (Set of {n}) by Royal Kraft", "Stamps"),
+                         ("Black Parson Dining Chair (Set of {n})", "Chair"), ("Fabric Rectangle Magnet ({n} pack)", "Magnet"),
+                         ("Hitch Brackets With Handle - {n} Per Pack", "Brackets"), ("Kosta Boda Clear Bowl, Set of {n}", "Bowl"))
 
 # Phrases that must NOT give a count, by exclusion class. Several phrasings each.
 EXCLUSIONS = {
@@ -53,7 +56,7 @@ EXCLUSIONS = {
                  "5 years ago", "two nights in Paris", "twelve months", "2 seconds", "a trip of 4 days"],
     "measure": ["10 km", "six inches", "ten percent", "5 kg of flour", "3 miles", "two feet tall", "20°",
                 "5% off", "a 12 mm lens", "two liters of water", "8 GB", "three gallons", "6\" tall",
-                "4 mph", "15 cm wide", "2 tbsp sugar", "7 lbs"],
+                "4 mph", "15 cm wide", "2 tbsp sugar", "7 lbs", "take 2 per day", "5 per cent"],
     "money": ["10 centimos. AU.", "$5", "5$", "10 €", "five dollars", "€10", "ten bucks", "20 cents", "£3", "US$ 9", "5 euros",
               "costs $ 12", "only 3 usd"],
     "rank or title": ["top ten", "number five", "No. 5", "#3", "Ocean's Eleven", "Part 2",
@@ -105,6 +108,8 @@ EXCLUSIONS = {
                    "objects attacking another male outside a homeless shelter, police said. Officers told them "
                    "to drop their weapons."],
     "capacity with a noun": ["Villa for 8 people in Pollença", "Holiday apartment for 5 persons"],
+    "purpose": ["leather wine box package for three bottles", "the school is looking for two school nurses",
+                "a menu plan for five weeknight meals"],
     "build or spec in Title Case": ["Two Faucet Tower Kit", "Three Card Poker Game", "Three Phase Oil Cooled Stabilizer",
                                     "Two Tier Moshi Monster Birthday Cake Neo Cakes", "faux two piece romper bib pants set",
                                     "Five stone diamond bubble ring", "A Professional Two Page Investment Analyst"],
@@ -114,7 +119,7 @@ EXCLUSIONS = {
                  "Two Bedroom Suite", "a four door car"],
     "mixed number": ["two and a half men", "Two and a Half Men", "three and a half years"],
     "code": ["HJC CL-17 helmet", "COVID-19 cases", "an F-16 jet", "B-2 bomber", "Nite team 4 icon",
-             "Picture: 7 News.", "Saturn 5 rocket"],
+             "Picture: 7 News.", "Saturn 5 rocket", "steel cups (4/pk2)"],
     "beyond the lexicon": ["21 cats", "fifty cats", "100 balloons", "twenty-five dogs", "thirty chairs",
                            "hundreds of birds", "dozens of eggs", "0 cats", "007 agents"],
     "several counts": ["two cucumbers and three tomatoes", "3 cats and 2 dogs", "one dog and two cats",
@@ -193,6 +198,16 @@ SPECIAL_COUNTS = [
     ("10PCS Toy Cars", 10, "10", "Toy Cars"),
     ("a 6pack of beer", 6, "6", "beer"),
     ("Three Boys in a Dory Print by Winslow Homer", 3, "Three", "Boys"),
+    ("Street Scene: Three young boys, Harlem", 3, "Three", "boys"),
+    ("Around the table, four dining stools are upholstered", 4, "four", "stools"),
+    ("Photo for Three young excited men jumping", 3, "Three", "men"),
+    ("Two funny smiling little children", 2, "Two", "children"),
+    ("Flower Whirls (5/pkg)", 5, "5", "Whirls"),
+    ("Mesh Laundry Bags (6/Case)", 6, "6", "Bags"),
+    ("red broadheads three pack from Archery Hit", 3, "three", "broadheads"),
+    ("Sphere Gold (5 count)", 5, "5", "Sphere"),
+    ("Eye Support (Vegan) - 4 Pack", 4, "4", None),
+    ("Hex Key Set 8pcs For Tool Chest", 8, "8", None),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),

@@ -174,6 +174,11 @@ export const AUTHOR_WORDS = wordSet("by");
 // pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
 export const SET_WORDS = wordSet("set sets pack packs box lot bundle kit");
 export const SET_NOUN_TOKENS = 8;
+// Without a plural there, the nearest singular noun, but only when the set or pack starts a
+// segment of the caption, after one of SET_SEPARATORS ("Dining Chair (Set of 2)", "Tumbler
+// Large - Set of 2", "Clear Bowl, Set of Four"): run into the text ("LE 3 Pack 60 LEDs", "high
+// quality 10pcs") the word before it is seldom the product.
+export const SET_SEPARATORS = new Set("(-–—,:;|[");
 // A count this many code points (and more than STORY_WORDS words) into a caption longer than
 // LONG_CAPTION is in a story (news, blog prose), not the picture's: "... Saturday, February 27.
 // The ordeal started when officers saw two males ...".
@@ -186,6 +191,13 @@ export const PACK_WORDS = wordSet("pack packs pk pkg pcs count");
 // Pack words glued to digits: "10pcs", "3PCS", "6pack" count as "10 pcs". A numeral of digits
 // may end where one of these starts (NUMERAL_RE), and the mining pre-filter passes them.
 export const GLUED_PACK_WORDS: readonly string[] = ["pcs", "pk", "pack", "packs"];
+// After "per" or a slash, words that make the numeral a pack's count ("2 Per Pack", "5/pkg",
+// "12/Case"), whose noun is then the one before it; "5 per day" stays a measure.
+export const PER_PACK_WORDS = wordSet("pack packs pk pkg pcs count set box case bag carton ctn lot bundle kit");
+// The last code point of the word before a numeral that parts the two: "Scene: Three young
+// boys", "Around the table, four dining stools". PREV_WORD_REASONS (ranks, approximations, ...)
+// do not reach across it.
+export const PREV_WORD_SEPARATORS = new Set(":;,");
 // Adjectives are not part of the noun ("three light brown dogs" -> "dogs").
 export const ADJECTIVES = wordSet(`
   big small little large tiny huge giant tall short long wide narrow thick thin fat old new
@@ -275,7 +287,8 @@ export const LEXICON: Record<string, unknown> = {
   sequence_adjectives: SEQUENCE_ADJECTIVES,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
   abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
-  glued_pack_words: new Set(GLUED_PACK_WORDS),
+  glued_pack_words: new Set(GLUED_PACK_WORDS), per_pack_words: PER_PACK_WORDS,
+  prev_word_separators: PREV_WORD_SEPARATORS, set_separators: SET_SEPARATORS,
   gesture_words: GESTURE_WORDS, variant_nouns: VARIANT_NOUNS, author_words: AUTHOR_WORDS,
   listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,
   set_words: SET_WORDS,

@@ -26,7 +26,7 @@ def test_vectors_are_many_and_up_to_date():
     tags = {case.get("tag") for case in VECTORS["find_count"]}
     assert {"age", "time", "duration", "measure", "money", "rank or title", "year or date", "score",
             "fraction", "multiplier", "one of", "several counts", "boundaries"} <= tags
-    check = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_count_vectors.py"), "--check"],
+    check = subprocess.run([sys.executable, str(REPO / "scripts" / "generators" / "gen_count_vectors.py"), "--check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -23,9 +23,12 @@ needs_captions = pytest.mark.skipif(not eval_captions.CAPTIONS.exists(),
 
 
 def test_the_file_holds_hashes_labels_and_halves_only():
-    assert len(ROWS) >= 1000
+    assert len(ROWS) >= 1600
     assert len({row["sha256"] for row in ROWS}) == len(ROWS)
-    assert collections.Counter(row["split"] for row in ROWS) == {"dev": len(ROWS) // 2, "held-out": len(ROWS) // 2}
+    # the first round's halves, dealt at random; the second round's fresh held-out draw
+    assert collections.Counter(row["split"] for row in ROWS) == {"dev": 500, "held-out": 500, "held-out-2": 600}
+    assert collections.Counter(row["stratum"] for row in ROWS if row["split"] == "held-out-2") == {
+        "flagged": 420, "other-numeral": 120, "rest": 60}
     for row in ROWS:
         assert set(row) == {"sha256", "label", "split", "stratum", "old_core"}
         assert len(row["sha256"]) == 64 and int(row["sha256"], 16) >= 0
@@ -54,11 +57,14 @@ def test_every_hash_is_a_shared_caption(labelled):
 @needs_captions
 def test_precision_and_recall_stay_where_issue_21_left_them(labelled):
     # Floors at the figures measured when the rules were written (README of countclip/mining):
-    # a rule change that loses them fails here. The held-out half was never used to tune.
+    # a rule change that loses them fails here. held-out-2 was scored once, after the second
+    # round's rules were written (its floor guards against regressions; it misses the issue's
+    # 92 % precision, and rules must not be tuned to it).
     results = eval_captions.evaluate(labelled)
     core, old = results["core"], results["old core (9a7c84b)"]
-    assert core["dev"]["precision"] >= 0.95 and core["dev"]["recall"] >= 0.82, core["dev"]
-    assert core["held-out"]["precision"] >= 0.91 and core["held-out"]["recall"] >= 0.75, core["held-out"]
+    assert core["dev"]["precision"] >= 0.96 and core["dev"]["recall"] >= 0.89, core["dev"]
+    assert core["held-out"]["precision"] >= 0.915 and core["held-out"]["recall"] >= 0.78, core["held-out"]
+    assert core["held-out-2"]["precision"] >= 0.85 and core["held-out-2"]["recall"] >= 0.82, core["held-out-2"]
     for half in eval_captions.SPLITS:
         assert core[half]["precision"] > old[half]["precision"] + 0.15
 

@@ -71,6 +71,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_CAPACITY (1ull << 35)      /* CAPACITY_NOUNS */
 #define W_GLUED (1ull << 36)         /* GLUED_PACK_WORDS */
 #define W_SEQUENCE_ADJ (1ull << 37)  /* SEQUENCE_ADJECTIVES */
+#define W_PER_PACK (1ull << 38)      /* PER_PACK_WORDS */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -87,7 +88,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"participle_stops", W_PARTICIPLE}, {"purpose_words", W_PURPOSE}, {"author_words", W_AUTHOR},
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
     {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY}, {"glued_pack_words", W_GLUED},
-    {"sequence_adjectives", W_SEQUENCE_ADJ},
+    {"sequence_adjectives", W_SEQUENCE_ADJ}, {"per_pack_words", W_PER_PACK},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -192,7 +193,7 @@ static int configured = 0;
 /* Character sets (short strings of code points). */
 typedef struct { cp c[MAX_CHARS]; int n; uint64_t ascii[2]; } CharSet;  /* ascii: a bitmap of c below 128 */
 static CharSet punct, sentence_end, joiners, prefix_symbols, after_symbols, after_triggers,
-    before_triggers, prev_end_triggers;
+    before_triggers, prev_end_triggers, prev_word_separators, set_separators;
 
 static inline int in_set(const CharSet *s, cp ch) {
     if (ch < 128) return (int)((s->ascii[ch >> 6] >> (ch & 63)) & 1);
@@ -517,9 +518,24 @@ static wflags first_part_flags(Span w) {
     return flags_of(w.s, k);
 }
 
-/* _packed: the numeral counts a pack's items ("3 Pack Socks"). */
+/* _packed: the numeral counts a pack's items ("3 Pack Socks", "2 Per Pack"). */
 static int packed(const Numeral *num) {
-    return num->n_tokens && (word_flags(token(num, 0)) & W_PACK);
+    if (!num->n_tokens) return 0;
+    Span w0 = token(num, 0);
+    if (word_flags(w0) & W_PACK) return 1;
+    return equals_ascii(w0.s, w0.n, "per") && num->n_tokens > 1 && (word_flags(token(num, 1)) & W_PER_PACK);
+}
+
+/* _slash_packed: "(5/pkg)", "12/Case": a slash right after the numeral, then a PER_PACK_WORDS
+ * word of ASCII letters not followed by an ASCII letter or digit. */
+static int slash_packed(const Text *x, const Numeral *num) {
+    Py_ssize_t k = num->end, n = x->n;
+    if (k >= n || x->t[k] != '/') return 0;
+    Py_ssize_t e = k + 1;
+    while (e < n && is_ascii_letter(x->t[e])) e++;
+    if (e < n && is_ascii_digit(x->t[e])) return 0;
+    Span word = {x->lower + k + 1, e - k - 1};
+    return word.n > 0 && (word_flags(word) & W_PER_PACK);
 }
 
 /* _quiet: no rule in CONTEXT_RULES can fire. */
@@ -585,7 +601,7 @@ static int context_rule_fires(const Text *x, const Numeral *num) {
         return 1;
     }
     /* _next_word */
-    if (num->n_tokens) {
+    if (num->n_tokens && !(equals_ascii(token(num, 0).s, token(num, 0).n, "per") && packed(num))) {
         wflags f = word_flags(token(num, 0));
         if (f & W_NEXT_REASON) return 1;
         if (num->kind == KIND_DIGITS && (f & W_MONTH)) return 1;
@@ -613,7 +629,7 @@ static int context_rule_fires(const Text *x, const Numeral *num) {
     }
     /* _prev_word */
     wflags pf = word_flags(num->prev);
-    if (pf & W_PREV_REASON) return 1;
+    if ((pf & W_PREV_REASON) && !(prev_raw.n && in_set(&prev_word_separators, prev_raw.s[prev_raw.n - 1]))) return 1;
     if (equals_ascii(num->prev.s, num->prev.n, "to") && equals_ascii(num->prev2.s, num->prev2.n, "up")) return 1;
     if (num->kind == KIND_DIGITS && (pf & W_MONTH)) return 1;
     if (num->value == 1 && (pf & W_ONE_PRONOUN_PREFIX)) return 1;
@@ -689,18 +705,21 @@ static int needs_noun_excludes(const Text *x, const Numeral *num, NounTokens nou
     if (value == 1 || value == -1 || kind == KIND_IDIOM) return 1;
     if (equals_ascii(num->prev.s, num->prev.n, "at")) return 1;
     if (word_flags(num->prev) & W_PURPOSE) return 1;
-    if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER) && !packed(num)) return 1;
+    if (kind == KIND_DIGITS && !(word_flags(num->prev) & W_INTRODUCER) && !packed(num) && !slash_packed(x, num)) return 1;
     if (kind == KIND_WORD && is_upper_az(first) && proper_name_before(num)) return 1;
     return 0;
 }
 
-/* In _noun_phrase: the stop word at `stop` is a participle between adjectives and a plural
- * ("two smiling girls"), so it does not end the phrase. */
+/* In _noun_phrase: the stop word at `stop` is a participle between adjectives and a plural,
+ * with or without adjectives after it ("two smiling girls", "two funny smiling little
+ * children"), so it does not end the phrase. */
 static int participle_before_plural(const Numeral *num, int first, int stop) {
-    if (!(word_flags(token(num, stop)) & W_PARTICIPLE) || stop + 1 >= num->n_tokens || !is_plural(token(num, stop + 1)))
-        return 0;
-    for (int k = first; k < stop; k++)
-        if (!is_adjective(token(num, k))) return 0;
+    if (!(word_flags(token(num, stop)) & W_PARTICIPLE)) return 0;
+    int k = stop + 1;  /* _plural_after_adjectives */
+    while (k < num->n_tokens && !is_plural(token(num, k)) && is_adjective(token(num, k))) k++;
+    if (k >= num->n_tokens || !is_plural(token(num, k))) return 0;
+    for (int j = first; j < stop; j++)
+        if (!is_adjective(token(num, j))) return 0;
     return 1;
 }
 
@@ -797,27 +816,48 @@ static int web_shape_excludes(const Text *x, const Numeral *num, int first, int 
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
     if ((word_flags(num->prev) & W_PURPOSE) && (word_flags(head) & W_CAPACITY)) return 1;  /* a villa for 8 people */
+    if ((word_flags(num->prev) & W_PURPOSE) && !(word_flags(num->prev2) & W_PICTURE)) return 1;  /* a box for three bottles */
     return title_case_name(x, num, stop, noun, plural_pair);
 }
 
+/* _starts_segment: the token at p opens with a SET_SEPARATORS code point ("(Set of 2)") or
+ * follows one ("Bowl, Set of Four", "Magnet (10 pack)", "Large - Set of 2"). */
+static int starts_segment(const Text *x, Py_ssize_t p) {
+    if (in_set(&set_separators, x->t[p])) return 1;
+    while (p > 0 && (x->cls[p - 1] & C_SPACE)) p--;
+    return p > 0 && in_set(&set_separators, x->t[p - 1]);
+}
+
 /* _noun_before: the nearest plural among the SET_NOUN_TOKENS whitespace tokens before the
- * numeral, less the last `skip` ("Napkins ... - Set of 4"), without its punctuation; n 0 when none. */
+ * numeral, less the last `skip` ("Napkins ... - Set of 4"), without its punctuation; without a
+ * plural, when the set starts a segment, the nearest word that is neither an adjective nor a
+ * stop word ("Dining Chair (Set of 2)"), unless that word is a segment of its own ("Dining
+ * Chair - Berry (Pack of Two)"); n 0 when none. */
 static Span noun_before(const Text *x, const Numeral *num, int skip) {
-    Span none = {x->t, 0};
-    Py_ssize_t i = num->start;
+    Span none = {x->t, 0}, singular = none;
+    Py_ssize_t i = num->start, set_start = i, singular_start = 0, singular_end = 0;
     for (int k = 0; k < skip + set_noun_tokens; k++) {
         while (i > 0 && (x->cls[i - 1] & C_SPACE)) i--;
-        if (i == 0) return none;
+        if (i == 0) break;
         Py_ssize_t e = i;
         while (i > 0 && !(x->cls[i - 1] & C_SPACE)) i--;
-        if (k < skip) continue;  /* "Set", "of" */
+        if (k < skip) { set_start = i; continue; }  /* "Set", "of" */
         Span word = {x->t + i, e - i};
         while (word.n && in_set(&punct, word.s[0])) { word.s++; word.n--; }
         while (word.n && in_set(&punct, word.s[word.n - 1])) word.n--;
-        if (word.n && all_ascii(word.s, word.n) && all_alpha(word.s, word.n) && is_plural(ascii_lowered(x, word)))
-            return word;
+        if (!(word.n && all_ascii(word.s, word.n) && all_alpha(word.s, word.n))) continue;
+        Span low = ascii_lowered(x, word);
+        if (is_plural(low)) return word;
+        if (singular.n == 0 && !(word_flags(low) & W_NOUN_ENDER) && !is_adjective(low)) {
+            singular = word;
+            singular_start = i;
+            singular_end = e;
+        }
     }
-    return none;
+    if (singular.n == 0 || !starts_segment(x, set_start)) return none;
+    Py_ssize_t after = singular_end;
+    while (x->cls[after] & C_SPACE) after++;  /* the next token: the set's at the latest */
+    return starts_segment(x, singular_start) && starts_segment(x, after) ? none : singular;
 }
 
 /* _classify without reasons: 1 when the numeral counts, with its noun in *noun. */
@@ -828,7 +868,7 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
     int n = num->n_tokens, first = 0, head = -1, stop;
     if (n > 2 && equals_ascii(token(num, 0).s, token(num, 0).n, "of") && (word_flags(token(num, 1)) & W_PARTITIVE))
         first = 2;
-    else if (packed(num))
+    else if (n && (word_flags(token(num, 0)) & W_PACK))  /* not "per pack": _packed's other form */
         first = n > 1 && equals_ascii(token(num, 1).s, token(num, 1).n, "of") ? 2 : 1;
     for (stop = first; stop < n; stop++) {
         Span w = token(num, stop);
@@ -857,8 +897,8 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
     if (web_shape_excludes(x, num, first, stop, found)) return 0;
     if (found.count == 0 && n == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
         found.before = noun_before(x, num, 2);  /* Napkins - Set of 4 */
-    else if (found.count == 0 && n == 1 && packed(num))
-        found.before = noun_before(x, num, 0);  /* Greeting Cards (10 Pack) */
+    else if (found.count == 0 && first == stop && (packed(num) || (n == 0 && slash_packed(x, num))))
+        found.before = noun_before(x, num, 0);  /* Greeting Cards (10 Pack), 2 Per Pack, (5/pkg) */
     *noun = found;
     return 1;
 }
@@ -1844,7 +1884,9 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
             || read_charset(chars, "after_symbols", &after_symbols) < 0
             || read_charset(chars, "after_triggers", &after_triggers) < 0
             || read_charset(chars, "before_triggers", &before_triggers) < 0
-            || read_charset(chars, "prev_end_triggers", &prev_end_triggers) < 0)
+            || read_charset(chars, "prev_end_triggers", &prev_end_triggers) < 0
+            || read_charset(chars, "prev_word_separators", &prev_word_separators) < 0
+            || read_charset(chars, "set_separators", &set_separators) < 0)
         return NULL;
     left_window = window;
     set_noun_tokens = set_tokens;

@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the core.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "18093c4bd8eff6218a62d23e4c04dc87e31c2928f5aac3dfb6e959edbb56be0c"
+MIRRORED_COUNTS_SHA256 = "6f5810061da638cc53470b0b321fedf83eb83d811d98eee4ed72e3796f79a817"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 C_MODULE = "countclip.counting._fastcount"  # built from SOURCE by build.py
 
@@ -176,6 +176,7 @@ def configure(module: ModuleType) -> None:
         "capacity_nouns": counts.CAPACITY_NOUNS,
         "glued_pack_words": frozenset(counts.GLUED_PACK_WORDS),
         "sequence_adjectives": counts.SEQUENCE_ADJECTIVES,
+        "per_pack_words": counts.PER_PACK_WORDS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
@@ -186,6 +187,7 @@ def configure(module: ModuleType) -> None:
         "after_triggers": "".join(sorted(counts._AFTER_TRIGGERS)),
         "before_triggers": "".join(sorted(counts._BEFORE_TRIGGERS)),
         "prev_end_triggers": "".join(sorted(counts._PREV_END_TRIGGERS)),
+        "prev_word_separators": counts.PREV_WORD_SEPARATORS, "set_separators": counts.SET_SEPARATORS,
     }
     module.configure(sets=sets, phrases=phrases, chars=chars, word_ranges=word_ranges(counts.WORD_CHARS),
                      adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,

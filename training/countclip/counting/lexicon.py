@@ -187,6 +187,11 @@ TITLE_PREPOSITIONS = frozenset("of between".split())
 # pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
 SET_WORDS = frozenset("set sets pack packs box lot bundle kit".split())
 SET_NOUN_TOKENS = 8
+# Without a plural there, the nearest singular noun, but only when the set or pack starts a
+# segment of the caption, after one of SET_SEPARATORS ("Dining Chair (Set of 2)", "Tumbler
+# Large - Set of 2", "Clear Bowl, Set of Four"): run into the text ("LE 3 Pack 60 LEDs", "high
+# quality 10pcs") the word before it is seldom the product.
+SET_SEPARATORS = "(-–—,:;|["
 # A count this many code points (and more than STORY_WORDS words) into a caption longer than
 # LONG_CAPTION is in a story (news, blog prose), not the picture's: "... Saturday, February 27.
 # The ordeal started when officers saw two males ...".
@@ -196,6 +201,13 @@ LONG_CAPTION = 250
 # Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 # of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
 PACK_WORDS = frozenset("pack packs pk pkg pcs count".split())
+# After "per" or a slash, words that make the numeral a pack's count ("2 Per Pack", "5/pkg",
+# "12/Case"), whose noun is then the one before it; "5 per day" stays a measure.
+PER_PACK_WORDS = frozenset("pack packs pk pkg pcs count set box case bag carton ctn lot bundle kit".split())
+# The last code point of the word before a numeral that parts the two: "Scene: Three young
+# boys", "Around the table, four dining stools". PREV_WORD_REASONS (ranks, approximations, ...)
+# do not reach across it.
+PREV_WORD_SEPARATORS = ":;,"
 # Pack words glued to digits: "10pcs", "3PCS", "6pack" count as "10 pcs". A numeral of digits
 # may end where one of these starts (NUMERAL_RE), and the mining pre-filter passes them.
 GLUED_PACK_WORDS = ("pcs", "pk", "pack", "packs")
@@ -292,8 +304,9 @@ def lexicon_tables() -> dict:
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
         "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,
         "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
-        "glued_pack_words": frozenset(GLUED_PACK_WORDS),
+        "glued_pack_words": frozenset(GLUED_PACK_WORDS), "per_pack_words": PER_PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
+        "prev_word_separators": frozenset(PREV_WORD_SEPARATORS), "set_separators": frozenset(SET_SEPARATORS),
     }
     tables: dict[str, object] = {name: sorted(values) for name, values in sets.items()}
     tables.update(

@@ -31,8 +31,9 @@ wider:
 Guard: "bare digits" and "name before" hold only if no introducer word ("set of 4", "The
 3") stands before the digits, which the core counts without a noun; captions where one
 does anywhere (a superset pattern) go to the core. So do captions with a pack word after
-a digit ("3-pack", "8 pack stock pot", "(10 Pack)"), which the core counts. Patterns use explicit ASCII case
-classes, never RE2's case folding (which maps "k" to the Kelvin sign).
+a digit ("3-pack", "8 pack stock pot", "(10 Pack)", "2 Per Pack", "5/pkg"), which the core
+counts. Patterns use explicit ASCII case classes, never RE2's case folding (which maps "k"
+to the Kelvin sign).
 
 Everything is built from the core's lexicon tables; if one is missing or the core's digit
 values change, the prover is off (every candidate goes to the core). With
@@ -153,6 +154,9 @@ class AbstentionProver:
         # Contexts may be narrower than the core's (a proof then applies less often, never
         # wrongly): blanks for whitespace, ASCII punctuation, at most two of each.
         punct = _char_class("".join(ch for ch in core.PUNCT if ch.isascii())) + "{0,2}"
+        # After the word before: no PREV_WORD_SEPARATORS ("Scene: 3 boys" is counted).
+        punct_joined = _char_class("".join(ch for ch in core.PUNCT
+                                           if ch.isascii() and ch not in core.PREV_WORD_SEPARATORS)) + "{0,2}"
         space = "[ \\t]{0,2}"
         left = "(?:^|[ \\t])"
         printable = [chr(c) for c in range(0x21, 0x7F)]
@@ -190,7 +194,7 @@ class AbstentionProver:
             "sign before": (f"{_char_class(core.PREFIX_SYMBOLS)}{space}", digits, None, ()),
             # _prev_word, _range ("up to"): size 8, Part 2, about 5, aged 3, x 4, May 5
             "word before": (f"{left}{punct}{left_word(set(core.PREV_WORD_REASONS) | set(core.MONTH_WORDS))}"
-                            f"{punct}{space}", digits, None, ()),
+                            f"{punct_joined}{space}", digits, None, ()),
             # _compound: a hyphen joins the next word (3-pack, 2-Tool)
             "hyphen after": (None, digits, f"[-‐–][A-Za-z0-9]", ("pack",)),
             # _symbols: unit symbols and quotes right after (5%, 20°, 6", 5')
@@ -210,11 +214,14 @@ class AbstentionProver:
         irregular = _alternation(w for w in core.IRREGULAR_PLURALS if w.isascii())
         # Guards (superset patterns, no anchors): a digit after an introducer word ("set of 4"
         # is counted without a noun), a plural the no-plural rule cannot see (irregular, -men),
-        # a pack word after a digit ("3-pack", "8 pack stock pot": counted, noun or not).
+        # a pack word after a digit ("3-pack", "8 pack stock pot", "2 Per Pack", "5/pkg":
+        # counted, noun or not).
         packs = _alternation(w for w in core.PACK_WORDS if w.isascii())
+        per_packs = _alternation(w for w in core.PER_PACK_WORDS if w.isascii())
         self.guards = {"introducer": f"{intro}{punct_all}*{_WS}*[0-9]",
                        "plural": f"{irregular}\\b|[Mm][Ee][Nn]\\b",
-                       "pack": f"[0-9][-‐–]?{_BLANK}*{packs}"}
+                       "pack": f"[0-9][-‐–]?{_BLANK}*{packs}|[0-9]{_BLANK}+[Pp][Ee][Rr]{_BLANK}+{per_packs}"
+                               f"|[0-9]/{per_packs}"}
 
     def use(self, names) -> None:
         """The rewrite passes, one per named rule, in this order."""
