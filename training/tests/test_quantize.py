@@ -159,7 +159,7 @@ def test_mlp_matmuls_names_the_layers_of_a_transformer_tower_and_nothing_of_a_co
     layers = Q.mlp_matmuls(quantized / B.TEXT_ONNX)
     assert sorted(layers) == [0, 1] and all(len(names) == 2 for names in layers.values())
     assert all(name.endswith(("fc1/MatMul", "fc2/MatMul")) for names in layers.values() for name in names)
-    from countclip.conv_clip import create_conv_model
+    from countclip.model.conv_clip import create_conv_model
 
     conv = tmp_path / "conv"
     E.export_bundle(create_conv_model("tiny-conv", seed=0), conv, log=lambda *_: None)
