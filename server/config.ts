@@ -83,6 +83,10 @@ export interface Config {
   hnswM: number;
   hnswEfConstruction: number;
   hnswEfSearch: number;
+  /** Worker threads (one graph segment each) a bulk import into an empty index builds its graph with; 0: the event loop's thread. */
+  hnswBuildThreads: number;
+  /** Fewest vectors per graph segment of a bulk import (smaller imports get fewer segments). */
+  hnswSegmentMin: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -163,5 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     hnswM: int(env, "HNSW_M", 16, 2, 128),
     hnswEfConstruction: int(env, "HNSW_EF_CONSTRUCTION", 200, 8, 4096),
     hnswEfSearch: int(env, "HNSW_EF_SEARCH", 128, 8, 4096),
+    hnswBuildThreads: int(env, "HNSW_BUILD_THREADS", 2, 0, 64),
+    hnswSegmentMin: int(env, "HNSW_SEGMENT_MIN", 250_000, 1, 1_000_000_000),
   };
 }
