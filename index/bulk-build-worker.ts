@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import hnswlib from "hnswlib-node";
-import type { SegmentJob, SegmentReply } from "./bulk-build.ts";
+import { type SegmentJob, type SegmentReply, threadCpuSeconds } from "./bulk-build.ts";
 import { normalize } from "./vector-index.ts";
 
 const port = parentPort!;
@@ -15,6 +15,8 @@ const reply = (message: SegmentReply) => port.postMessage(message);
 const PROGRESS_EVERY = 1024;
 
 try {
+  const started = performance.now();
+  const cpu = threadCpuSeconds();
   const { vectors, out, from, to, capacity, dim, params, seed, file } = job;
   const graph = new hnswlib.HierarchicalNSW("cosine", dim);
   graph.initIndex({ maxElements: capacity, m: params.m, efConstruction: params.efConstruction, randomSeed: seed });
@@ -31,7 +33,8 @@ try {
   }
   if (pending > 0) reply({ kind: "progress", rows: pending });
   await graph.writeIndex(file);
-  reply({ kind: "done" });
+  const used = threadCpuSeconds();
+  reply({ kind: "done", seconds: (performance.now() - started) / 1000, cpuSeconds: used === undefined || cpu === undefined ? undefined : used - cpu });
 } catch (err) {
   reply({ kind: "failed", message: err instanceof Error ? err.message : String(err) });
 }

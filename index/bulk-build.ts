@@ -15,6 +15,7 @@
  * output that becomes the index's vector store, and its graph to a file under `tmpDir` that this
  * thread reads back.
  */
+import { readFileSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,7 +50,34 @@ export interface SegmentJob {
   file: string;
 }
 
-export type SegmentReply = { kind: "progress"; rows: number } | { kind: "done" } | { kind: "failed"; message: string };
+export type SegmentReply = { kind: "progress"; rows: number } | { kind: "done"; seconds: number; cpuSeconds: number | undefined } | { kind: "failed"; message: string };
+
+/** How one segment's build went: wall time, and the CPU time of its thread (what a quiet core would take). */
+export interface SegmentStats {
+  rows: number;
+  seconds: number;
+  cpuSeconds: number | undefined;
+}
+
+export interface BulkBuildResult {
+  index: VectorIndex;
+  segments: SegmentStats[];
+}
+
+/**
+ * CPU seconds the calling thread has used (Linux: /proc/thread-self/stat, at the kernel's
+ * 100 Hz tick), or undefined elsewhere. On a shared machine a build's wall time says how busy
+ * the machine was; its threads' CPU time says what it costs.
+ */
+export function threadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync("/proc/thread-self/stat", "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Row ranges [from, to) of the segments for `count` rows. */
 export function segmentRanges(count: number, threads: number, segmentMin: number): Array<[number, number]> {
@@ -71,8 +99,14 @@ export function sharedRows(entries: Entry[], dim: number): Float32Array {
 }
 
 /** Build an index holding `entries` (labels 0..n-1 in their order); their ids must be distinct. */
-export async function bulkBuild(dim: number, params: IndexParams, entries: Entry[], options: BulkBuildOptions): Promise<VectorIndex> {
-  if (options.threads <= 0) return buildInline(dim, params, entries, options.onProgress);
+export async function bulkBuild(dim: number, params: IndexParams, entries: Entry[], options: BulkBuildOptions): Promise<BulkBuildResult> {
+  if (options.threads <= 0) {
+    const started = performance.now();
+    const cpu = threadCpuSeconds();
+    const index = await buildInline(dim, params, entries, options.onProgress);
+    const used = threadCpuSeconds();
+    return { index, segments: [{ rows: entries.length, seconds: (performance.now() - started) / 1000, cpuSeconds: used === undefined || cpu === undefined ? undefined : used - cpu }] };
+  }
   const n = entries.length;
   const ranges = segmentRanges(n, options.threads, options.segmentMin);
   const lastSize = ranges[ranges.length - 1]![1] - ranges[ranges.length - 1]![0];
@@ -84,14 +118,18 @@ export async function bulkBuild(dim: number, params: IndexParams, entries: Entry
   const files = ranges.map((_, s) => path.join(options.tmpDir, `segment-${s}.hnsw`));
   try {
     let done = 0;
+    const segments: SegmentStats[] = [];
     const workers = ranges.map(([from, to], s) =>
       startWorker({ vectors, out, from, to, capacity: to - from + (s === ranges.length - 1 ? headroom : 0), dim, params, seed: graphSeed(s), file: files[s]! }),
     );
     try {
-      await Promise.all(workers.map((worker) => new Promise<void>((resolve, reject) => {
+      await Promise.all(workers.map((worker, s) => new Promise<void>((resolve, reject) => {
         worker.on("message", (message: SegmentReply) => {
           if (message.kind === "progress") options.onProgress?.((done += message.rows));
-          else if (message.kind === "done") resolve();
+          else if (message.kind === "done") {
+            segments[s] = { rows: ranges[s]![1] - ranges[s]![0], seconds: message.seconds, cpuSeconds: message.cpuSeconds };
+            resolve();
+          }
           else reject(new Error(`graph segment build failed: ${message.message}`));
         });
         worker.on("error", reject);
@@ -102,7 +140,7 @@ export async function bulkBuild(dim: number, params: IndexParams, entries: Entry
       await Promise.all(workers.map((w) => w.terminate()));
     }
     const items = entries.map((e, label) => ({ label, meta: e.meta }));
-    return await VectorIndex.fromFiles(files, dim, params, { nextLabel: n, items }, out);
+    return { index: await VectorIndex.fromFiles(files, dim, params, { nextLabel: n, items }, out), segments };
   } finally {
     await fs.rm(options.tmpDir, { recursive: true, force: true });
   }

@@ -30,7 +30,7 @@ import {
   StaleIndexError,
 } from "./backend.ts";
 import { BlobStore } from "./blobs.ts";
-import { bulkBuild } from "./bulk-build.ts";
+import { bulkBuild, type SegmentStats } from "./bulk-build.ts";
 import { tempSibling } from "./fsutil.ts";
 import { Mutex } from "./mutex.ts";
 import { type IndexMeta, IndexStore } from "./persist.ts";
@@ -149,6 +149,8 @@ export class EmbeddedView implements IndexView {
 
 class EmbeddedBuilder implements IndexBuilder {
   index: VectorIndex;
+  /** How the last bulk build's segments went (benchmarks read it). */
+  bulkStats: SegmentStats[] | undefined;
 
   constructor(
     readonly origin: IndexOrigin,
@@ -178,7 +180,11 @@ class EmbeddedBuilder implements IndexBuilder {
     }
     // Under the index directory with a .tmp name: a crash leaves nothing open() won't remove.
     const tmpDir = tempSibling(path.join(this.bulk.scratch, "bulk-build"));
-    this.index = await bulkBuild(this.dim, this.params, fresh, { threads: this.bulk.threads, segmentMin: this.bulk.segmentMin, tmpDir, onProgress });
+    const built = await bulkBuild(this.dim, this.params, fresh, { threads: this.bulk.threads, segmentMin: this.bulk.segmentMin, tmpDir, onProgress });
+    this.index = built.index;
+    this.bulkStats = built.segments;
+    const each = built.segments.map((s) => `${s.rows} in ${s.seconds.toFixed(0)} s${s.cpuSeconds === undefined ? "" : ` (${s.cpuSeconds.toFixed(0)} s CPU)`}`);
+    console.log(`index: graph of ${fresh.length} vectors built in ${built.segments.length} segment(s): ${each.join(", ")}`);
   }
 
   async ids(): Promise<Set<string>> {

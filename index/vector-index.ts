@@ -34,13 +34,13 @@ export interface ItemMeta {
 export interface IndexParams {
   /** Graph degree; 16 is hnswlib's recommended default for 512-d embeddings. */
   m: number;
-  /** Construction beam width; higher = better recall, slower inserts. */
+  /** Construction beam width; higher = better recall, slower inserts (96: see server/config.ts). */
   efConstruction: number;
   /** Minimum search beam width; the effective ef is max(efSearch, k). */
   efSearch: number;
 }
 
-export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 200, efSearch: 128 };
+export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 96, efSearch: 128 };
 
 export interface Neighbor {
   meta: ItemMeta;
@@ -63,7 +63,10 @@ function newGraph(dim: number, params: IndexParams, capacity: number, seed: numb
   return hnsw;
 }
 
-/** A graph segment as a bulk build leaves it: a file written by hnswlib (index/bulk-build.ts). */
+/**
+ * Seed of segment `segment`'s random level draws: segment 0 keeps the seed an index always had,
+ * so a one-segment bulk build is the very graph adding the items one by one gives.
+ */
 export function graphSeed(segment: number): number {
   return 100 + segment;
 }

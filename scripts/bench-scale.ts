@@ -18,8 +18,8 @@
  *     SQL round trip, vectors parsed), add-one cost, table + index size.
  *
  *   npx tsx scripts/bench-scale.ts --n 1000000 [--dim 512] [--clusters 10000] [--queries 100]
- *     [--ef 32,48,64,96,128] [--m 16] [--ef-construction 96] [--build-threads 2]
- *     [--segment-min 250000] [--sizes 10000,100000] [--adds 200]
+ *     [--ef 32,48,64,96,128] [--m M] [--ef-construction EF] [--build-threads T]
+ *     [--segment-min S] [--sizes 10000,100000] [--adds 200]       (M, EF, T, S: the service's)
  *     [--pg-sizes 100000,300000,1000000 | --pg-sizes none] [--database-url URL]
  *     [--pg-maintenance-work-mem 4GB] [--pg-budget-s 3600] [--work DIR] [--json FILE]
  *     [--only embedded|pgvector|both]     (a bundle already in --work is reused)
@@ -34,6 +34,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { Entry, IndexView } from "../index/backend.ts";
+import { type SegmentStats, threadCpuSeconds } from "../index/bulk-build.ts";
 import { EmbeddedBackend, type EmbeddedView } from "../index/embedded.ts";
 import { exactTopK, recallAtK } from "../index/exact.ts";
 import { PgBackend } from "../index/pgvector/backend.ts";
@@ -139,14 +140,19 @@ async function recallRows(view: IndexView, queries: Float32Array[], exact: numbe
   for (const ef of EFS) {
     const latencies: number[] = [];
     let recall = 0;
+    const cpu = threadCpuSeconds();
     for (const [i, q] of queries.entries()) {
       const t = performance.now();
       const hits = await view.search(q, 10, ef);
       latencies.push(performance.now() - t);
       recall += recallAtK(hits.map((h) => Number(h.meta.id)), exact[i]!) / queries.length;
     }
+    const used = threadCpuSeconds();
     latencies.sort((a, b) => a - b);
-    rows.push({ ef, recallAt10: Number(recall.toFixed(4)), p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))) });
+    // Mean CPU time per query of this thread (10 ms ticks over all queries): on a busy machine
+    // the wall-clock percentiles include waits for a core, this does not.
+    const cpuMsPerQuery = used === undefined || cpu === undefined ? undefined : Number(fmt(((used - cpu) * 1000) / queries.length));
+    rows.push({ ef, recallAt10: Number(recall.toFixed(4)), p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))), cpuMsPerQuery });
   }
   return rows;
 }
@@ -205,6 +211,7 @@ async function embeddedAt(size: number, entries: Entry[], queries: Float32Array[
   });
   const built = seconds(t);
   const t2 = performance.now();
+  const segmentBuilds = (builder as { bulkStats?: SegmentStats[] }).bulkStats;
   const view = (await backend.commit(builder, undefined, async () => [])) as EmbeddedView;
   const snapshot = seconds(t2);
   log(`  embedded ${size}: graph ${built} s (${view.index.segmentCount} segments), snapshot ${snapshot} s, rss ${rssGiB()} GiB`);
@@ -212,6 +219,7 @@ async function embeddedAt(size: number, entries: Entry[], queries: Float32Array[
     size,
     segments: view.index.segmentCount,
     buildSeconds: built,
+    segmentBuilds,
     snapshotSeconds: snapshot,
     rssGiB: rssGiB(),
     search: await recallRows(view, queries, exact),

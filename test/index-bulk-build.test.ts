@@ -51,10 +51,13 @@ test("rows of one shared buffer are used in place; anything else is copied into 
 });
 
 test("one worker builds the very graph an inline build does; three segments answer as one graph", async () => {
-  const inline = await bulkBuild(DIM, params, entries, { threads: 0, segmentMin: 1, tmpDir: await tempDir("bulk") });
+  const inline = (await bulkBuild(DIM, params, entries, { threads: 0, segmentMin: 1, tmpDir: await tempDir("bulk") })).index;
   const progress: number[] = [];
-  const one = await bulkBuild(DIM, params, entries, { threads: 1, segmentMin: 1, tmpDir: await tempDir("bulk"), onProgress: (d) => progress.push(d) });
-  const three = await bulkBuild(DIM, params, entries, { threads: 3, segmentMin: 400, tmpDir: path.join(await tempDir("bulk"), "scratch") });
+  const one = (await bulkBuild(DIM, params, entries, { threads: 1, segmentMin: 1, tmpDir: await tempDir("bulk"), onProgress: (d) => progress.push(d) })).index;
+  const built = await bulkBuild(DIM, params, entries, { threads: 3, segmentMin: 400, tmpDir: path.join(await tempDir("bulk"), "scratch") });
+  const three = built.index;
+  assert.deepEqual(built.segments.map((s) => s.rows), [400, 400, 400]);
+  assert.ok(built.segments.every((s) => s.seconds > 0 && (s.cpuSeconds === undefined || s.cpuSeconds >= 0)));
   assert.equal(inline.segmentCount, 1);
   assert.equal(one.segmentCount, 1);
   assert.equal(three.segmentCount, 3);
@@ -73,7 +76,7 @@ test("one worker builds the very graph an inline build does; three segments answ
 });
 
 test("a segmented index takes adds and deletes in any segment, saves every segment and reloads", async () => {
-  const index = await bulkBuild(DIM, params, entries, { threads: 2, segmentMin: 100, tmpDir: await tempDir("bulk") });
+  const { index } = await bulkBuild(DIM, params, entries, { threads: 2, segmentMin: 100, tmpDir: await tempDir("bulk") });
   assert.equal(index.segmentCount, 2);
   // v3 is in the first segment, v1100 in the second.
   assert.ok(index.remove("v3"));
@@ -137,8 +140,9 @@ test("the embedded backend imports in segments, logs later writes and replays th
   await reopened.close();
 });
 
-test("config: HNSW_BUILD_THREADS and HNSW_SEGMENT_MIN have measured defaults and bounds", () => {
+test("config: HNSW_BUILD_THREADS, HNSW_SEGMENT_MIN and HNSW_EF_CONSTRUCTION have measured defaults and bounds", () => {
   const config = loadConfig({});
+  assert.equal(config.hnswEfConstruction, 96);
   assert.equal(config.hnswBuildThreads, 2);
   assert.equal(config.hnswSegmentMin, 250_000);
   const set = loadConfig({ HNSW_BUILD_THREADS: "0", HNSW_SEGMENT_MIN: "1000" });
