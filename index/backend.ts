@@ -32,7 +32,7 @@ export interface IndexParams {
   efSearch: number;
 }
 
-export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 200, efSearch: 128 };
+export const DEFAULT_INDEX_PARAMS: IndexParams = { m: 16, efConstruction: 96, efSearch: 128 };
 
 export type BackendKind = "embedded" | "pgvector";
 
@@ -83,6 +83,11 @@ export interface IndexBuilder {
   /** Ids already in the build (a resumed or caught-up build skips them). */
   ids(): Promise<Set<string>>;
   addBatch(entries: Entry[]): Promise<void>;
+  /**
+   * Add many entries at once (an import), reporting how many are in so far; a backend that can
+   * build its structures faster from the whole set than batch by batch implements it.
+   */
+  addBulk?(entries: Entry[], onProgress: (done: number) => void): Promise<void>;
 }
 
 /** Embeds the items a rebuild must carry over (added to the old build while it ran). */

@@ -46,8 +46,9 @@ export function parseNpy(bytes: Buffer): { shape: number[]; data: Float32Array }
   if (dims.length !== 2 || dims.some((d) => !Number.isInteger(d) || d < 0)) throw new BundleError(`vectors.npy has shape (${shape}), expected (count, dim)`);
   const expected = dims[0]! * dims[1]! * 4;
   if (bytes.length - start !== expected) throw new BundleError(`vectors.npy holds ${bytes.length - start} data bytes, its shape needs ${expected}`);
-  // Copy to an aligned buffer: the data may start at any offset.
-  const data = new Float32Array(dims[0]! * dims[1]!);
+  // Copy to an aligned buffer: the data may start at any offset. Shared, so a bulk import's
+  // graph-building worker threads read the rows where they are (index/bulk-build.ts).
+  const data = new Float32Array(new SharedArrayBuffer(dims[0]! * dims[1]! * 4));
   new Uint8Array(data.buffer).set(bytes.subarray(start));
   return { shape: dims, data };
 }

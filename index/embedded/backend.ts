@@ -32,6 +32,8 @@ import {
   StaleIndexError,
 } from "../backend.ts";
 import { BlobStore } from "./blobs.ts";
+import { bulkBuild, type SegmentStats } from "./bulk-build.ts";
+import { tempSibling } from "../shared/fsutil.ts";
 import { Mutex } from "./mutex.ts";
 import { type IndexMeta, IndexStore } from "./persist.ts";
 import { parseWalName, readWal, WAL_FORMAT, WAL_VERSION, type WalHeader, walName, WalWriter } from "./wal.ts";
@@ -43,9 +45,16 @@ export interface EmbeddedOptions {
   snapshotMinRecords: number;
   /** ... and at least this fraction of the index size (geometric, so amortised O(1) per add). */
   snapshotFraction: number;
+  /**
+   * A bulk import into an empty build builds its graph in this many worker threads, one graph
+   * segment each (index/bulk-build.ts); 0 builds it on the event loop's thread.
+   */
+  buildThreads?: number;
+  /** ... giving each segment at least this many vectors (fewer segments for smaller imports). */
+  segmentMin?: number;
 }
 
-export const DEFAULT_EMBEDDED_OPTIONS: Omit<EmbeddedOptions, "params"> = { snapshotMinRecords: 10_000, snapshotFraction: 0.5 };
+export const DEFAULT_EMBEDDED_OPTIONS: Omit<EmbeddedOptions, "params"> = { snapshotMinRecords: 10_000, snapshotFraction: 0.5, buildThreads: 0, segmentMin: 250_000 };
 
 function originOf(meta: IndexMeta): IndexOrigin {
   return { modelId: meta.modelId, modelDir: meta.modelDir, startModelDir: meta.startModelDir, build: meta.build };
@@ -141,10 +150,43 @@ export class EmbeddedView implements IndexView {
 }
 
 class EmbeddedBuilder implements IndexBuilder {
-  readonly index: VectorIndex;
+  index: VectorIndex;
+  /** How the last bulk build's segments went (benchmarks read it). */
+  bulkStats: SegmentStats[] | undefined;
 
-  constructor(readonly origin: IndexOrigin, readonly dim: number, params: IndexParams) {
+  constructor(
+    readonly origin: IndexOrigin,
+    readonly dim: number,
+    private readonly params: IndexParams,
+    private readonly bulk: { threads: number; segmentMin: number; scratch: string },
+  ) {
     this.index = new VectorIndex(dim, params);
+  }
+
+  /** Into an empty build the graph is built from all entries at once, in parallel segments. */
+  async addBulk(entries: Entry[], onProgress: (done: number) => void): Promise<void> {
+    const seen = new Set<string>();
+    const fresh = entries.filter((e) => {
+      checkEntry(this, e);
+      if (this.index.has(e.meta.id) || seen.has(e.meta.id)) return false;
+      seen.add(e.meta.id);
+      return true;
+    });
+    if (this.index.size > 0 || fresh.length === 0) {
+      for (let start = 0; start < fresh.length; start += 1000) {
+        await this.addBatch(fresh.slice(start, start + 1000));
+        onProgress(Math.min(start + 1000, fresh.length));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return;
+    }
+    // Under the index directory with a .tmp name: a crash leaves nothing open() won't remove.
+    const tmpDir = tempSibling(path.join(this.bulk.scratch, "bulk-build"));
+    const built = await bulkBuild(this.dim, this.params, fresh, { threads: this.bulk.threads, segmentMin: this.bulk.segmentMin, tmpDir, onProgress });
+    this.index = built.index;
+    this.bulkStats = built.segments;
+    const each = built.segments.map((s) => `${s.rows} in ${s.seconds.toFixed(0)} s${s.cpuSeconds === undefined ? "" : ` (${s.cpuSeconds.toFixed(0)} s CPU)`}`);
+    console.log(`index: graph of ${fresh.length} vectors built in ${built.segments.length} segment(s): ${each.join(", ")}`);
   }
 
   async ids(): Promise<Set<string>> {
@@ -322,7 +364,12 @@ export class EmbeddedBackend implements IndexBackend {
 
   async createBuilder(origin: IndexOrigin, dim: number): Promise<IndexBuilder> {
     this.openBuilders++;
-    return new EmbeddedBuilder(origin, dim, this.options.params);
+    const bulk = {
+      threads: this.options.buildThreads ?? DEFAULT_EMBEDDED_OPTIONS.buildThreads!,
+      segmentMin: this.options.segmentMin ?? DEFAULT_EMBEDDED_OPTIONS.segmentMin!,
+      scratch: this.store.root,
+    };
+    return new EmbeddedBuilder(origin, dim, this.options.params, bulk);
   }
 
   async commit(builder: IndexBuilder, expected: IndexView | undefined, catchUp: CatchUp, options: CommitOptions = {}): Promise<IndexView> {

@@ -2,7 +2,8 @@
  * Crash-safe persistence of a VectorIndex under `<dataDir>/index/`:
  *
  *   CURRENT                  {"generation": 7}      (atomically replaced, the commit point)
- *   gen-00000007/graph.hnsw  hnswlib graph
+ *   gen-00000007/graph.hnsw  hnswlib graph (its first segment)
+ *   gen-00000007/graph-1.hnsw further graph segments, if a bulk import built several (format 2)
  *   gen-00000007/vectors.f32 unit vectors, row = label (float32, little-endian)
  *   gen-00000007/meta.json   ids, labels, model id, sha256 of graph.hnsw and vectors.f32
  *
@@ -19,7 +20,8 @@ import { VectorIndex } from "./vector-index.ts";
 export type { IndexOrigin } from "../backend.ts";
 
 export const META_FORMAT = "countclip-index";
-export const META_VERSION = 1;
+/** 1: one graph. 2: graph segments besides graph.hnsw (written only when there are some). */
+export const META_VERSION = 2;
 
 export interface IndexMeta extends IndexOrigin {
   format: typeof META_FORMAT;
@@ -29,6 +31,8 @@ export interface IndexMeta extends IndexOrigin {
   dim: number;
   params: IndexParams;
   graphSha256: string;
+  /** sha256 of graph-1.hnsw, graph-2.hnsw, ... (format 2). */
+  segmentSha256?: string[];
   /** Absent in indexes saved before vectors.f32 existed; then vectors come from the graph. */
   vectorsSha256?: string;
   nextLabel: number;
@@ -41,6 +45,10 @@ export interface LoadedIndex {
 }
 
 const GRAPH = "graph.hnsw";
+
+function graphName(segment: number): string {
+  return segment === 0 ? GRAPH : `graph-${segment}.hnsw`;
+}
 const VECTORS = "vectors.f32";
 const META = "meta.json";
 const CURRENT = "CURRENT";
@@ -95,22 +103,28 @@ export class IndexStore {
     const tmpDir = tempSibling(finalDir);
     await fs.mkdir(tmpDir);
     try {
-      const graph = path.join(tmpDir, GRAPH);
-      await index.writeGraph(graph);
-      await fsyncFile(graph);
+      const graphs: string[] = [];
+      for (let segment = 0; segment < index.segmentCount; segment++) {
+        const graph = path.join(tmpDir, graphName(segment));
+        await index.writeGraph(graph, segment);
+        await fsyncFile(graph);
+        graphs.push(graph);
+      }
       const vectors = path.join(tmpDir, VECTORS);
       const rows = index.vectorRows();
       await writeFileAtomic(vectors, new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
       const snapshot = index.snapshot();
       const meta: IndexMeta = {
         format: META_FORMAT,
-        formatVersion: META_VERSION,
+        // A reader of format 1 would load graph.hnsw alone; say it cannot, rather than fail later.
+        formatVersion: graphs.length > 1 ? 2 : 1,
         generation,
         createdAt: new Date().toISOString(),
         ...origin,
         dim: index.dim,
         params: index.params,
-        graphSha256: await sha256File(graph),
+        graphSha256: await sha256File(graphs[0]!),
+        ...(graphs.length > 1 ? { segmentSha256: await Promise.all(graphs.slice(1).map((g) => sha256File(g))) } : {}),
         vectorsSha256: await sha256File(vectors),
         ...snapshot,
       };
@@ -147,13 +161,15 @@ export class IndexStore {
   async loadGeneration(generation: number): Promise<LoadedIndex> {
     const dir = path.join(this.root, genName(generation));
     const meta = JSON.parse(await fs.readFile(path.join(dir, META), "utf8")) as IndexMeta;
-    if (meta.format !== META_FORMAT || meta.formatVersion !== META_VERSION) throw new Error("unknown index format");
+    if (meta.format !== META_FORMAT || !(meta.formatVersion >= 1 && meta.formatVersion <= META_VERSION)) throw new Error("unknown index format");
     if (meta.generation !== generation) throw new Error(`meta names generation ${meta.generation}`);
-    const graph = path.join(dir, GRAPH);
-    const digest = await sha256File(graph);
-    if (digest !== meta.graphSha256) throw new Error("graph checksum mismatch");
+    const sums = [meta.graphSha256, ...(meta.segmentSha256 ?? [])];
+    const graphs = sums.map((_, segment) => path.join(dir, graphName(segment)));
+    for (const [segment, graph] of graphs.entries()) {
+      if ((await sha256File(graph)) !== sums[segment]) throw new Error(`${path.basename(graph)} checksum mismatch`);
+    }
     const rows = meta.vectorsSha256 === undefined ? undefined : await readVectors(path.join(dir, VECTORS), meta.vectorsSha256);
-    const index = await VectorIndex.fromFiles(graph, meta.dim, meta.params, meta, rows);
+    const index = await VectorIndex.fromFiles(graphs, meta.dim, meta.params, meta, rows);
     return { index, meta };
   }
 

