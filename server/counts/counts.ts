@@ -68,6 +68,8 @@ import {
   PARTICIPLE_STOPS,
   PER_PACK_WORDS,
   PICTURE_WORDS,
+  BUILD_PLURALS,
+  PROSE_CAPTION,
   PREFIX_SYMBOLS,
   PREV_WORD_SEPARATORS,
   PRIZE_WORDS,
@@ -544,6 +546,24 @@ function webShape(text: string, num: Numeral, ctx: Context, first: number, stop:
   for (let k = first; k < lower.length; k++) event ||= EVENT_WORDS.has(lower[k]!);
   if (event) return "news or event (two killed, 3 terrorists holed up)";
   if (noun === null) return null;
+  // Round 3 (see core.py for why each rule exists).
+  if (first < stop && lower[first] === "new" && num.kind === "word" && (isAsciiUpper(num.text[0]!) || isAsciiUpper(noun[0]!))) {
+    return "announcement (two new mixtapes)";
+  }
+  if (
+    first + 1 < stop &&
+    BUILD_PLURALS.has(lower[first]!) &&
+    !INTRODUCER_WORDS.has(ctx.prev) &&
+    !isPlural(lower[first + 1]!) &&
+    !isAdjective(lower[first + 1]!)
+  ) {
+    return "build (Two Pieces Ball Gown)";
+  }
+  if (stop + 1 < lower.length && isAsciiDigits(lower[stop]!) && isPlural(lower[stop + 1]!)) {
+    return "spec list (2 Beds 1 Baths)";
+  }
+  if (num.kind === "digits" && soupBefore(ctx)) return "keyword soup (rainboots 3 rubber shoes)";
+  if (ctx.prevRaw === "including" && codePointLength(text) > PROSE_CAPTION) return "news or prose (including two roosters)";
   if (
     unitToCodePoint(text, num.start) > STORY_START &&
     codePointLength(text) > LONG_CAPTION &&
@@ -564,6 +584,40 @@ function webShape(text: string, num: Numeral, ctx: Context, first: number, stop:
 }
 
 const YEAR_RE = /[ \t\u00a0]*\((?:19|20)[0-9]{2}\)/y;
+
+/** ASCII capital letters only ("RAINBOW"; not "CLANCY'S:"). */
+function isCapitalsWord(raw: string): boolean {
+  return /^[A-Z]+$/.test(raw);
+}
+
+/** ASCII lowercase letters only. */
+function isLowerWord(raw: string): boolean {
+  return /^[a-z]+$/.test(raw);
+}
+
+function isAsciiDigits(word: string): boolean {
+  return /^[0-9]+$/.test(word);
+}
+
+/** core.py's _plural_names_product: "THREE STOOGES SPIRAL NOTEBOOK", "Seven Circles Necklace". */
+function pluralNamesProduct(ctx: Context, stop: number): boolean {
+  const lower = ctx.lower;
+  let h = 0;
+  while (h < stop && !isPlural(lower[h]!)) h++;
+  if (h + 1 >= stop || stop - h > 3 || stop !== lower.length || INTRODUCER_WORDS.has(ctx.prev)) return false;
+  for (let k = h + 1; k < stop; k++) {
+    const w = lower[k]!;
+    if (!isAsciiUpper(ctx.words[k]![0]!) || isPlural(w) || isAdjective(w) || PICTURE_WORDS.has(w)) return false;
+  }
+  return true;
+}
+
+/** core.py's _soup_before: "riding boots rainboots 3 rubber shoes". */
+function soupBefore(ctx: Context): boolean {
+  const raw = ctx.prevRaw;
+  const raw2 = ctx.prev2Raw;
+  return isLowerWord(raw) && isPlural(raw) && !NOUN_PHRASE_ENDERS.has(raw) && isLowerWord(raw2) && !NOUN_PHRASE_ENDERS.has(raw2);
+}
 
 /** "by" and a capitalised word among the words after the numeral, and no word of a picture in
  * the caption: a book by its author. */
@@ -606,9 +660,11 @@ function titleCaseName(
     raw.length > 0 &&
     isAsciiUpper(raw[0]!) &&
     !PUNCT.has(last) &&
-    !INTRODUCER_WORDS.has(ctx.prev)
+    !INTRODUCER_WORDS.has(ctx.prev) &&
+    !packed(ctx)
   ) {
-    return "name or model (Ben 10 Invitation Cards)"; // opening the caption: a name, then digits
+    // opening the caption: a name, then digits; not a pack's count ("Asbestos 5 Pack Test Kit")
+    return "name or model (Ben 10 Invitation Cards)";
   }
   const titled = isAsciiUpper(num.text[0]!) && !isUpper(num.text);
   if ((titled || num.kind === "digits") && VARIANT_NOUNS.has(head)) return "product variants (5 Colors, 3 Sizes)";
@@ -619,6 +675,25 @@ function titleCaseName(
     if (last === ":") return "heading (Housing: 7 On-Base Options)";
     if (codePointLength(raw) > 2 && last === "," && isAsciiUpper(raw[0]!)) {
       return "name in a list (A Devil, Two Rivers, and a Dream)";
+    }
+  }
+  // Round 3 (see core.py for why each rule exists).
+  if (
+    num.kind === "digits" &&
+    num.start === 0 &&
+    stop < ctx.lower.length &&
+    (LISTICLE_NEXT_WORDS.has(ctx.lower[stop]!) || ctx.lower[stop] === "for") &&
+    isPlural(head)
+  ) {
+    return "listicle (10 Easter Cocktails For Adults, 6 tutorials to try)";
+  }
+  if (num.kind === "digits" && last === ":" && codePointLength(raw) > 2) return "heading (Crafty Mom: 5 activities for kids)";
+  if (num.kind === "word" && isAsciiUpper(num.text[0]!)) {
+    const capitals = isUpper(num.text) && isUpper(noun);
+    if (capitals && isCapitalsWord(raw) && !INTRODUCER_WORDS.has(ctx.prev)) return "name in capitals (RAINBOW SIX SIEGE)";
+    if (capitals && num.value !== 1 && !isPlural(head)) return "name or build in capitals (TWO TONE PLATED BEADS)";
+    if (nounCapitalised && pluralNamesProduct(ctx, stop)) {
+      return "name (THREE STOOGES SPIRAL NOTEBOOK, Seven Circles Necklace)";
     }
   }
   if (num.kind !== "word" || !titled) return null;
@@ -696,8 +771,10 @@ function classify(text: string, num: Numeral): [string | null, string | null] {
   let noun = nounOf(ctx, first, stop, num.value);
   const reason = needsNoun(text, num, ctx, noun) ?? webShape(text, num, ctx, first, stop, noun);
   if (reason === null && noun === null) {
-    if (ctx.lower.length === 0 && ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
-      noun = nounBefore(text, num, 2); // "Napkins - Set of 4"
+    if (ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
+      // "Napkins - Set of 4", and (round 3) with words after it that are no noun:
+      // "kitchen canisters set of 4 orange white"
+      noun = nounBefore(text, num, 2);
     } else if (first === stop && (packed(ctx) || (ctx.lower.length === 0 && slashPacked(text, num)))) {
       // "Greeting Cards (10 Pack)", "Hex Key Set 8pcs For Tool Chest", "2 Per Pack", "(5/pkg)"
       noun = nounBefore(text, num, 0);

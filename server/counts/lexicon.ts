@@ -97,7 +97,7 @@ export const MULTIPLIER_PREFIX_WORDS = wordSet("times x ×");
 export const PREFIX_SYMBOLS = "$€£¥₹₩#№";
 // Words that introduce a count with no noun after it ("set of eight", "pack of 8").
 export const INTRODUCER_WORDS = wordSet(`
-  of set sets pack packs box lot group collection bundle kit total all only the these those
+  of set sets pack packs box lot group collection bundle kit total all only the these those pair
   with and includes including featuring contains containing has have are were`);
 // Words before "one" that make it a pronoun ("the one", "no one", "each one").
 export const ONE_PRONOUN_PREFIX = wordSet(`
@@ -154,6 +154,12 @@ export const EVENT_WORDS = wordSet(`
 // Variants a product comes in, which a picture shows one of: after digits or a Title Case
 // numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 // of paint" in running text are.
+// Plurals of MODIFIER_NOUNS that, before a singular noun, make the build of one object:
+// "Two Pieces Ball Gown", "five burners gas cooker", "5 shelves bookcase" (round 3).
+export const BUILD_PLURALS = wordSet("pieces layers tiers lights seaters burners doors drawers shelves speeds tones ports");
+// Captions longer than this are prose when "including" comes right before a count
+// ("Headless animals, including two roosters, discovered ...", round 3).
+export const PROSE_CAPTION = 100;
 export const VARIANT_NOUNS = wordSet("colors colours sizes variants styles options flavors flavours versions varieties shades");
 // Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
 export const LISTICLE_NEXT_WORDS = wordSet("that to you your which why how every everyone ever");
@@ -163,7 +169,7 @@ export const PICTURE_WORDS = wordSet(`
   photo photos photograph photographs picture pictures image images portrait portraits
   painting paintings drawing drawings print prints poster posters illustration
   illustrations sketch study studies view scene figure figures statue sculpture art canvas
-  card cards mug pillow towel magnet shirt figurine`);
+  card cards mug pillow towel magnet shirt figurine stock vector footage photography clipart`);
 export const TITLE_PREPOSITIONS = wordSet("of between");
 // "by" and a capitalised name after a Title Case count, in a caption with no PICTURE_WORDS
 // word, make it a book's title ("Six Armies in Normandy by John Keegan"); with one, an
@@ -172,7 +178,7 @@ export const AUTHOR_WORDS = wordSet("by");
 // "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
 // after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens; so does a
 // pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
-export const SET_WORDS = wordSet("set sets pack packs box lot bundle kit");
+export const SET_WORDS = wordSet("set sets pack packs box lot bundle kit case");
 export const SET_NOUN_TOKENS = 8;
 // Without a plural there, the nearest singular noun, but only when the set or pack starts a
 // segment of the caption, after one of SET_SEPARATORS ("Dining Chair (Set of 2)", "Tumbler
@@ -286,14 +292,14 @@ export const LEXICON: Record<string, unknown> = {
   man_nouns_with_s: MAN_NOUNS_WITH_S,
   sequence_adjectives: SEQUENCE_ADJECTIVES,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
-  abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
+  abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, build_plurals: BUILD_PLURALS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
   glued_pack_words: new Set(GLUED_PACK_WORDS), per_pack_words: PER_PACK_WORDS,
   prev_word_separators: PREV_WORD_SEPARATORS, set_separators: SET_SEPARATORS,
   gesture_words: GESTURE_WORDS, variant_nouns: VARIANT_NOUNS, author_words: AUTHOR_WORDS,
   listicle_next_words: LISTICLE_NEXT_WORDS, picture_words: PICTURE_WORDS, title_prepositions: TITLE_PREPOSITIONS,
   set_words: SET_WORDS,
   punct: PUNCT, sentence_end: SENTENCE_END, word_chars: WORD_CHARS, left_window: LEFT_WINDOW,
-  set_noun_tokens: SET_NOUN_TOKENS, story_start: STORY_START, story_words: STORY_WORDS, long_caption: LONG_CAPTION,
+  set_noun_tokens: SET_NOUN_TOKENS, prose_caption: PROSE_CAPTION, story_start: STORY_START, story_words: STORY_WORDS, long_caption: LONG_CAPTION,
 };
 
 /** The tables as plain JSON (sets as sorted lists), for the cross-language parity test. */

@@ -72,6 +72,7 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_GLUED (1ull << 36)         /* GLUED_PACK_WORDS */
 #define W_SEQUENCE_ADJ (1ull << 37)  /* SEQUENCE_ADJECTIVES */
 #define W_PER_PACK (1ull << 38)      /* PER_PACK_WORDS */
+#define W_BUILD_PLURAL (1ull << 39)  /* BUILD_PLURALS */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -89,6 +90,7 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
     {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY}, {"glued_pack_words", W_GLUED},
     {"sequence_adjectives", W_SEQUENCE_ADJ}, {"per_pack_words", W_PER_PACK},
+    {"build_plurals", W_BUILD_PLURAL},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -188,6 +190,7 @@ static int n_word_ranges = 0;
 static Py_ssize_t left_window = 40;
 static int set_noun_tokens = 8;  /* SET_NOUN_TOKENS */
 static Py_ssize_t story_start = 120, long_caption = 250, story_words = 16;  /* STORY_START, LONG_CAPTION, STORY_WORDS */
+static Py_ssize_t prose_caption = 100;  /* PROSE_CAPTION */
 static int configured = 0;
 
 /* Character sets (short strings of code points). */
@@ -753,6 +756,38 @@ static int book_by(const Text *x, const Numeral *num) {
     return 1;
 }
 
+static int is_capitals_word(Span w) {  /* _is_capitals_word: ASCII capitals only */
+    if (w.n == 0) return 0;
+    for (Py_ssize_t i = 0; i < w.n; i++) if (!is_upper_az(w.s[i])) return 0;
+    return 1;
+}
+static int is_lower_word(Span w) {  /* _is_lower_word: ASCII lowercase letters only */
+    if (w.n == 0) return 0;
+    for (Py_ssize_t i = 0; i < w.n; i++) if (!is_lower_az(w.s[i])) return 0;
+    return 1;
+}
+
+/* _plural_names_product: a capitalised plural, then one or two capitalised singular nouns that
+ * end the words ("THREE STOOGES SPIRAL NOTEBOOK", "Seven Circles Necklace"). */
+static int plural_names_product(const Numeral *num, int stop) {
+    int h = 0;
+    while (h < stop && !is_plural(token(num, h))) h++;
+    if (h + 1 >= stop || stop - h > 3 || stop != num->n_tokens || (word_flags(num->prev) & W_INTRODUCER)) return 0;
+    for (int k = h + 1; k < stop; k++) {
+        Span w = token(num, k);
+        if (!is_upper_az(num->raw_tokens[k].s[0]) || is_plural(w) || is_adjective(w) || (word_flags(w) & W_PICTURE))
+            return 0;
+    }
+    return 1;
+}
+
+/* _soup_before: "riding boots rainboots 3 rubber shoes" */
+static int soup_before(const Numeral *num) {
+    Span raw = num->prev_raw, raw2 = num->prev2_raw;
+    return is_lower_word(raw) && is_plural(raw) && !(word_flags(raw) & W_NOUN_ENDER)
+        && is_lower_word(raw2) && !(word_flags(raw2) & W_NOUN_ENDER);
+}
+
 /* _title_case_name: 1 when a Title Case count is part of a name, title, heading or build. */
 static int title_case_name(const Text *x, const Numeral *num, int stop, NounTokens noun, int plural_pair) {
     Span raw = num->prev_raw, prev2 = num->prev2_raw, before = num->before;
@@ -760,8 +795,8 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     cp first = x->t[num->start];
     if (num->kind == KIND_DIGITS && prev2.n == 0 && raw.n && is_upper_az(raw.s[0])
-            && !in_set(&punct, raw.s[raw.n - 1]) && !(word_flags(num->prev) & W_INTRODUCER))
-        return 1;  /* Ben 10 Invitation Cards */
+            && !in_set(&punct, raw.s[raw.n - 1]) && !(word_flags(num->prev) & W_INTRODUCER) && !packed(num))
+        return 1;  /* Ben 10 Invitation Cards; not "Asbestos 5 Pack Test Kit" */
     int titled = is_upper_az(first) && !numeral_text_isupper(x, num);
     if ((titled || num->kind == KIND_DIGITS) && (word_flags(head) & W_VARIANT)) return 1;  /* 5 Colors */
     if ((titled || num->kind == KIND_DIGITS) && noun_capitalised) {
@@ -769,6 +804,18 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
             return 1;  /* 5 Foods That Boost Your Metabolism */
         if (raw.n && raw.s[raw.n - 1] == ':') return 1;  /* Housing: 7 On-Base Options */
         if (raw.n > 2 && raw.s[raw.n - 1] == ',' && is_upper_az(raw.s[0])) return 1;  /* A Devil, Two Rivers */
+    }
+    /* Round 3 (see core.py for why each rule exists). */
+    if (num->kind == KIND_DIGITS && num->start == 0 && stop < num->n_tokens
+            && ((word_flags(token(num, stop)) & W_LISTICLE_NEXT) || equals_ascii(token(num, stop).s, token(num, stop).n, "for"))
+            && is_plural(head))
+        return 1;  /* 10 Easter Cocktails For Adults */
+    if (num->kind == KIND_DIGITS && raw.n > 2 && raw.s[raw.n - 1] == ':') return 1;  /* Crafty Mom: 5 activities */
+    if (num->kind == KIND_WORD && is_upper_az(first)) {
+        int capitals = numeral_text_isupper(x, num) && noun_isupper(num, noun);
+        if (capitals && is_capitals_word(raw) && !(word_flags(num->prev) & W_INTRODUCER)) return 1;  /* RAINBOW SIX SIEGE */
+        if (capitals && num->value != 1 && !is_plural(head)) return 1;  /* TWO TONE PLATED BEADS */
+        if (noun_capitalised && plural_names_product(num, stop)) return 1;  /* THREE STOOGES SPIRAL NOTEBOOK */
     }
     if (num->kind != KIND_WORD || !titled) return 0;
     if (noun_capitalised && num->words_end >= 0 && num->words_end < x->n
@@ -812,6 +859,18 @@ static int web_shape_excludes(const Text *x, const Numeral *num, int first, int 
         if (word_flags(token(num, k)) & W_EVENT) return 1;
     if ((word_flags(num->prev) & W_EVENT) || (word_flags(num->prev2) & W_EVENT)) return 1;
     if (noun.count == 0) return 0;
+    /* Round 3 (see core.py for why each rule exists). */
+    if (first < stop && num->kind == KIND_WORD && equals_ascii(token(num, first).s, token(num, first).n, "new")
+            && (is_upper_az(x->t[num->start]) || is_upper_az(num->raw_tokens[noun.first].s[0])))
+        return 1;  /* Two new mixtapes, three new Eagle Scouts */
+    if (first + 1 < stop && (word_flags(token(num, first)) & W_BUILD_PLURAL) && !(word_flags(num->prev) & W_INTRODUCER)
+            && !is_plural(token(num, first + 1)) && !is_adjective(token(num, first + 1)))
+        return 1;  /* Two Pieces Ball Gown */
+    if (stop + 1 < n && all_ascii_digits(token(num, stop).s, token(num, stop).n) && is_plural(token(num, stop + 1)))
+        return 1;  /* 2 Beds 1 Baths */
+    if (num->kind == KIND_DIGITS && soup_before(num)) return 1;  /* rainboots 3 rubber shoes */
+    if (equals_ascii(num->prev_raw.s, num->prev_raw.n, "including") && x->n > prose_caption)
+        return 1;  /* Headless animals, including two roosters, discovered ... */
     if (num->start > story_start && x->n > long_caption && words_before(x, num->start, story_words)) return 1;  /* in a story */
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
@@ -895,7 +954,7 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
     }
     if (needs_noun_excludes(x, num, found)) return 0;
     if (web_shape_excludes(x, num, first, stop, found)) return 0;
-    if (found.count == 0 && n == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
+    if (found.count == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
         found.before = noun_before(x, num, 2);  /* Napkins - Set of 4 */
     else if (found.count == 0 && first == stop && (packed(num) || (n == 0 && slash_packed(x, num))))
         found.before = noun_before(x, num, 0);  /* Greeting Cards (10 Pack), 2 Per Pack, (5/pkg) */
@@ -1780,14 +1839,15 @@ static int read_sets(PyObject *sets) {
 static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     static char *names[] = {"sets", "phrases", "chars", "word_ranges", "adjective_suffixes", "left_window",
-                            "set_noun_tokens", "story_start", "story_words", "long_caption", "glued_pack_words", NULL};
+                            "set_noun_tokens", "story_start", "story_words", "long_caption", "glued_pack_words",
+                            "prose_caption", NULL};
     PyObject *sets, *phrase_list, *chars, *ranges, *suffix_list, *glued_list;
-    Py_ssize_t window, story, story_n, long_text;
+    Py_ssize_t window, story, story_n, long_text, prose;
     int set_tokens;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ninnnO!", names, &PyDict_Type, &sets, &PyList_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!O!ninnnO!n", names, &PyDict_Type, &sets, &PyList_Type,
                                      &phrase_list, &PyDict_Type, &chars, &PyList_Type, &ranges, &PyList_Type,
                                      &suffix_list, &window, &set_tokens, &story, &story_n, &long_text,
-                                     &PyList_Type, &glued_list))
+                                     &PyList_Type, &glued_list, &prose))
         return NULL;
     Py_ssize_t ng = PyList_GET_SIZE(glued_list);
     if (ng > MAX_GLUED) { PyErr_SetString(PyExc_ValueError, "configure: too many glued pack words"); return NULL; }
@@ -1893,6 +1953,7 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kwargs) 
     story_start = story;
     story_words = story_n;
     long_caption = long_text;
+    prose_caption = prose;
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -1911,7 +1972,7 @@ static PyMethodDef methods[] = {
     {"features", py_features, METH_NOARGS, "features() -> {'sse2': bool, 'ascii_blocks': bool}: the fast paths in use."},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(sets, phrases, chars, word_ranges, adjective_suffixes, left_window, set_noun_tokens, story_start, "
-     "story_words, long_caption, glued_pack_words): load the lexicon."},
+     "story_words, long_caption, glued_pack_words, prose_caption): load the lexicon."},
     {"sampling_keys", py_sampling_keys, METH_VARARGS,
      "sampling_keys(key, identities, captions) -> bytes: blake2b(identity + b'\\0' + caption, digest_size=8, "
      "key=key) per row, as little-endian uint64; both arrays as buffers (data, offsets, wide, offset, length, "

@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the core.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "6f5810061da638cc53470b0b321fedf83eb83d811d98eee4ed72e3796f79a817"
+MIRRORED_COUNTS_SHA256 = "fe458f82517477d22409793ac42fbec13a50da2ccea44634f6a1b5414ced7676"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 C_MODULE = "countclip.counting._fastcount"  # built from SOURCE by build.py
 
@@ -177,6 +177,7 @@ def configure(module: ModuleType) -> None:
         "glued_pack_words": frozenset(counts.GLUED_PACK_WORDS),
         "sequence_adjectives": counts.SEQUENCE_ADJECTIVES,
         "per_pack_words": counts.PER_PACK_WORDS,
+        "build_plurals": counts.BUILD_PLURALS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]
@@ -193,7 +194,7 @@ def configure(module: ModuleType) -> None:
                      adjective_suffixes=list(counts.ADJECTIVE_SUFFIXES), left_window=counts.LEFT_WINDOW,
                      set_noun_tokens=counts.SET_NOUN_TOKENS, story_start=counts.STORY_START,
                      story_words=counts.STORY_WORDS, long_caption=counts.LONG_CAPTION,
-                     glued_pack_words=list(counts.GLUED_PACK_WORDS))
+                     glued_pack_words=list(counts.GLUED_PACK_WORDS), prose_caption=counts.PROSE_CAPTION)
 
 
 def word_ranges(word_chars: str) -> list[tuple[int, int]]:

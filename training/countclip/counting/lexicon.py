@@ -100,7 +100,7 @@ MULTIPLIER_PREFIX_WORDS = frozenset("times x ×".split())
 PREFIX_SYMBOLS = "$€£¥₹₩#№"
 # Words that introduce a count with no noun after it ("set of eight", "pack of 8").
 INTRODUCER_WORDS = frozenset("""
-    of set sets pack packs box lot group collection bundle kit total all only the these those
+    of set sets pack packs box lot group collection bundle kit total all only the these those pair
     with and includes including featuring contains containing has have are were
 """.split())
 # Words before "one" that make it a pronoun ("the one", "no one", "each one").
@@ -153,6 +153,14 @@ ABSTRACT_NOUNS = frozenset("""
     systems roles briefs generations floors storeys spots outs touchdowns runs wickets areas
     regions resources directions positions uses acts videos
 """.split())
+# Plurals of MODIFIER_NOUNS that, before a singular noun, make the build of one object:
+# "Two Pieces Ball Gown", "five burners gas cooker", "5 shelves bookcase" (round 3).
+BUILD_PLURALS = frozenset("""
+    pieces layers tiers lights seaters burners doors drawers shelves speeds tones ports
+""".split())
+# Captions longer than this are prose when "including" comes right before a count
+# ("Headless animals, including two roosters, discovered ...", round 3).
+PROSE_CAPTION = 100
 # Variants a product comes in, which a picture shows one of: after digits or a Title Case
 # numeral they are not counted ("5 Colors", "3 Sizes", "Available in 5 colors"); "six colors
 # of paint" in running text are.
@@ -175,7 +183,7 @@ PICTURE_WORDS = frozenset("""
     photo photos photograph photographs picture pictures image images portrait portraits
     painting paintings drawing drawings print prints poster posters illustration illustrations
     sketch study studies view scene figure figures statue sculpture art canvas card cards mug
-    pillow towel magnet shirt figurine
+    pillow towel magnet shirt figurine stock vector footage photography clipart
 """.split())
 # "by" and a capitalised name after a Title Case count, in a caption with no PICTURE_WORDS
 # word, make it a book's title ("Six Armies in Normandy by John Keegan"); with one, an
@@ -185,7 +193,7 @@ TITLE_PREPOSITIONS = frozenset("of between".split())
 # "Napkins - Set of 4", "Stamps (Set of 5)", "Chair (Pack of Two)": a set's count with nothing
 # after it counts the nearest plural before the set, among SET_NOUN_TOKENS tokens; so does a
 # pack's with only the pack word after it ("Greeting Cards (10 Pack)", "Blowouts (8 Count)").
-SET_WORDS = frozenset("set sets pack packs box lot bundle kit".split())
+SET_WORDS = frozenset("set sets pack packs box lot bundle kit case".split())
 SET_NOUN_TOKENS = 8
 # Without a plural there, the nearest singular noun, but only when the set or pack starts a
 # segment of the caption, after one of SET_SEPARATORS ("Dining Chair (Set of 2)", "Tumbler
@@ -303,7 +311,7 @@ def lexicon_tables() -> dict:
         "prize_words": PRIZE_WORDS, "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
         "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,
-        "participle_stops": PARTICIPLE_STOPS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
+        "participle_stops": PARTICIPLE_STOPS, "build_plurals": BUILD_PLURALS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
         "glued_pack_words": frozenset(GLUED_PACK_WORDS), "per_pack_words": PER_PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
         "prev_word_separators": frozenset(PREV_WORD_SEPARATORS), "set_separators": frozenset(SET_SEPARATORS),
@@ -313,6 +321,6 @@ def lexicon_tables() -> dict:
         number_words=list(NUMBER_WORDS), big_words=list(BIG_WORDS), idioms=[list(i) for i in IDIOMS],
         adjective_suffixes=list(ADJECTIVE_SUFFIXES), irregular_plurals=dict(IRREGULAR_PLURALS),
         prefix_symbols=PREFIX_SYMBOLS, word_chars=WORD_CHARS, left_window=LEFT_WINDOW,
-        set_noun_tokens=SET_NOUN_TOKENS, story_start=STORY_START, story_words=STORY_WORDS, long_caption=LONG_CAPTION,
+        set_noun_tokens=SET_NOUN_TOKENS, prose_caption=PROSE_CAPTION, story_start=STORY_START, story_words=STORY_WORDS, long_caption=LONG_CAPTION,
     )
     return tables
