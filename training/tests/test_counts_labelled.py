@@ -25,10 +25,12 @@ needs_captions = pytest.mark.skipif(not eval_captions.CAPTIONS.exists(),
 def test_the_file_holds_hashes_labels_and_halves_only():
     assert len(ROWS) >= 1600
     assert len({row["sha256"] for row in ROWS}) == len(ROWS)
-    # the first round's halves, dealt at random; the second round's fresh held-out draw
-    assert collections.Counter(row["split"] for row in ROWS) == {"dev": 500, "held-out": 500, "held-out-2": 600}
-    assert collections.Counter(row["stratum"] for row in ROWS if row["split"] == "held-out-2") == {
-        "flagged": 420, "other-numeral": 120, "rest": 60}
+    # the first round's halves, dealt at random; the second and third rounds' fresh held-out draws
+    assert collections.Counter(row["split"] for row in ROWS) == {
+        "dev": 500, "held-out": 500, "held-out-2": 600, "held-out-3": 600}
+    for fresh in ("held-out-2", "held-out-3"):
+        assert collections.Counter(row["stratum"] for row in ROWS if row["split"] == fresh) == {
+            "flagged": 420, "other-numeral": 120, "rest": 60}
     for row in ROWS:
         assert set(row) == {"sha256", "label", "split", "stratum", "old_core"}
         assert len(row["sha256"]) == 64 and int(row["sha256"], 16) >= 0
