@@ -12,7 +12,9 @@ in the second round's, so no longer held out; `held-out-2`: drawn and labelled a
 second round, frozen before any rule of that round changed, scored once at its end, then read
 in the third round's tuning; `held-out-3`: the third round's fresh draw, labelled by two readers
 independently (a third for half of it), frozen after that round's rules were written and scored
-once) and the old core's answer (`old_core`, that of 9a7c84b, before issue
+once, then read in the fourth round's tuning; `held-out-4`: the fourth round's fresh draw, two
+readers and an adjudicator, frozen while that round's rules were written, scored once at its end)
+and the old core's answer (`old_core`, that of 9a7c84b, before issue
 21's rules). The captions themselves are read from ../shared.
 
 What is scored is the mining decision: a caption is selected when the core finds a count of
@@ -38,7 +40,7 @@ from countclip.counting import core
 REPO = pathlib.Path(__file__).resolve().parents[3]  # the repository (this is training/countclip/counting/)
 LABELS = REPO / "test" / "vectors" / "laion-count-labels.jsonl"
 CAPTIONS = REPO.parent / "shared" / "captions" / "laion-captions.jsonl"
-SPLITS = ("dev", "held-out", "held-out-2", "held-out-3")
+SPLITS = ("dev", "held-out", "held-out-2", "held-out-3", "held-out-4")
 MINED = range(2, 11)  # the counts `countclip mine` selects
 NAIVE_RE = re.compile(r"(?i)\b(two|three|four|five|six|seven|eight|nine|ten|[2-9]|10)\b")
 
