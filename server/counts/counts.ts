@@ -625,7 +625,10 @@ function finiteBefore(text: string, start: number): boolean {
 }
 
 function pictureWordIn(text: string): boolean {
-  return text.split(PY_WHITESPACE).some((t) => t.length > 0 && PICTURE_WORDS.has(asciiLower(stripPunct(t))));
+  return text.split(PY_WHITESPACE).some((t) => {
+    const word = asciiLower(stripPunct(t));
+    return t.length > 0 && (PICTURE_WORDS.has(word) || word === "pictured");
+  });
 }
 
 /** core.py's _series_marker: "(Blackberry Island, #2)", "DEATHBLOW #4 & 5", "Vol. 2". */

@@ -813,7 +813,8 @@ static int picture_word_in(const Text *x) {
         Py_ssize_t s0 = i;
         while (i < n && !(x->cls[i] & C_SPACE)) i++;
         Span raw = {x->t + s0, i - s0};
-        if (word_flags(stripped_lower(x, raw)) & W_PICTURE) return 1;
+        Span low = stripped_lower(x, raw);
+        if ((word_flags(low) & W_PICTURE) || equals_ascii(low.s, low.n, "pictured")) return 1;
     }
     return 0;
 }

@@ -745,7 +745,10 @@ def _finite_before(text: str, start: int) -> bool:
 
 
 def _picture_word_in(text: str) -> bool:
-    return any(_stripped_lower(token) in PICTURE_WORDS for token in text.split())
+    """A PICTURE_WORDS word, or "pictured", in the caption: "... professionals. Pictured are
+    ..." presents what the photo shows, wherever the verb is."""
+    return any(_stripped_lower(token) in PICTURE_WORDS or _stripped_lower(token) == "pictured"
+               for token in text.split())
 
 
 def _series_marker(text: str) -> bool:

@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the core.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "fa45868de9f15488c6b6c7d466a1ed4ce804e99c54f6e90375bb25c7680aa75e"
+MIRRORED_COUNTS_SHA256 = "e6647a8b8e5658db1e41ba4754daa49339603a70f194e28b87fe3b56daee1494"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 C_MODULE = "countclip.counting._fastcount"  # built from SOURCE by build.py
 
