@@ -124,6 +124,14 @@ EXCLUSIONS = {
                                      "Crafty Mom: 5 activities for kids using a turkey baster"],
     "name in capitals": ["TOM CLANCY'S: RAINBOW SIX SIEGE PC UBISOFT", "22K HEARTS ROW LOVE TWO TONE PLATED BEADS"],
     "plural naming a product": ["Two Heads Creek (Hindi Dubbed)", "Seven Circles Necklace"],
+    # Round 4 of issue 21: shapes, not word lists.
+    "prose with a finite verb before the count": [
+        "This delicious cake is made by combining two favorite recipes: a carrot cake and a cheesecake, for the holiday table.",
+        "The RCMP in Meteghan say they responded to complaints on Thursday after three fishing crews sailed out of the harbour."],
+    "title in a series": ["Three Sisters (Blackberry Island, #2)", "He-Man and the Masters of the Universe, Vol. 2 [2 Discs]",
+                          "DEATHBLOW #4 & 5 WILDSTORM DC COMICS"],
+    "listicle after a dash": ["Elegant Traditional Kitchen Faucets – 8 Designer Favorites"],
+    "headline verb": ["Two Cows Explain the World Economies in Simple Terms"],
     "idiom that does not count": ["a pair of jeans", "a pair of scissors", "A pair of sunglasses",
                                   "a couple walking on the beach", "a dozen", "dozens of eggs"],
     "modifier": ["one bedroom apartments", "Two Handle Faucet", "Two Piece Suit", "a 6 person tent", "two bedroom flat", "18 speed bike", "two way radio",
@@ -235,6 +243,18 @@ SPECIAL_COUNTS = [
     ("vintage metal kitchen canisters set of 4 orange white", 4, "4", "canisters"),
     ("Pair of Two Round Ceramic Cabochons", 2, "Two", "Cabochons"),
     ("Organic Rice - Case Of 8", 8, "8", "Rice"),
+    # Round 4: recoveries, and what its shapes must leave counted.
+    ("Picture of four geese walking on a road", 4, "four", "geese"),
+    ("Two dried fish on a white background", 2, "Two", "fish"),
+    ("Six Spanish Dining-Chairs", 6, "Six", "Dining-Chairs"),
+    ("Family of four outside house", 4, "four", "Family"),
+    ("Two beautiful young woman shopping in the city", 2, "Two", "woman"),
+    ("Portrait of two young isolated business woman", 2, "two", "woman"),
+    ("In this small village there are two old churches that the families of the valley have visited every Sunday for years.",
+     2, "two", "churches"),
+    ("Two Men Seated on a Bench, waiting for a #6 Subway Train", 2, "Two", "Men"),
+    ("Web Hosting Banner Bundle - 3 Sets - GraphicRiver Item", 3, "3", "Sets"),
+    ("Three Women Search for Understanding", 3, "Three", "Women"),
 ]
 REPLACEMENTS = [  # (text, numeral, n, expected)
     ("Three cats", "Three", 7, "Seven cats"),

@@ -69,6 +69,9 @@ import {
   PER_PACK_WORDS,
   PICTURE_WORDS,
   BUILD_PLURALS,
+  FINITE_WORDS,
+  PRESENTING_WORDS,
+  PERSON_SINGULARS,
   PROSE_CAPTION,
   PREFIX_SYMBOLS,
   PREV_WORD_SEPARATORS,
@@ -315,8 +318,30 @@ function headIndex(lower: readonly string[], first: number, stop: number, value:
 }
 
 function isAdjective(word: string): boolean {
-  if (ING_ED_NOUNS.has(word)) return false;
+  // Round 4 (see core.py): irregular plurals ("geese") and "dining-chairs" are nouns.
+  if (ING_ED_NOUNS.has(word) || IRREGULAR_PLURALS.has(word) || hyphenatedPlural(word)) return false;
   return ADJECTIVES.has(word) || ADJECTIVE_SUFFIXES.some((s) => word.endsWith(s)) || !ALPHA_RE.test(word);
+}
+
+/** core.py's _hyphenated_plural: "dining-chairs". */
+function hyphenatedPlural(word: string): boolean {
+  const k = word.lastIndexOf("-");
+  if (k < 0) return false;
+  const head = word.slice(0, k);
+  const last = word.slice(k + 1);
+  return ALPHA_RE.test(head) && ALPHA_RE.test(last) && isPlural(last);
+}
+
+/** core.py's _person_singular: "Two beautiful young woman shopping". */
+function personSingular(ctx: Context, first: number): string | null {
+  const lower = ctx.lower;
+  for (let k = first; k < Math.min(lower.length, first + 4); k++) {
+    const word = lower[k]!;
+    if (PERSON_SINGULARS.has(word)) return ctx.words[k]!;
+    if (isAdjective(word)) continue; // "young isolated business woman"
+    if (NOUN_PHRASE_ENDERS.has(word) || !ALPHA_RE.test(word) || isPlural(word)) return null;
+  }
+  return null;
 }
 
 /**
@@ -564,6 +589,10 @@ function webShape(text: string, num: Numeral, ctx: Context, first: number, stop:
   }
   if (num.kind === "digits" && soupBefore(ctx)) return "keyword soup (rainboots 3 rubber shoes)";
   if (ctx.prevRaw === "including" && codePointLength(text) > PROSE_CAPTION) return "news or prose (including two roosters)";
+  // Round 4: prose, a finite verb before the count (see core.py).
+  if (codePointLength(text) > PROSE_CAPTION && finiteBefore(text, num.start) && !pictureWordIn(text)) {
+    return "prose (a finite verb before the count)";
+  }
   if (
     unitToCodePoint(text, num.start) > STORY_START &&
     codePointLength(text) > LONG_CAPTION &&
@@ -581,6 +610,55 @@ function webShape(text: string, num: Numeral, ctx: Context, first: number, stop:
     return "purpose (a box for three bottles, searching for two men)";
   }
   return titleCaseName(text, num, ctx, stop, noun, pluralPair);
+}
+
+/** core.py's _finite_before: a FINITE_WORDS token before `start`, not after a PRESENTING_WORDS one. */
+function finiteBefore(text: string, start: number): boolean {
+  let previous = "";
+  for (const token of text.slice(0, start).split(PY_WHITESPACE)) {
+    if (token.length === 0) continue;
+    const word = asciiLower(stripPunct(token));
+    if (FINITE_WORDS.has(word) && !PRESENTING_WORDS.has(previous)) return true;
+    previous = word;
+  }
+  return false;
+}
+
+function pictureWordIn(text: string): boolean {
+  return text.split(PY_WHITESPACE).some((t) => {
+    const word = asciiLower(stripPunct(t));
+    return t.length > 0 && (PICTURE_WORDS.has(word) || word === "pictured");
+  });
+}
+
+/** core.py's _series_marker: "(Blackberry Island, #2)", "DEATHBLOW #4 & 5", "Vol. 2". */
+function seriesMarker(text: string): boolean {
+  for (let k = text.indexOf("#"); k >= 0; k = text.indexOf("#", k + 1)) {
+    let end = k + 1;
+    while (end < text.length && text[end]! >= "0" && text[end]! <= "9") end++;
+    if (end - k > 1 && end - k <= 4 && (end === text.length || ")],;".includes(text[end]!) || text.slice(end, end + 2) === " &")) {
+      return true;
+    }
+  }
+  const tokens = text.split(PY_WHITESPACE).filter((t) => t.length > 0);
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    if (asciiLower(stripPunct(tokens[i]!)) === "vol" && isAsciiDigits(stripPunct(tokens[i + 1]!))) return true;
+  }
+  return false;
+}
+
+const DASHES: ReadonlySet<string> = new Set(["-", "–", "—"]);
+const DETERMINERS = new Set("the a an your my our their his her its this these".split(" "));
+
+/** core.py's _headline_verb: "Two Cows Explain the World Economies". */
+function headlineVerb(ctx: Context, stop: number): boolean {
+  const lower = ctx.lower;
+  let h = 0;
+  while (h < stop && !isPlural(lower[h]!)) h++;
+  if (h + 2 !== stop || stop >= lower.length || !DETERMINERS.has(lower[stop]!)) return false;
+  const word = ctx.words[h + 1]!;
+  const low = lower[h + 1]!;
+  return isAsciiUpper(word[0]!) && ALPHA_RE.test(low) && !isAdjective(low) && !PICTURE_WORDS.has(low) && !SET_WORDS.has(low);
 }
 
 const YEAR_RE = /[ \t\u00a0]*\((?:19|20)[0-9]{2}\)/y;
@@ -667,6 +745,15 @@ function titleCaseName(
     return "name or model (Ben 10 Invitation Cards)";
   }
   const titled = isAsciiUpper(num.text[0]!) && !isUpper(num.text);
+  // Round 4 (see core.py): a title in a series, a listicle after a dash, a headline's verb.
+  if ((titled || num.kind === "digits") && nounCapitalised && seriesMarker(caption)) {
+    return "title in a series (Three Sisters (Blackberry Island, #2))";
+  }
+  if (num.kind === "digits" && DASHES.has(raw) && nounCapitalised && noun.includes(" ") && stop === ctx.lower.length &&
+      !packed(ctx) && isPlural(head)) {
+    return "listicle after a dash (– 8 Designer Favorites)";
+  }
+  if (titled && num.start === 0 && headlineVerb(ctx, stop)) return "headline (Two Cows Explain the World Economies)";
   if ((titled || num.kind === "digits") && VARIANT_NOUNS.has(head)) return "product variants (5 Colors, 3 Sizes)";
   if ((titled || num.kind === "digits") && nounCapitalised) {
     if (num.start === 0 && stop < ctx.lower.length && LISTICLE_NEXT_WORDS.has(ctx.lower[stop]!)) {
@@ -769,12 +856,18 @@ function classify(text: string, num: Numeral): [string | null, string | null] {
   const modifier = singularModifier(num, ctx.lower, first, stop);
   if (modifier) return [modifier, null];
   let noun = nounOf(ctx, first, stop, num.value);
+  if (num.kind === "word" && num.value !== null && num.value !== 1 &&
+      (noun === null || !isPlural(ctx.lower[headIndex(ctx.lower, first, stop, num.value)]!))) {
+    noun = personSingular(ctx, first) ?? noun; // round 4 (see core.py)
+  }
   const reason = needsNoun(text, num, ctx, noun) ?? webShape(text, num, ctx, first, stop, noun);
   if (reason === null && noun === null) {
     if (ctx.prev === "of" && SET_WORDS.has(ctx.prev2)) {
       // "Napkins - Set of 4", and (round 3) with words after it that are no noun:
       // "kitchen canisters set of 4 orange white"
       noun = nounBefore(text, num, 2);
+    } else if (ctx.prev === "of" && ctx.prev2 === "family" && ctx.prevRaw === "of") {
+      noun = stripPunct(ctx.prev2Raw); // round 4: "Family of four outside house"
     } else if (first === stop && (packed(ctx) || (ctx.lower.length === 0 && slashPacked(text, num)))) {
       // "Greeting Cards (10 Pack)", "Hex Key Set 8pcs For Tool Chest", "2 Per Pack", "(5/pkg)"
       noun = nounBefore(text, num, 0);

@@ -160,6 +160,11 @@ export const BUILD_PLURALS = wordSet("pieces layers tiers lights seaters burners
 // Captions longer than this are prose when "including" comes right before a count
 // ("Headless animals, including two roosters, discovered ...", round 3).
 export const PROSE_CAPTION = 100;
+// Round 4: finite verbs and auxiliaries before a count in prose; words that present the
+// picture before them ("There are two"); singular people nouns after a plural number word.
+export const FINITE_WORDS = wordSet("is are was were has have had says say said will would could should");
+export const PRESENTING_WORDS = wordSet("there here pictured shown seen");
+export const PERSON_SINGULARS = wordSet("woman man boy girl child person lady");
 export const VARIANT_NOUNS = wordSet("colors colours sizes variants styles options flavors flavours versions varieties shades");
 // Words right after a listicle's counted noun: "5 Foods That Boost", "7 Stats You Need".
 export const LISTICLE_NEXT_WORDS = wordSet("that to you your which why how every everyone ever");
@@ -292,7 +297,8 @@ export const LEXICON: Record<string, unknown> = {
   man_nouns_with_s: MAN_NOUNS_WITH_S,
   sequence_adjectives: SEQUENCE_ADJECTIVES,
   purpose_words: PURPOSE_WORDS, capacity_nouns: CAPACITY_NOUNS, sequence_words: SEQUENCE_WORDS, prize_words: PRIZE_WORDS,
-  abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, build_plurals: BUILD_PLURALS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
+  abstract_nouns: ABSTRACT_NOUNS, participle_stops: PARTICIPLE_STOPS, finite_words: FINITE_WORDS,
+  presenting_words: PRESENTING_WORDS, person_singulars: PERSON_SINGULARS, build_plurals: BUILD_PLURALS, event_words: EVENT_WORDS, pack_words: PACK_WORDS,
   glued_pack_words: new Set(GLUED_PACK_WORDS), per_pack_words: PER_PACK_WORDS,
   prev_word_separators: PREV_WORD_SEPARATORS, set_separators: SET_SEPARATORS,
   gesture_words: GESTURE_WORDS, variant_nouns: VARIANT_NOUNS, author_words: AUTHOR_WORDS,

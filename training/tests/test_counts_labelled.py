@@ -60,14 +60,16 @@ def test_every_hash_is_a_shared_caption(labelled):
 def test_precision_and_recall_stay_where_issue_21_left_them(labelled):
     # Floors at the figures measured when the rules were written (README of countclip/mining):
     # a rule change that loses them fails here. held-out-2 was scored once, after the second
-    # round's rules were written; the third round read the errors of all three splits, so all
-    # three are tuning data now, and these floors guard against regressions only (the issue's
-    # targets are judged on a fresh set that is not in this file).
+    # round's rules were written, and held-out-3 once, after the third's (77.3 % / 77.3 %);
+    # the fourth round read the errors of all four splits, so all four are tuning data now,
+    # and these floors guard against regressions only (the issue's targets are judged on a
+    # fresh set that is not in this file).
     results = eval_captions.evaluate(labelled)
     core, old = results["core"], results["old core (9a7c84b)"]
-    assert core["dev"]["precision"] >= 0.96 and core["dev"]["recall"] >= 0.89, core["dev"]
-    assert core["held-out"]["precision"] >= 0.915 and core["held-out"]["recall"] >= 0.79, core["held-out"]
-    assert core["held-out-2"]["precision"] >= 0.91 and core["held-out-2"]["recall"] >= 0.85, core["held-out-2"]
+    assert core["dev"]["precision"] >= 0.965 and core["dev"]["recall"] >= 0.905, core["dev"]
+    assert core["held-out"]["precision"] >= 0.92 and core["held-out"]["recall"] >= 0.80, core["held-out"]
+    assert core["held-out-2"]["precision"] >= 0.925 and core["held-out-2"]["recall"] >= 0.855, core["held-out-2"]
+    assert core["held-out-3"]["precision"] >= 0.835 and core["held-out-3"]["recall"] >= 0.825, core["held-out-3"]
     for half in eval_captions.SPLITS:
         assert core[half]["precision"] > old[half]["precision"] + 0.15
 

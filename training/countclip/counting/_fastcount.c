@@ -73,6 +73,10 @@ typedef uint64_t wflags;  /* a word's vocabularies, one bit each */
 #define W_SEQUENCE_ADJ (1ull << 37)  /* SEQUENCE_ADJECTIVES */
 #define W_PER_PACK (1ull << 38)      /* PER_PACK_WORDS */
 #define W_BUILD_PLURAL (1ull << 39)  /* BUILD_PLURALS */
+#define W_FINITE (1ull << 40)        /* FINITE_WORDS */
+#define W_PRESENTING (1ull << 41)    /* PRESENTING_WORDS */
+#define W_PERSON (1ull << 42)        /* PERSON_SINGULARS */
+#define W_DETERMINER (1ull << 43)    /* core.DETERMINERS */
 
 static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"lexicon_numerals", W_LEXNUM}, {"noun_phrase_enders", W_NOUN_ENDER},
@@ -90,7 +94,8 @@ static const struct { const char *name; wflags bit; } SET_NAMES[] = {
     {"listicle_next_words", W_LISTICLE_NEXT}, {"picture_words", W_PICTURE}, {"variant_nouns", W_VARIANT},
     {"set_words", W_SET}, {"title_prepositions", W_TITLE_PREP}, {"capacity_nouns", W_CAPACITY}, {"glued_pack_words", W_GLUED},
     {"sequence_adjectives", W_SEQUENCE_ADJ}, {"per_pack_words", W_PER_PACK},
-    {"build_plurals", W_BUILD_PLURAL},
+    {"build_plurals", W_BUILD_PLURAL}, {"finite_words", W_FINITE}, {"presenting_words", W_PRESENTING},
+    {"person_singulars", W_PERSON}, {"determiners", W_DETERMINER},
 };
 #define N_SETS (sizeof SET_NAMES / sizeof SET_NAMES[0])
 
@@ -311,9 +316,18 @@ static int is_plural(Span w) {  /* _is_plural */
     return last == 'n' && w.n > 4 && w.s[w.n - 3] == 'm' && w.s[w.n - 2] == 'e' && !(f & W_NOT_PLURAL);
 }
 
+static int hyphenated_plural(Span w) {  /* _hyphenated_plural: "dining-chairs" */
+    Py_ssize_t k = w.n;
+    while (k > 0 && w.s[k - 1] != '-') k--;
+    if (k == 0) return 0;
+    Span last = {w.s + k, w.n - k};
+    return all_alpha(w.s, k - 1) && all_alpha(last.s, last.n) && is_plural(last);
+}
+
 static int is_adjective(Span w) {  /* _is_adjective */
     wflags f = flags_of(w.s, w.n);
-    if (f & W_ING_ED) return 0;
+    if (f & (W_ING_ED | W_IRREG_PLURAL)) return 0;  /* round 4: "geese" is no "-ese" adjective */
+    if (hyphenated_plural(w)) return 0;  /* round 4: "Dining-Chairs" */
     if (f & W_ADJECTIVE) return 1;
     for (int i = 0; i < n_suffixes; i++)
         if (ends_with(w.s, w.n, suffixes[i].text, suffixes[i].len)) return 1;
@@ -788,6 +802,97 @@ static int soup_before(const Numeral *num) {
         && is_lower_word(raw2) && !(word_flags(raw2) & W_NOUN_ENDER);
 }
 
+/* Round 4 helpers (see core.py for why each rule exists). */
+
+/* _picture_word_in: a PICTURE_WORDS word among the caption's whitespace tokens. */
+static int picture_word_in(const Text *x) {
+    Py_ssize_t i = 0, n = x->n;
+    while (i < n) {
+        while (i < n && (x->cls[i] & C_SPACE)) i++;
+        if (i >= n) break;
+        Py_ssize_t s0 = i;
+        while (i < n && !(x->cls[i] & C_SPACE)) i++;
+        Span raw = {x->t + s0, i - s0};
+        Span low = stripped_lower(x, raw);
+        if ((word_flags(low) & W_PICTURE) || equals_ascii(low.s, low.n, "pictured")) return 1;
+    }
+    return 0;
+}
+
+/* _finite_before: a FINITE_WORDS token before `start`, not right after a PRESENTING_WORDS one. */
+static int finite_before(const Text *x, Py_ssize_t start) {
+    Py_ssize_t i = 0;
+    int presenting = 0;
+    while (i < start) {
+        while (i < start && (x->cls[i] & C_SPACE)) i++;
+        if (i >= start) break;
+        Py_ssize_t s0 = i;
+        while (i < start && !(x->cls[i] & C_SPACE)) i++;
+        Span raw = {x->t + s0, i - s0};
+        wflags f = word_flags(stripped_lower(x, raw));
+        if ((f & W_FINITE) && !presenting) return 1;
+        presenting = (f & W_PRESENTING) != 0;
+    }
+    return 0;
+}
+
+/* _series_marker: "#" and one to three digits closing a title, or "Vol" before digits. */
+static int series_marker(const Text *x) {
+    Py_ssize_t n = x->n;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (x->t[k] != '#') continue;
+        Py_ssize_t end = k + 1;
+        while (end < n && is_ascii_digit(x->t[end])) end++;
+        if (end - k > 1 && end - k <= 4) {
+            if (end == n) return 1;
+            cp c = x->t[end];
+            if (c == ')' || c == ']' || c == ',' || c == ';') return 1;
+            if (c == ' ' && end + 1 < n && x->t[end + 1] == '&') return 1;
+        }
+    }
+    Py_ssize_t i = 0;
+    Span prev = {x->t, 0};
+    int have_prev = 0;
+    while (i < n) {
+        while (i < n && (x->cls[i] & C_SPACE)) i++;
+        if (i >= n) break;
+        Py_ssize_t s0 = i;
+        while (i < n && !(x->cls[i] & C_SPACE)) i++;
+        Span raw = {x->t + s0, i - s0};
+        if (have_prev && equals_ascii(prev.s, prev.n, "vol")) {
+            Py_ssize_t a = 0, b = raw.n;
+            while (a < b && in_set(&punct, raw.s[a])) a++;
+            while (b > a && in_set(&punct, raw.s[b - 1])) b--;
+            if (all_ascii_digits(raw.s + a, b - a)) return 1;
+        }
+        prev = stripped_lower(x, raw);
+        have_prev = 1;
+    }
+    return 0;
+}
+
+/* _headline_verb: "Two Cows Explain the World Economies". */
+static int headline_verb(const Numeral *num, int stop) {
+    int h = 0;
+    while (h < stop && !is_plural(token(num, h))) h++;
+    if (h + 2 != stop || stop >= num->n_tokens || !(word_flags(token(num, stop)) & W_DETERMINER)) return 0;
+    Span low = token(num, h + 1);
+    return is_upper_az(num->raw_tokens[h + 1].s[0]) && all_alpha(low.s, low.n) && !is_adjective(low)
+        && !(word_flags(low) & (W_PICTURE | W_SET));
+}
+
+/* _person_singular: "Two beautiful young woman shopping"; -1 when none. */
+static int person_singular(const Numeral *num, int first) {
+    for (int k = first; k < num->n_tokens && k < first + 4; k++) {
+        Span w = token(num, k);
+        wflags f = word_flags(w);
+        if (f & W_PERSON) return k;
+        if (is_adjective(w)) continue;
+        if ((f & W_NOUN_ENDER) || !all_alpha(w.s, w.n) || is_plural(w)) return -1;
+    }
+    return -1;
+}
+
 /* _title_case_name: 1 when a Title Case count is part of a name, title, heading or build. */
 static int title_case_name(const Text *x, const Numeral *num, int stop, NounTokens noun, int plural_pair) {
     Span raw = num->prev_raw, prev2 = num->prev2_raw, before = num->before;
@@ -798,6 +903,12 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
             && !in_set(&punct, raw.s[raw.n - 1]) && !(word_flags(num->prev) & W_INTRODUCER) && !packed(num))
         return 1;  /* Ben 10 Invitation Cards; not "Asbestos 5 Pack Test Kit" */
     int titled = is_upper_az(first) && !numeral_text_isupper(x, num);
+    /* Round 4: a title in a series, a listicle after a dash, a headline's verb. */
+    if ((titled || num->kind == KIND_DIGITS) && noun_capitalised && series_marker(x)) return 1;
+    if (num->kind == KIND_DIGITS && raw.n == 1 && (raw.s[0] == '-' || raw.s[0] == 0x2013 || raw.s[0] == 0x2014)
+            && noun_capitalised && noun.count == 2 && stop == num->n_tokens && !packed(num) && is_plural(head))
+        return 1;  /* Kitchen Faucets – 8 Designer Favorites */
+    if (titled && num->start == 0 && headline_verb(num, stop)) return 1;  /* Two Cows Explain the World */
     if ((titled || num->kind == KIND_DIGITS) && (word_flags(head) & W_VARIANT)) return 1;  /* 5 Colors */
     if ((titled || num->kind == KIND_DIGITS) && noun_capitalised) {
         if (num->start == 0 && stop < num->n_tokens && (word_flags(token(num, stop)) & W_LISTICLE_NEXT))
@@ -871,6 +982,7 @@ static int web_shape_excludes(const Text *x, const Numeral *num, int first, int 
     if (num->kind == KIND_DIGITS && soup_before(num)) return 1;  /* rainboots 3 rubber shoes */
     if (equals_ascii(num->prev_raw.s, num->prev_raw.n, "including") && x->n > prose_caption)
         return 1;  /* Headless animals, including two roosters, discovered ... */
+    if (x->n > prose_caption && finite_before(x, num->start) && !picture_word_in(x)) return 1;  /* round 4: prose */
     if (num->start > story_start && x->n > long_caption && words_before(x, num->start, story_words)) return 1;  /* in a story */
     Span head = ascii_lowered(x, num->raw_tokens[noun.first + noun.count - 1]);
     if (word_flags(head) & W_NEXT_REASON) return 1;  /* three previous years */
@@ -952,11 +1064,21 @@ static int counts_something(const Text *x, Numeral *num, NounTokens *noun) {
             else { found.first = head; found.count = 1; }
         }
     }
+    if (num->kind == KIND_WORD && num->value >= 2 && (found.count == 0 || !is_plural(token(num, head)))) {
+        int k = person_singular(num, first);  /* round 4: Two beautiful young woman */
+        if (k >= 0) { found.first = k; found.count = 1; }
+    }
     if (needs_noun_excludes(x, num, found)) return 0;
     if (web_shape_excludes(x, num, first, stop, found)) return 0;
     if (found.count == 0 && equals_ascii(num->prev.s, num->prev.n, "of") && (word_flags(num->prev2) & W_SET))
         found.before = noun_before(x, num, 2);  /* Napkins - Set of 4 */
-    else if (found.count == 0 && first == stop && (packed(num) || (n == 0 && slash_packed(x, num))))
+    else if (found.count == 0 && equals_ascii(num->prev_raw.s, num->prev_raw.n, "of")
+             && equals_ascii(num->prev2.s, num->prev2.n, "family")) {
+        Span w = num->prev2_raw;  /* round 4: Family of four (stripped, as written) */
+        while (w.n && in_set(&punct, w.s[0])) { w.s++; w.n--; }
+        while (w.n && in_set(&punct, w.s[w.n - 1])) w.n--;
+        found.before = w;
+    } else if (found.count == 0 && first == stop && (packed(num) || (n == 0 && slash_packed(x, num))))
         found.before = noun_before(x, num, 0);  /* Greeting Cards (10 Pack), 2 Per Pack, (5/pkg) */
     *noun = found;
     return 1;

@@ -42,7 +42,7 @@ from countclip.counting.lexicon import (  # noqa: F401  (re-exported: core.WORD_
     MODIFIER_NOUNS, MONEY_WORDS, MONTH_WORDS, MULTIPLIER_PREFIX_WORDS, MULTIPLIER_WORDS, NOT_PLURAL,
     NOUN_ADJECTIVES, NUMBER_WORDS, ONE_NOT_COUNT_NEXT, ONE_PRONOUN_PREFIX, PACK_WORDS, PAIR_NOUNS,
     PARTICIPLE_STOPS, PER_PACK_WORDS, PICTURE_WORDS, PREFIX_SYMBOLS, PREV_WORD_SEPARATORS, PRIZE_WORDS, PROSE_CAPTION, PUNCT,
-    PURPOSE_WORDS, RANK_WORDS,
+    PURPOSE_WORDS, RANK_WORDS, FINITE_WORDS, PRESENTING_WORDS, PERSON_SINGULARS,
     SENTENCE_END, SEQUENCE_ADJECTIVES, SEQUENCE_WORDS, SET_NOUN_TOKENS, SET_SEPARATORS, SET_WORDS, STOP_WORDS, STORY_START, STORY_WORDS,
     SUPERLATIVE_WORDS, TENS_WORDS, TIME_WORDS, TITLE_PREPOSITIONS, UNIT_WORDS, VARIANT_NOUNS,
     WORD_CHARS, WORD_VALUES, lexicon_tables,
@@ -328,9 +328,18 @@ def _plural_after_adjectives(lower: list[str], k: int) -> bool:
 
 
 def _is_adjective(word: str) -> bool:
-    if word in ING_ED_NOUNS:
+    # Round 4: an irregular plural is a noun whatever its ending ("four geese walking" is no
+    # "-ese" adjective), and so is a hyphenated word that ends in a plural ("Six Spanish
+    # Dining-Chairs"): those were misses.
+    if word in ING_ED_NOUNS or word in IRREGULAR_PLURALS or _hyphenated_plural(word):
         return False
     return word in ADJECTIVES or word.endswith(ADJECTIVE_SUFFIXES) or not word.isalpha()
+
+
+def _hyphenated_plural(word: str) -> bool:
+    """"dining-chairs": letters, a hyphen, and a plural of letters last."""
+    head, hyphen, last = word.rpartition("-")
+    return bool(hyphen) and head.isalpha() and last.isalpha() and _is_plural(last)
 
 
 def _noun(num: _Numeral, ctx: _Context, first: int, stop: int, head: int) -> str | None:
@@ -616,6 +625,14 @@ def _web_shape(text: str, num: _Numeral, ctx: _Context, first: int, stop: int,
     # show, "has appointed seven new ... professionals. Pictured are ...", as it left.)
     if ctx.prev_raw == "including" and len(text) > PROSE_CAPTION:
         return "news or prose (including two roosters)"
+    # Round 4: prose. A caption longer than PROSE_CAPTION with no word of a picture, where a
+    # finite verb or auxiliary comes before the count, is a sentence about the count, not a
+    # picture's caption ("This delicious cake is made by combining two favorite recipes",
+    # "Cruella and Goddess are two UK produced magazines", "The RCMP ... say they responded
+    # ... after three ... crews"); a count before the verb is its subject and stays, and so
+    # does one after "There are", "Pictured are".
+    if len(text) > PROSE_CAPTION and _finite_before(text, num.start) and not _picture_word_in(text):
+        return "prose (a finite verb before the count)"
     if num.start > STORY_START and len(text) > LONG_CAPTION and _words_before(text, num.start, STORY_WORDS):
         return "in a story (deep in a long caption)"
     head = _ascii_lower(noun.rpartition(" ")[2])
@@ -643,6 +660,22 @@ def _title_case_name(caption: str, num: _Numeral, ctx: _Context, stop: int, noun
         # opening the caption: a name, then digits; not a pack's count ("Asbestos 5 Pack Test Kit")
         return "name or model (Ben 10 Invitation Cards)"
     titled = "A" <= text[0] <= "Z" and not text.isupper()
+    # Round 4: a Title Case or digits count before a capitalised noun in a caption that
+    # numbers a series ("Three Sisters (Blackberry Island, #2)", "Vol. 2 [2 Discs]",
+    # "DEATHBLOW #4 & 5 WILDSTORM DC COMICS") is part of the book's, film's or comic's title.
+    if (titled or num.kind == "digits") and noun_capitalised and _series_marker(caption):
+        return "title in a series (Three Sisters (Blackberry Island, #2))"
+    # Round 4: "Kitchen Faucets – 8 Designer Favorites": digits right after a dash, before a
+    # modifier and a capitalised plural that end the words, head a listicle after a product's name, as
+    # after a colon; a pack's count stays ("Napkins - 4 Pack").
+    if (num.kind == "digits" and raw in DASHES and noun_capitalised and " " in noun and stop == len(ctx.lower)
+            and not _packed(ctx) and _is_plural(_ascii_lower(noun.rpartition(" ")[2]))):
+        return "listicle after a dash (– 8 Designer Favorites)"
+    # Round 4: "Two Cows Explain the World Economies": a Title Case count opening the caption,
+    # a plural, then a capitalised word that is no noun or adjective before a determiner: a
+    # verb and its object, a headline or a book's title.
+    if titled and num.start == 0 and _headline_verb(num, ctx, stop):
+        return "headline (Two Cows Explain the World Economies)"
     if (titled or num.kind == "digits") and _ascii_lower(noun.rpartition(" ")[2]) in VARIANT_NOUNS:
         return "product variants (5 Colors, 3 Sizes)"
     if (titled or num.kind == "digits") and noun_capitalised:
@@ -700,6 +733,41 @@ def _title_case_name(caption: str, num: _Numeral, ctx: _Context, stop: int, noun
     return None
 
 
+def _finite_before(text: str, start: int) -> bool:
+    """A FINITE_WORDS token before `start`, not right after a PRESENTING_WORDS one."""
+    previous = ""
+    for token in text[:start].split():
+        word = _stripped_lower(token)
+        if word in FINITE_WORDS and previous not in PRESENTING_WORDS:
+            return True
+        previous = word
+    return False
+
+
+def _picture_word_in(text: str) -> bool:
+    """A PICTURE_WORDS word, or "pictured", in the caption: "... professionals. Pictured are
+    ..." presents what the photo shows, wherever the verb is."""
+    return any(_stripped_lower(token) in PICTURE_WORDS or _stripped_lower(token) == "pictured"
+               for token in text.split())
+
+
+def _series_marker(text: str) -> bool:
+    """"(Blackberry Island, #2)", "DEATHBLOW #4 & 5", "Vol. 2": "#" and one to three digits
+    that close a parenthesis or a title (the caption's end, ")", "]", ",", ";", " &"), or a
+    "Vol" token before digits: a numbered title in a series ("a #6 Subway Train" is none)."""
+    k = text.find("#")
+    while k >= 0:
+        end = k + 1
+        while end < len(text) and "0" <= text[end] <= "9":
+            end += 1
+        if 1 < end - k <= 4 and (end == len(text) or text[end] in ")],;" or text[end:end + 2] == " &"):
+            return True
+        k = text.find("#", k + 1)
+    tokens = text.split()
+    return any(_stripped_lower(tokens[i]) == "vol" and _is_ascii_digits(tokens[i + 1].strip(PUNCT))
+               for i in range(len(tokens) - 1))
+
+
 def _after_words(text: str, num: _Numeral) -> str:
     """The code point right after the words that follow the numeral (AFTER_RE's), or ""."""
     m = AFTER_RE.match(text, num.end)
@@ -726,6 +794,25 @@ def _plural_names_product(num: _Numeral, ctx: _Context, stop: int) -> bool:
                 or lower[k] in PICTURE_WORDS):
             return False
     return True
+
+
+def _headline_verb(num: _Numeral, ctx: _Context, stop: int) -> bool:
+    """The counted plural is followed by one capitalised word, then a DETERMINERS word ends the
+    phrase: "Two Cows Explain the ...", "Three Women Search for ..." is not (no determiner)."""
+    lower = ctx.lower
+    h = 0
+    while h < stop and not _is_plural(lower[h]):
+        h += 1
+    if h + 2 != stop or stop >= len(lower) or lower[stop] not in DETERMINERS:
+        return False
+    word = num.words.split()[h + 1]
+    low = lower[h + 1]
+    return ("A" <= word[0] <= "Z" and low.isalpha() and not _is_adjective(low)
+            and low not in PICTURE_WORDS and low not in SET_WORDS)
+
+
+DASHES: Final = ("-", "–", "—")
+DETERMINERS: Final = frozenset("the a an your my our their his her its this these".split())
 
 
 def _is_capitals_word(raw: str) -> bool:
@@ -851,16 +938,41 @@ def _classify(text: str, num: _Numeral) -> tuple[str | None, str | None]:
         if reason:
             return reason, None
     noun = _noun(num, ctx, first, stop, head)
+    if num.kind == "word" and num.value is not None and num.value != 1 and (
+            noun is None or not _is_plural(lower[head])):
+        noun = _person_singular(num, ctx, first) or noun
     reason = _needs_noun(text, num, ctx, noun) or _web_shape(text, num, ctx, first, stop, noun)
     if reason is None and noun is None:
         if ctx.prev == "of" and ctx.prev2 in SET_WORDS:
             # "Napkins - Set of 4", and (round 3) with words after it that are no noun:
             # "kitchen canisters set of 4 orange white"
             noun = _noun_before(text, num, 2)
+        elif ctx.prev == "of" and ctx.prev2 == "family" and ctx.prev_raw == "of":
+            # Round 4: "Family of four outside house", "Happy family of three has picnic": the
+            # family's members, counted by its word (a detector is asked for people in it).
+            noun = ctx.prev2_raw.strip(PUNCT)
         elif first == stop and (_packed(ctx) or (not ctx.lower and _slash_packed(text, num))):
             # "Greeting Cards (10 Pack)", "Hex Key Set 8pcs For Tool Chest", "2 Per Pack", "(5/pkg)"
             noun = _noun_before(text, num, 0)
     return reason, (None if reason else noun)
+
+
+def _person_singular(num: _Numeral, ctx: _Context, first: int) -> str | None:
+    """Round 4: "Two beautiful young woman shopping", "two young isolated business woman",
+    "Two School boy sitting": stock-photo English drops the plural of a person after a plural
+    number word; a PERSON_SINGULARS word within four words, after adjectives or bare words
+    that are neither stop words nor plurals, is the counted noun, as written, when the phrase
+    counts no plural."""
+    lower = ctx.lower
+    for k in range(first, min(len(lower), first + 4)):
+        word = lower[k]
+        if word in PERSON_SINGULARS:
+            return num.words.split()[k]
+        if _is_adjective(word):
+            continue  # "young isolated business woman"
+        if word in NOUN_PHRASE_ENDERS or not word.isalpha() or _is_plural(word):
+            return None
+    return None
 
 
 def _noun_before(text: str, num: _Numeral, skip: int) -> str | None:

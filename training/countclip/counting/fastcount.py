@@ -35,7 +35,7 @@ import pyarrow as pa
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE = PACKAGE_DIR / "_fastcount.c"
 # SHA-256 of the core.py whose rules _fastcount.c ports. Update it only after porting.
-MIRRORED_COUNTS_SHA256 = "fe458f82517477d22409793ac42fbec13a50da2ccea44634f6a1b5414ced7676"
+MIRRORED_COUNTS_SHA256 = "e6647a8b8e5658db1e41ba4754daa49339603a70f194e28b87fe3b56daee1494"
 PURE_ENV = "COUNTCLIP_PURE_PYTHON"
 C_MODULE = "countclip.counting._fastcount"  # built from SOURCE by build.py
 
@@ -178,6 +178,10 @@ def configure(module: ModuleType) -> None:
         "sequence_adjectives": counts.SEQUENCE_ADJECTIVES,
         "per_pack_words": counts.PER_PACK_WORDS,
         "build_plurals": counts.BUILD_PLURALS,
+        "finite_words": counts.FINITE_WORDS,
+        "presenting_words": counts.PRESENTING_WORDS,
+        "person_singulars": counts.PERSON_SINGULARS,
+        "determiners": counts.DETERMINERS,
     }
     phrases: list[tuple[str, int | None, bool]] = [(phrase, value, " " in phrase) for phrase, value in counts.IDIOMS]
     phrases += [(word, value, False) for word, value in counts.WORD_VALUES.items()]

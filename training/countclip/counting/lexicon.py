@@ -206,6 +206,20 @@ SET_SEPARATORS = "(-–—,:;|["
 STORY_START = 120
 STORY_WORDS = 16
 LONG_CAPTION = 250
+# Round 4 (issue 21): words that make a sentence finite before a count, in a caption longer
+# than PROSE_CAPTION with no PICTURE_WORDS word: prose about the count, not a picture's
+# caption ("This delicious cake is made by combining two favorite recipes", "Cruella and
+# Goddess are two UK produced magazines", "The RCMP ... say they responded ... after three
+# ... crews"). A count before them is the sentence's subject and stays.
+FINITE_WORDS = frozenset("""
+    is are was were has have had says say said will would could should
+""".split())
+# Words before a FINITE_WORDS word that present the picture ("There are two", "Pictured are
+# three"): the count after them is what the picture shows.
+PRESENTING_WORDS = frozenset("there here pictured shown seen".split())
+# Singular people nouns after a plural numeral, in stock-photo English ("Two beautiful young
+# woman shopping", "two young isolated business woman"): counted as written (round 4).
+PERSON_SINGULARS = frozenset("woman man boy girl child person lady".split())
 # Words right after a numeral that say it counts the items of a pack: "3 Pack Socks", "8 pack
 # of stock pots", "5 Pcs Toy Set"; the noun after them may be singular ("8 pack stock pot").
 PACK_WORDS = frozenset("pack packs pk pkg pcs count".split())
@@ -311,7 +325,8 @@ def lexicon_tables() -> dict:
         "prize_words": PRIZE_WORDS, "gesture_words": GESTURE_WORDS, "variant_nouns": VARIANT_NOUNS,
         "listicle_next_words": LISTICLE_NEXT_WORDS, "set_words": SET_WORDS, "picture_words": PICTURE_WORDS,
         "title_prepositions": TITLE_PREPOSITIONS, "author_words": AUTHOR_WORDS, "abstract_nouns": ABSTRACT_NOUNS,
-        "participle_stops": PARTICIPLE_STOPS, "build_plurals": BUILD_PLURALS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
+        "participle_stops": PARTICIPLE_STOPS, "finite_words": FINITE_WORDS,
+        "presenting_words": PRESENTING_WORDS, "person_singulars": PERSON_SINGULARS, "build_plurals": BUILD_PLURALS, "event_words": EVENT_WORDS, "pack_words": PACK_WORDS,
         "glued_pack_words": frozenset(GLUED_PACK_WORDS), "per_pack_words": PER_PACK_WORDS,
         "punct": frozenset(PUNCT), "sentence_end": frozenset(SENTENCE_END),
         "prev_word_separators": frozenset(PREV_WORD_SEPARATORS), "set_separators": frozenset(SET_SEPARATORS),
