@@ -70,6 +70,8 @@ def test_precision_and_recall_stay_where_issue_21_left_them(labelled):
     assert core["held-out"]["precision"] >= 0.92 and core["held-out"]["recall"] >= 0.80, core["held-out"]
     assert core["held-out-2"]["precision"] >= 0.925 and core["held-out-2"]["recall"] >= 0.855, core["held-out-2"]
     assert core["held-out-3"]["precision"] >= 0.835 and core["held-out-3"]["recall"] >= 0.825, core["held-out-3"]
+    # held-out-4 was scored once, after round 4 (84.0 % / 79.5 %): a floor, not a target
+    assert core["held-out-4"]["precision"] >= 0.835 and core["held-out-4"]["recall"] >= 0.79, core["held-out-4"]
     for half in eval_captions.SPLITS:
         assert core[half]["precision"] > old[half]["precision"] + 0.15
 
