@@ -33,6 +33,20 @@ COUNTING_TEMPLATES = (
     "{n} cute {things}, flat design",
     "{n} {things} isolated on {bg}",
 )
+# Count 1 states "one cat" (people type it, and the service's count prompt for 1 says it): the same
+# shapes in the singular, leaving out those that only read well in the plural ("A group of one cat"),
+# and those whose counterfactual the count core would build badly: it pluralises the phrase's last
+# word ("one cat emoji clip art" -> "four cat emoji clip arts") and keeps the verb ("There is four").
+COUNTING_TEMPLATES_ONE = (
+    "{n} {thing}",
+    "{n} {thing} on {bg}",
+    "A picture of {n} {thing}",
+    "Illustration of {n} {thing} on {bg}",
+    "{n} cartoon {thing}",
+    "Photo of {n} {thing} on {bg}",
+    "{n} cute {thing}, flat design",
+    "{n} {thing} isolated on {bg}",
+)
 
 GENERAL_TEMPLATES_MANY = (
     "{things} on {bg}",
@@ -81,10 +95,10 @@ DIGITS_SHARE = 0.35
 
 
 def counting_caption(scene: Scene, rng: random.Random, digits_share: float = 0.0) -> str:
-    """A caption that states the scene's count (2..10) before the noun: digits with probability `digits_share`."""
-    if not 2 <= scene.count <= 10:
-        raise ValueError(f"counting captions need a count in 2..10, got {scene.count}")
-    template = rng.choice(COUNTING_TEMPLATES)
+    """A caption that states the scene's count (1..10) before the noun: digits with probability `digits_share`."""
+    if not 1 <= scene.count <= 10:
+        raise ValueError(f"counting captions need a count in 1..10, got {scene.count}")
+    template = rng.choice(COUNTING_TEMPLATES_ONE if scene.count == 1 else COUNTING_TEMPLATES)
     number = str(scene.count) if digits_share and rng.random() < digits_share else number_word(scene.count)
     text = template.format(n=number, things=scene.kind.plural, thing=scene.kind.name,
                            bg=scene.background.describe())
