@@ -751,6 +751,19 @@ static int year_after_words(const Text *x, const Numeral *num) {
     return is_ascii_digit(d[2]) && is_ascii_digit(d[3]);
 }
 
+/* The next whitespace token of x->t[*i..end), as text.split() gives them: 1 with the token in
+ * *raw and *i past it, or 0 when none is left. */
+static int next_token(const Text *x, Py_ssize_t *i, Py_ssize_t end, Span *raw) {
+    Py_ssize_t k = *i;
+    while (k < end && (x->cls[k] & C_SPACE)) k++;
+    Py_ssize_t s0 = k;
+    while (k < end && !(x->cls[k] & C_SPACE)) k++;
+    *i = k;
+    raw->s = x->t + s0;
+    raw->n = k - s0;
+    return k > s0;
+}
+
 /* _book_by: "by" and a capitalised word among the words after the numeral, and no word of a
  * picture in the caption. */
 static int book_by(const Text *x, const Numeral *num) {
@@ -758,15 +771,10 @@ static int book_by(const Text *x, const Numeral *num) {
     for (int k = 0; k + 1 < num->n_tokens && !by; k++)
         by = (word_flags(token(num, k)) & W_AUTHOR) && is_upper_az(num->raw_tokens[k + 1].s[0]);
     if (!by) return 0;
-    Py_ssize_t i = 0, n = x->n;
-    while (i < n) {  /* text.split(): every whitespace token, stripped and lowered */
-        while (i < n && (x->cls[i] & C_SPACE)) i++;
-        if (i >= n) break;
-        Py_ssize_t s0 = i;
-        while (i < n && !(x->cls[i] & C_SPACE)) i++;
-        Span raw = {x->t + s0, i - s0};
+    Py_ssize_t i = 0;
+    Span raw;
+    while (next_token(x, &i, x->n, &raw))  /* every whitespace token, stripped and lowered */
         if (word_flags(stripped_lower(x, raw)) & W_PICTURE) return 0;
-    }
     return 1;
 }
 
@@ -806,13 +814,9 @@ static int soup_before(const Numeral *num) {
 
 /* _picture_word_in: a PICTURE_WORDS word among the caption's whitespace tokens. */
 static int picture_word_in(const Text *x) {
-    Py_ssize_t i = 0, n = x->n;
-    while (i < n) {
-        while (i < n && (x->cls[i] & C_SPACE)) i++;
-        if (i >= n) break;
-        Py_ssize_t s0 = i;
-        while (i < n && !(x->cls[i] & C_SPACE)) i++;
-        Span raw = {x->t + s0, i - s0};
+    Py_ssize_t i = 0;
+    Span raw;
+    while (next_token(x, &i, x->n, &raw)) {
         Span low = stripped_lower(x, raw);
         if ((word_flags(low) & W_PICTURE) || equals_ascii(low.s, low.n, "pictured")) return 1;
     }
@@ -823,12 +827,8 @@ static int picture_word_in(const Text *x) {
 static int finite_before(const Text *x, Py_ssize_t start) {
     Py_ssize_t i = 0;
     int presenting = 0;
-    while (i < start) {
-        while (i < start && (x->cls[i] & C_SPACE)) i++;
-        if (i >= start) break;
-        Py_ssize_t s0 = i;
-        while (i < start && !(x->cls[i] & C_SPACE)) i++;
-        Span raw = {x->t + s0, i - s0};
+    Span raw;
+    while (next_token(x, &i, start, &raw)) {
         wflags f = word_flags(stripped_lower(x, raw));
         if ((f & W_FINITE) && !presenting) return 1;
         presenting = (f & W_PRESENTING) != 0;
@@ -851,14 +851,9 @@ static int series_marker(const Text *x) {
         }
     }
     Py_ssize_t i = 0;
-    Span prev = {x->t, 0};
+    Span prev = {x->t, 0}, raw;
     int have_prev = 0;
-    while (i < n) {
-        while (i < n && (x->cls[i] & C_SPACE)) i++;
-        if (i >= n) break;
-        Py_ssize_t s0 = i;
-        while (i < n && !(x->cls[i] & C_SPACE)) i++;
-        Span raw = {x->t + s0, i - s0};
+    while (next_token(x, &i, n, &raw)) {
         if (have_prev && equals_ascii(prev.s, prev.n, "vol")) {
             Py_ssize_t a = 0, b = raw.n;
             while (a < b && in_set(&punct, raw.s[a])) a++;
@@ -949,12 +944,9 @@ static int title_case_name(const Text *x, const Numeral *num, int stop, NounToke
 /* _words_before: more than n whitespace tokens before `start`. */
 static int words_before(const Text *x, Py_ssize_t start, Py_ssize_t n) {
     Py_ssize_t count = 0, i = 0;
-    while (i < start) {
-        while (i < start && (x->cls[i] & C_SPACE)) i++;
-        if (i >= start) break;
+    Span raw;
+    while (next_token(x, &i, start, &raw))
         if (++count > n) return 1;
-        while (i < start && !(x->cls[i] & C_SPACE)) i++;
-    }
     return 0;
 }
 
