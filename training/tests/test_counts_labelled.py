@@ -27,8 +27,8 @@ def test_the_file_holds_hashes_labels_and_halves_only():
     assert len({row["sha256"] for row in ROWS}) == len(ROWS)
     # the first round's halves, dealt at random; the second and third rounds' fresh held-out draws
     assert collections.Counter(row["split"] for row in ROWS) == {
-        "dev": 500, "held-out": 500, "held-out-2": 600, "held-out-3": 600, "held-out-4": 600}
-    for fresh in ("held-out-2", "held-out-3", "held-out-4"):
+        "dev": 500, "held-out": 500, "held-out-2": 600, "held-out-3": 600, "held-out-4": 600, "held-out-5": 600}
+    for fresh in ("held-out-2", "held-out-3", "held-out-4", "held-out-5"):
         assert collections.Counter(row["stratum"] for row in ROWS if row["split"] == fresh) == {
             "flagged": 420, "other-numeral": 120, "rest": 60}
     for row in ROWS:

@@ -13,7 +13,8 @@ second round, frozen before any rule of that round changed, scored once at its e
 in the third round's tuning; `held-out-3`: the third round's fresh draw, labelled by two readers
 independently (a third for half of it), frozen after that round's rules were written and scored
 once, then read in the fourth round's tuning; `held-out-4`: the fourth round's fresh draw, two
-readers and an adjudicator, frozen while that round's rules were written, scored once at its end)
+readers and an adjudicator, frozen while that round's rules were written, scored once at its end,
+then read in the fifth round's tuning; `held-out-5`: the fifth round's fresh draw, the same way)
 and the old core's answer (`old_core`, that of 9a7c84b, before issue
 21's rules). The captions themselves are read from ../shared.
 
@@ -40,7 +41,7 @@ from countclip.counting import core
 REPO = pathlib.Path(__file__).resolve().parents[3]  # the repository (this is training/countclip/counting/)
 LABELS = REPO / "test" / "vectors" / "laion-count-labels.jsonl"
 CAPTIONS = REPO.parent / "shared" / "captions" / "laion-captions.jsonl"
-SPLITS = ("dev", "held-out", "held-out-2", "held-out-3", "held-out-4")
+SPLITS = ("dev", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5")
 MINED = range(2, 11)  # the counts `countclip mine` selects
 NAIVE_RE = re.compile(r"(?i)\b(two|three|four|five|six|seven|eight|nine|ten|[2-9]|10)\b")
 
