@@ -39,16 +39,35 @@ test("count posterior peaks at the prompt closest to the image", () => {
 
 test("count-aware score is similarity plus the weighted log posterior in cosine units", () => {
   const posterior = { probabilities: [0.1, 0.6, 0.3, 0, 0, 0, 0, 0, 0, 0], estimatedCount: 2, probability: 0.6, meanCount: 2.2 };
-  assert.equal(countAwareScore(0.3, posterior, null, 100, 1), 0.3);
-  assert.ok(Math.abs(countAwareScore(0.3, posterior, 2, 100, 1) - (0.3 + Math.log(0.6) / 100)) < 1e-12);
-  assert.ok(Math.abs(countAwareScore(0.3, posterior, 3, 50, 2) - (0.3 + (2 * Math.log(0.3)) / 50)) < 1e-12);
-  assert.equal(countAwareScore(0.3, posterior, 2, 100, 0), 0.3);
-  assert.ok(Number.isFinite(countAwareScore(0.3, posterior, 5, 100, 1)), "zero probability is clamped, not -Infinity");
-  assert.equal(countAwareScore(0.3, posterior, 12, 100, 1), 0.3, "counts above ten are not scoreable");
+  // The best match (bestSimilarity = similarity) has gate 1: the plain product of experts.
+  assert.equal(countAwareScore(0.3, 0.3, posterior, null, 100, 1), 0.3);
+  assert.ok(Math.abs(countAwareScore(0.3, 0.3, posterior, 2, 100, 1) - (0.3 + Math.log(0.6) / 100)) < 1e-12);
+  assert.ok(Math.abs(countAwareScore(0.3, 0.3, posterior, 3, 50, 2) - (0.3 + (2 * Math.log(0.3)) / 50)) < 1e-12);
+  assert.equal(countAwareScore(0.3, 0.3, posterior, 2, 100, 0), 0.3);
+  assert.ok(Number.isFinite(countAwareScore(0.3, 0.3, posterior, 5, 100, 1)), "zero probability is clamped, not -Infinity");
+  assert.equal(countAwareScore(0.3, 0.3, posterior, 12, 100, 1), 0.3, "counts above ten are not scoreable");
   // Reranking: a slightly less similar image with the right count wins.
   const right = { ...posterior, probabilities: [0, 0, 0.9, 0.1, 0, 0, 0, 0, 0, 0] };
   const wrong = { ...posterior, probabilities: [0, 0, 0.05, 0.95, 0, 0, 0, 0, 0, 0] };
-  assert.ok(countAwareScore(0.30, right, 3, 100, 1) > countAwareScore(0.31, wrong, 3, 100, 1));
+  assert.ok(countAwareScore(0.3, 0.31, right, 3, 100, 1) > countAwareScore(0.31, 0.31, wrong, 3, 100, 1));
+});
+
+test("the kind gate: a poor match's count term tends to ln(1/10), whatever its posterior says", () => {
+  const sure = { probabilities: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0], estimatedCount: 3, probability: 1, meanCount: 3 };
+  const gate = Math.exp(0.5 * 100 * (0.25 - 0.3));
+  const expected = 0.25 + Math.log(gate * 1 + (1 - gate) / 10) / 100;
+  assert.ok(Math.abs(countAwareScore(0.25, 0.3, sure, 3, 100, 1) - expected) < 1e-12);
+  // Far below the best match, a certain "three" is worth no more than "any count".
+  assert.ok(Math.abs(countAwareScore(0.0, 0.3, sure, 3, 100, 1) - Math.log(0.1) / 100) < 1e-6);
+  // Images of the wrong kind with the right count no longer outrank the right kind one off:
+  // three dogs (cos 0.275) vs four cats (cos 0.30, P(3) = 0.05). Ungated, the dogs would win:
+  // 0.275 + ln(1) / 100 > 0.30 + ln(0.05) / 100.
+  const threeDogs = sure;
+  const fourCats = { ...sure, probabilities: [0, 0, 0.05, 0.95, 0, 0, 0, 0, 0, 0] };
+  assert.ok(0.275 > 0.3 + Math.log(0.05) / 100);
+  assert.ok(countAwareScore(0.3, 0.3, fourCats, 3, 100, 1) > countAwareScore(0.275, 0.3, threeDogs, 3, 100, 1));
+  // A similarity above the stated best (float rounding) never gates above 1.
+  assert.ok(Math.abs(countAwareScore(0.3, 0.29, sure, 3, 100, 1) - 0.3) < 1e-12);
 });
 
 test("candidates: at least k, default max(5k, 50), capped", () => {

@@ -75,12 +75,13 @@ export async function search(
   const neighbours = await serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k, limits.efSearch);
   lap("ann");
   const scale = serving.embedder.logitScale;
+  const best = Math.max(...neighbours.map((n) => n.similarity));
   const hits = neighbours.map(({ meta, similarity, vector }) => {
     const hit: Schemas["SearchHit"] = { id: meta.id, score: similarity, similarity, source: meta.source };
     if (!prompts) return hit;
     const posterior = countPosterior(vector, prompts, scale);
     Object.assign(hit, countFields(posterior, parsed.scoreable));
-    if (aware) hit.score = countAwareScore(similarity, posterior, parsed.scoreable, scale, weight);
+    if (aware) hit.score = countAwareScore(similarity, best, posterior, parsed.scoreable, scale, weight);
     return hit;
   });
   if (aware) hits.sort((a, b) => b.score - a.score);
@@ -123,12 +124,14 @@ export async function rerank(
   const parsed = parseCount(prompt);
   const [text, prompts, embedded] = await Promise.all([serving.embedQuery(prompt), serving.countPrompts.get(parsed.forms), images]);
   const scale = serving.embedder.logitScale;
-  const results = embedded.map(({ id, vector }): RankedImage => {
-    const similarity = dot(text, vector);
+  const similarities = embedded.map(({ vector }) => dot(text, vector));
+  const best = Math.max(...similarities);
+  const results = embedded.map(({ id, vector }, i): RankedImage => {
+    const similarity = similarities[i]!;
     const posterior = countPosterior(vector, prompts, scale);
     const ranked: RankedImage = {
       id,
-      score: countAwareScore(similarity, posterior, parsed.scoreable, scale, weight),
+      score: countAwareScore(similarity, best, posterior, parsed.scoreable, scale, weight),
       similarity,
       expectedCount: parsed.count,
       estimatedCount: posterior.estimatedCount,
