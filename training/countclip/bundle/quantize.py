@@ -145,6 +145,14 @@ def quantize_file(source: Path, target: Path, nodes: list[str] | None = None) ->
     alone set the worst prompt's cosine to 0.991 (0.998 without it). Static QDQ with calibrated
     activations (1.4e-4 MLP-only) and MatMulNBits 8-bit (finer, but slower than fp32 at batch 16)
     lost. Without `nodes` (a conv tower): ORT's default over every supported op.
+
+    ONNX Runtime's offline transformer fusions (`onnxruntime.transformers.optimizer`, model_type
+    clip) were measured on this tower and are not applied: the service's sessions already run
+    ORT's graph optimisations (level all: SkipLayerNormalization, QuickGelu, ...), the SDPA graph
+    torch.onnx records matches no attention pattern, and an eager-attention export fused into 12
+    Attention nodes (mask as attention_bias; cosine 1.000000 to fp32) was no faster at batch 1
+    (fp32 8.2 ms, int8 5.0 vs 5.2 ms at 2 threads) and 7-30% slower at batch 8, where the
+    batcher runs under load (scripts/benchmarks/bench_text_fusion.py, figures in README.md).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
