@@ -22,7 +22,7 @@ import { countAwareScore, countPosterior, dot } from "../../server/services/scor
 const galleryDir = process.argv[2]!;
 const NUM = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
 const labels = (await fs.readFile(path.join(galleryDir, "gallery.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: string; file: string; kind: string; count: number; noun: string });
-const emb = await loadEmbedder("../../server/assets/default-model");
+const emb = await loadEmbedder(new URL("../../server/assets/default-model", import.meta.url).pathname);
 const images: Float32Array[] = [];
 for (let i = 0; i < labels.length; i += 64) {
   const bufs = await Promise.all(labels.slice(i, i + 64).map((l) => fs.readFile(path.join(galleryDir, l.file))));
