@@ -34,7 +34,8 @@ const COCO = "person bicycle car motorcycle airplane bus train truck boat traffi
 const galleryNouns = [...new Set(labels.map((l) => l.noun))];
 const nouns = process.env.VOCAB === "coco" ? COCO : galleryNouns;
 console.log("vocab", process.env.VOCAB ?? "gallery", nouns.length, "overlap with gallery nouns", nouns.filter((n) => galleryNouns.includes(n)).length);
-// Hub prompts: one plain prompt per gallery noun (singular form as the gallery writes it).
+// The bank: "a photo of a/an {noun}" per COCO category (VOCAB=coco), else "a photo of {noun}" per gallery noun as
+// the count core reads it after "two" (the gallery's nouns: an upper bound, they are the queries' own kinds).
 const article = (n: string) => (/^[aeiou]/.test(n) ? "an" : "a");
 const vocab = await emb.embedTexts(process.env.VOCAB === "coco" ? nouns.map((n) => `a photo of ${article(n)} ${n}`) : nouns.map((n) => `a photo of ${parseCount(`two ${n}`).forms.plural}`));
 const simsToVocab = images.map((v) => vocab.map((t) => dot(v, t)).sort((a, b) => b - a));
