@@ -7,6 +7,9 @@
  *   npx tsx scripts/benchmarks/sweep_hub_correction.ts GALLERY_DIR   # bank: the gallery's nouns
  *   VOCAB=coco KS=10 BETAS=0.4 npx tsx scripts/benchmarks/sweep_hub_correction.ts GALLERY_DIR
  *
+ * TAUS (kind-gate temperature, default the service's) and WEIGHTS (count weight, default 1) sweep
+ * the rest of the count-aware score with it.
+ *
  * Tune on another gallery (countclip synth gallery --seed 101 --count 1800 --size 160 --out G),
  * then score the committed one once. Figures (2026-12-04) are in the closing note of that session:
  * COCO bank, K 10, beta 0.4: committed gallery 77.3/88.2/73.8 -> 79.5/87.7/80.1 (top-1 exact,
@@ -17,7 +20,7 @@ import path from "node:path";
 import { loadEmbedder } from "../../server/model/embedder.ts";
 import { parseCount } from "../../server/services/search.ts";
 import { countPrompts } from "../../server/services/count-prompts.ts";
-import { countAwareScore, countPosterior, dot } from "../../server/services/scoring.ts";
+import { countPosterior, dot, KIND_GATE_TEMPERATURE } from "../../server/services/scoring.ts";
 
 const galleryDir = process.argv[2]!;
 const NUM = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
@@ -50,7 +53,13 @@ for (const q of queries) {
 }
 const scale = emb.logitScale;
 
-function run(penalty: number[] | null, beta: number, aware = true) {
+/** The service's count-aware score (scoring.ts) with the gate temperature and count weight free. */
+function score(m: number, best: number, p: number, tau: number, w: number) {
+  const gate = Math.exp(tau * scale * Math.min(0, m - best));
+  return m + (w / scale) * Math.log(Math.max(gate * p + (1 - gate) / 10, 1e-12));
+}
+
+function run(penalty: number[] | null, beta: number, aware = true, tau = KIND_GATE_TEMPERATURE, w = 1) {
   let top1 = 0, within = 0, kindShare = 0;
   queries.forEach((q, qi) => {
     const parsed = parseCount(q.query);
@@ -59,7 +68,7 @@ function run(penalty: number[] | null, beta: number, aware = true) {
     const cand = raw.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 50)
       .map(([s, i]) => [s - (penalty ? beta * penalty[i]! : 0), i] as const).sort((a, b) => b[0] - a[0]);
     const best = cand[0]![0];
-    const scored = cand.map(([s, i]) => [aware ? countAwareScore(s, best, countPosterior(images[i]!, tp, scale), parsed.scoreable, scale, 1) : s, i] as const)
+    const scored = cand.map(([s, i]) => [aware ? score(s, best, countPosterior(images[i]!, tp, scale).probabilities[q.count - 1]!, tau, w) : s, i] as const)
       .sort((a, b) => b[0] - a[0]).slice(0, 5);
     const shown = scored.map(([, i]) => labels[i]!);
     if (shown[0]!.kind === q.kind && shown[0]!.count === q.count) top1++;
@@ -71,5 +80,10 @@ function run(penalty: number[] | null, beta: number, aware = true) {
 }
 console.log(galleryDir, "queries", queries.length, "images", images.length);
 console.log("current count-aware", run(null, 0), "| plain", run(null, 0, false));
-for (const K of (process.env.KS ?? "3,10,20,1000").split(",").map(Number)) for (const beta of (process.env.BETAS ?? "0.25,0.5,0.75").split(",").map(Number)) console.log(`hub K=${K} beta=${beta}`, run(hubScore(K), beta));
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(",").map(Number);
+for (const K of list("KS", "3,10,20,1000")) for (const beta of list("BETAS", "0.25,0.5,0.75")) {
+  for (const tau of list("TAUS", String(KIND_GATE_TEMPERATURE))) for (const w of list("WEIGHTS", "1")) {
+    console.log(`hub K=${K} beta=${beta} tau=${tau} w=${w}`, run(hubScore(K), beta, true, tau, w));
+  }
+}
 await emb.close();

@@ -195,7 +195,8 @@ evaluate_ours_zeroshot() { evaluate_zeroshot ours; }
 export_ours() {  # the manifest records the recipe command, seed, timings and ours' metrics
   "$PY" -m countclip.synth.report summary --work "$WORK" --command "$COMMAND" --seed "$SEED"
   countclip export --model "$WORK/ours/final" --out "$BUNDLE_DIR" --name countclip-synthetic-small \
-    --training-summary "$WORK/training-summary.json" --metrics "$WORK/metrics-ours.json"
+    --training-summary "$WORK/training-summary.json" --metrics "$WORK/metrics-ours.json" \
+    --hubness-beta 0.4 --hubness-top-k 10  # tuned for this model off the default gallery (sweep_hub_correction.ts)
 }
 
 stage synth synth

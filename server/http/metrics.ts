@@ -48,6 +48,16 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: "countclip_hubness_cache_hit_ratio",
+      help: "Share of count-aware candidates whose hub score h(v) came from the cache (0 when the model has no hubness correction)",
+      registers,
+      collect() {
+        const cache = service.ready ? service.acquireUnleased().hubness : null;
+        const total = cache ? cache.hits + cache.misses : 0;
+        this.set(total > 0 ? cache!.hits / total : 0);
+      },
+    });
+    new Gauge({
       name: "countclip_query_queue_wait_seconds",
       help: "Estimated wait of a query arriving now for its text embedding (what back-pressure compares with MAX_QUEUE_WAIT_MS)",
       registers,

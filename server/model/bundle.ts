@@ -50,7 +50,19 @@ export interface BundleManifest {
   metrics: Record<string, unknown>;
   command: string;
   files: Record<string, BundleFileEntry>;
+  /** How the service ranks with this model (tuned per model; absent settings: the service's defaults). */
+  search: { hubness?: HubnessManifest };
   [extra: string]: unknown;
+}
+
+/** Object prompt banks a manifest may name for the hubness correction (server/services/hubness.ts). */
+export const HUBNESS_BANKS = ["coco-80"] as const;
+
+/** `search.hubness`: rank count-aware by cos - beta * h(v), h(v) the mean of the top_k best cosines to the bank. */
+export interface HubnessManifest {
+  bank: (typeof HUBNESS_BANKS)[number];
+  beta: number;
+  top_k: number;
 }
 
 export interface Bundle {
@@ -122,6 +134,7 @@ export function parseManifest(raw: unknown): BundleManifest {
   need(typeof scale === "number" && Number.isFinite(scale) && scale > 0, "logit_scale", "a positive number (exp()'d)", scale);
   need(typeof m["model_name"] === "string" && m["model_name"] !== "", "model_name", "a non-empty string", m["model_name"]);
   const files = parseFiles(m["files"]);
+  const search = parseSearch(m["search"]);
   return {
     ...m,
     base_model: typeof m["base_model"] === "string" ? m["base_model"] : "",
@@ -130,7 +143,21 @@ export function parseManifest(raw: unknown): BundleManifest {
     training: isRecord(m["training"]) ? m["training"] : {},
     metrics: isRecord(m["metrics"]) ? m["metrics"] : {},
     files,
+    search,
   } as BundleManifest;
+}
+
+function parseSearch(raw: unknown): BundleManifest["search"] {
+  if (raw === undefined) return {};
+  need(isRecord(raw), "search", "an object", raw);
+  const hubness = (raw as Record<string, unknown>)["hubness"];
+  if (hubness === undefined) return {};
+  need(isRecord(hubness), "search.hubness", "an object", hubness);
+  const { bank, beta, top_k: topK } = hubness as Record<string, unknown>;
+  need(HUBNESS_BANKS.includes(bank as HubnessManifest["bank"]), "search.hubness.bank", `one of ${HUBNESS_BANKS.join(", ")}`, bank);
+  need(typeof beta === "number" && Number.isFinite(beta) && beta >= 0 && beta <= 10, "search.hubness.beta", "a number in [0, 10]", beta);
+  need(Number.isSafeInteger(topK) && (topK as number) >= 1, "search.hubness.top_k", "a positive integer", topK);
+  return { hubness: { bank: bank as HubnessManifest["bank"], beta: beta as number, top_k: topK as number } };
 }
 
 async function readManifest(dir: string): Promise<BundleManifest> {

@@ -64,6 +64,10 @@ export interface Config {
   batchSize: number;
   /** Nouns whose count-prompt embeddings are cached. */
   countCacheSize: number;
+  /** Hubness correction weight for count-aware ranking; null: the bundle manifest's (search.hubness), 0: off. */
+  hubnessBeta: number | null;
+  /** Indexed images whose hub score h(v) is cached. */
+  hubnessCacheSize: number;
   /** onnxruntime intra-op threads per session. */
   threads: number;
   /** Let idle onnxruntime threads spin for work (ORT_SPINNING=1); they sleep by default. */
@@ -113,6 +117,17 @@ function precision(env: Env, name: string): PrecisionChoice {
   throw new Error(`config: ${name}=${raw} must be "auto", "fp32" or "int8"`);
 }
 
+/** A number in [min, max], or null for "auto" / unset. */
+function optionalNumber(env: Env, name: string, min: number, max: number): number | null {
+  const raw = env[name];
+  if (raw === undefined || raw === "" || raw === "auto") return null;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`config: ${name}=${raw} must be "auto" or a number in [${min}, ${max}]`);
+  }
+  return value;
+}
+
 function backend(raw: string | undefined): Config["indexBackend"] {
   if (raw === undefined || raw === "" || raw === "embedded") return "embedded";
   if (raw === "pgvector") return "pgvector";
@@ -152,6 +167,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxRerankImages: int(env, "MAX_RERANK_IMAGES", 64, 1, 64),
     batchSize: int(env, "BATCH_SIZE", 16, 1, 256),
     countCacheSize: int(env, "COUNT_CACHE_SIZE", 1024, 1, 1_000_000),
+    hubnessBeta: optionalNumber(env, "HUBNESS_BETA", 0, 10),
+    hubnessCacheSize: int(env, "HUBNESS_CACHE_SIZE", 200_000, 1, 100_000_000),
     // Measured on 2 cores with a ViT-B/32 bundle (issue 20): 2 intra-op threads in a worker
     // thread serve one client twice as fast as 1 and many clients as well or better.
     threads: int(env, "THREADS", 2, 1, 64),

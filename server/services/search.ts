@@ -75,13 +75,14 @@ export async function search(
   const neighbours = await serving.index.search(query, aware ? candidateCount(k, req.candidates, limits.maxCandidates) : k, limits.efSearch);
   lap("ann");
   const scale = serving.embedder.logitScale;
-  const best = Math.max(...neighbours.map((n) => n.similarity));
-  const hits = neighbours.map(({ meta, similarity, vector }) => {
+  const matches = aware ? await queryMatches(serving, neighbours.map(({ meta, similarity, vector }) => ({ id: meta.id, similarity, vector })), true) : [];
+  const best = Math.max(...matches);
+  const hits = neighbours.map(({ meta, similarity, vector }, i) => {
     const hit: Schemas["SearchHit"] = { id: meta.id, score: similarity, similarity, source: meta.source };
     if (!prompts) return hit;
     const posterior = countPosterior(vector, prompts, scale);
     Object.assign(hit, countFields(posterior, parsed.scoreable));
-    if (aware) hit.score = countAwareScore(similarity, best, posterior, parsed.scoreable, scale, weight);
+    if (aware) hit.score = countAwareScore(matches[i]!, best, posterior, parsed.scoreable, scale, weight);
     return hit;
   });
   if (aware) hits.sort((a, b) => b.score - a.score);
@@ -96,6 +97,20 @@ export async function search(
   const notes = queryNotes(req.query, { count: parsed.count, noun: parsed.noun, singular: parsed.forms.singular }, asked, limits.nouns ?? new Set());
   if (notes.length > 0) response.notes = notes;
   return response;
+}
+
+/**
+ * m(v) of each image: its similarity, less the model's hubness penalty beta * h(v) when the
+ * bundle has one (hubness.ts). Count-aware ranking and its kind gate use m, not the raw cosine.
+ */
+async function queryMatches(
+  serving: Serving,
+  items: ReadonlyArray<{ id: string; similarity: number; vector: Float32Array }>,
+  indexed: boolean,
+): Promise<number[]> {
+  if (!serving.hubness) return items.map((item) => item.similarity);
+  const penalties = await serving.hubness.penalties(items, { cache: indexed });
+  return items.map((item, i) => item.similarity - penalties[i]!);
 }
 
 function countFields(posterior: CountPosterior, count: number | null) {
@@ -125,13 +140,17 @@ export async function rerank(
   const [text, prompts, embedded] = await Promise.all([serving.embedQuery(prompt), serving.countPrompts.get(parsed.forms), images]);
   const scale = serving.embedder.logitScale;
   const similarities = embedded.map(({ vector }) => dot(text, vector));
-  const best = Math.max(...similarities);
+  // A rerank's images are one-off: their hub scores are not cached.
+  const matches = parsed.scoreable !== null
+    ? await queryMatches(serving, embedded.map(({ id, vector }, i) => ({ id, vector, similarity: similarities[i]! })), false)
+    : similarities;
+  const best = Math.max(...matches);
   const results = embedded.map(({ id, vector }, i): RankedImage => {
     const similarity = similarities[i]!;
     const posterior = countPosterior(vector, prompts, scale);
     const ranked: RankedImage = {
       id,
-      score: countAwareScore(similarity, best, posterior, parsed.scoreable, scale, weight),
+      score: countAwareScore(matches[i]!, best, posterior, parsed.scoreable, scale, weight),
       similarity,
       expectedCount: parsed.count,
       estimatedCount: posterior.estimatedCount,

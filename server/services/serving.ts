@@ -6,6 +6,7 @@
  */
 import type { IndexView } from "../../index/backend.ts";
 import { CountPromptCache } from "./count-prompts.ts";
+import { HubnessCorrection, resolveHubness } from "./hubness.ts";
 import type { Embedder } from "../model/types.ts";
 import { TextBatcher } from "../lib/text-batcher.ts";
 
@@ -15,10 +16,14 @@ export interface ServingOptions {
   textBatchMax: number;
   batchWindowMs: number;
   maxQueueWaitMs: number;
+  hubnessBeta: number | null;
+  hubnessCacheSize: number;
 }
 
 export class Serving {
   readonly countPrompts: CountPromptCache;
+  /** The bundle's hubness correction of count-aware ranking, or null when it has none (or HUBNESS_BETA=0). */
+  readonly hubness: HubnessCorrection | null;
   private readonly queries: TextBatcher;
   private leases = 0;
   private retired = false;
@@ -30,6 +35,8 @@ export class Serving {
     options: ServingOptions,
   ) {
     this.countPrompts = new CountPromptCache(embedder, options.countCacheSize);
+    const hubness = resolveHubness(embedder.manifest, options.hubnessBeta);
+    this.hubness = hubness ? new HubnessCorrection(embedder, hubness, options.hubnessCacheSize) : null;
     this.queries = new TextBatcher((texts) => embedder.embedTexts(texts),
       { maxBatch: options.textBatchMax, windowMs: options.batchWindowMs, maxWaitMs: options.maxQueueWaitMs });
   }

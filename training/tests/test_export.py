@@ -65,6 +65,7 @@ def test_manifest_describes_the_model(exported, saved_model):
     assert manifest["metrics"] == {"countbench": {"task": "counting", "accuracy": 0.25}}
     assert set(manifest["files"]) == set(B.REQUIRED_FILES)
     assert manifest["command"].startswith("countclip export --model ")
+    assert "search" not in manifest  # no ranking settings unless asked: the service's defaults
     assert json.loads((exported / B.PREPROCESS).read_text())["crop_size"] == 32
     leftovers = [p.name for p in exported.parent.iterdir() if p.name.startswith(".out.")]
     assert leftovers == []
@@ -129,6 +130,22 @@ def test_reexport_replaces_a_previous_bundle(exported, tmp_path):
     E.export_bundle(create_model("tiny", seed=5), out, log=lambda *_: None)
     assert B.verify_bundle(out)["files"]["vision.onnx"]["sha256"] != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_hubness_settings_are_recorded_for_the_service(tmp_path):
+    out = tmp_path / "bundle"
+    assert E.main(["--model", "random:tiny", "--out", str(out), "--hubness-beta", "0.25", "--hubness-top-k", "5"]) == 0
+    manifest = B.verify_bundle(out)
+    assert manifest["search"] == {"hubness": {"bank": "coco-80", "beta": 0.25, "top_k": 5}}
+    assert "--hubness-beta 0.25" in manifest["command"]
+
+
+@pytest.mark.parametrize("flags", [["--hubness-beta", "-0.1"], ["--hubness-beta", "x"], ["--hubness-beta", "1", "--hubness-top-k", "0"]])
+def test_bad_hubness_settings_are_refused_before_export(tmp_path, flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        E.main(["--model", "random:tiny", "--out", str(tmp_path / "b"), *flags])
+    assert exit_info.value.code == 2 and "--hubness" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_refuses_to_overwrite_a_directory_that_is_not_a_bundle(tmp_path):

@@ -408,8 +408,12 @@ def _install(tmp: Path, out: Path) -> None:
 
 def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, metrics: dict[str, Any] | None = None,
                   training: dict[str, Any] | None = None, command: str = "", exporter: str = "torchscript",
-                  quantize: str = "none", log: Any = print) -> dict[str, Any]:
-    """Export `adapter` to a verified bundle at `out`; returns the manifest."""
+                  quantize: str = "none", search: dict[str, Any] | None = None, log: Any = print) -> dict[str, Any]:
+    """Export `adapter` to a verified bundle at `out`; returns the manifest.
+
+    `search` is recorded as the manifest's `search` section: how the service ranks with this
+    model (e.g. {"hubness": {"bank": "coco-80", "beta": 0.4, "top_k": 10}}, server/services/hubness.ts).
+    """
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {exporter!r}; choose from {', '.join(EXPORTERS)}")
     if quantize not in Q.CHOICES:
@@ -422,7 +426,7 @@ def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, met
     try:
         tmp.chmod(0o777 & ~B._umask())  # mkdtemp's 0700 would hide the bundle from a service user
         manifest = _build(adapter, tmp, name=name, metrics=metrics or {}, training=training or {},
-                          command=command, exporter=exporter, quantize=quantize, log=log)
+                          command=command, exporter=exporter, quantize=quantize, search=search or {}, log=log)
         _install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -431,7 +435,7 @@ def export_bundle(adapter: Any, out: str | Path, *, name: str | None = None, met
 
 
 def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any], training: dict[str, Any],
-           command: str, exporter: str, quantize: str, log: Any) -> dict[str, Any]:
+           command: str, exporter: str, quantize: str, search: dict[str, Any], log: Any) -> dict[str, Any]:
     started = time.time()
     export_text(adapter, tmp / B.TEXT_ONNX, exporter)
     export_vision(adapter, tmp / B.VISION_ONNX, exporter)
@@ -457,6 +461,7 @@ def _build(adapter: Any, tmp: Path, *, name: str | None, metrics: dict[str, Any]
         "export": {"exporter": exporter, "opset": OPSET if exporter == "torchscript" else None,
                    "torch": torch.__version__, "min_cosine": {"text": text_cos, "vision": vision_cos}},
         **precision,
+        **({"search": search} if search else {}),
     }
     B.write_manifest(tmp, manifest)
     return B.verify_bundle(tmp)
@@ -501,7 +506,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quantize", choices=tuple(Q.CHOICES), default="none",
                         help="also write int8 towers (text, or all: text and vision), kept and made the default only "
                              "when they pass the parity checks (countclip/bundle/quantize.py); fp32 stays in the bundle")
+    parser.add_argument("--hubness-beta", type=_hubness_beta, default=None,
+                        help="record a hubness correction of count-aware ranking in the manifest (search.hubness): "
+                             "the service ranks by cos - BETA * h(v), h(v) the image's mean top-k cosine to the "
+                             "80 COCO object prompts; tune it with scripts/benchmarks/sweep_hub_correction.ts")
+    parser.add_argument("--hubness-top-k", type=int, choices=range(1, 81), default=10, metavar="1..80",
+                        help="cosines h(v) averages (default 10)")
     return parser
+
+
+def _hubness_beta(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 10]")
+    return value
+
+
+def _search_settings(args: argparse.Namespace) -> dict[str, Any]:
+    if args.hubness_beta is None:
+        return {}
+    return {"hubness": {"bank": "coco-80", "beta": args.hubness_beta, "top_k": args.hubness_top_k}}
 
 
 def _load(spec: str) -> Any:
@@ -523,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         adapter = _load(args.model)
         manifest = export_bundle(adapter, args.out, name=args.name, metrics=metrics, training=training,
                                  command=shlex.join(["countclip", "export", *argv]), exporter=args.exporter,
-                                 quantize=args.quantize)
+                                 quantize=args.quantize, search=_search_settings(args))
     except (ExportError, B.BundleError) as error:
         print(f"countclip export: error: {error}", file=sys.stderr)
         return 1
